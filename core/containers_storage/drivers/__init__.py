@@ -1,0 +1,1 @@
+"""Graph drivers: the driver contract, option parsing, choice and loading, shared helpers."""

@@ -1,0 +1,276 @@
+"""The graph-driver contract (``../spec/driver-api.md``), as a base class.
+
+A driver stores layer *contents*; records, locks, tar-split and cross-process mount counts
+belong to the store above it. A minimal driver implements only the directory operations
+(:meth:`Driver.create`, :meth:`Driver.remove`, :meth:`Driver.get`, :meth:`Driver.put`,
+:meth:`Driver.exists`, :meth:`Driver.list_layers`); the diff operations default to the
+generic "naive" implementation in :mod:`containers_storage.drivers.naive`, which walks
+mounted trees. Drivers with a cheaper native diff override them.
+
+Drivers import only this module, :mod:`containers_storage.errors`,
+:mod:`containers_storage.idtools` and the helpers under :mod:`containers_storage.drivers`
+and :mod:`containers_storage.archive` -- never the store, records or CLI.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, ClassVar
+
+from ..idtools import IDMappings
+
+if TYPE_CHECKING:
+    from ..archive.types import FileGetter
+
+
+class ChangeKind(enum.IntEnum):
+    """Upstream's archive.ChangeType values (their integers appear in JSON output)."""
+
+    MODIFY = 0
+    ADD = 1
+    DELETE = 2
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Change:
+    """One changed path; ``path`` is absolute inside the layer (``/a/b``)."""
+
+    path: str
+    kind: ChangeKind
+
+
+@dataclass(frozen=True, slots=True)
+class DriverConfig:
+    """What a driver is initialised with (upstream graphdriver.Options plus the home)."""
+
+    #: name the driver was requested under (``overlay2`` keeps ``<root>/overlay2``)
+    requested_name: str
+    #: graph root (image-store root in split mode)
+    root: str
+    run_root: str
+    #: in split mode, the graph root: an additional read-only store for the driver
+    image_store: str = ""
+    #: driver options as given, ``key=value`` (config.md §7)
+    options: Sequence[str] = ()
+    #: store-default ID maps; their root owns the directories the driver creates
+    id_mappings: IDMappings = IDMappings()
+
+    @property
+    def home(self) -> str:
+        import os.path
+
+        return os.path.join(self.root, self.requested_name)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOpts:
+    mount_label: str = ""
+    #: per-layer options such as ``size``
+    storage_opt: Mapping[str, str] = field(default_factory=dict)
+    #: None: use the driver's defaults; otherwise the layer's own maps
+    id_mappings: IDMappings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MountOpts:
+    mount_label: str = ""
+    id_mappings: IDMappings = IDMappings()
+    options: Sequence[str] = ()
+    volatile: bool = False
+    disable_shifting: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyDiffOpts:
+    """An *uncompressed* tar stream and how to write it."""
+
+    diff: IO[bytes]
+    id_mappings: IDMappings = IDMappings()
+    mount_label: str = ""
+    ignore_chown_errors: bool = False
+    #: permission mask forced on created files (overlay with a mount program)
+    force_mask: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    size: int
+    inodes: int
+
+
+class WhiteoutFormat(enum.Enum):
+    """How a driver stores deletions on disk when a diff is applied."""
+
+    #: deletions are carried out (vfs, btrfs, zfs)
+    DELETE = "delete"
+    #: kernel overlay: 0/0 character devices and the opaque xattr
+    OVERLAY = "overlay"
+    #: AUFS names stored as files (overlay with a FUSE mount program)
+    AUFS = "aufs"
+
+
+class Driver(abc.ABC):
+    """Base class of graph drivers. See the module docstring and driver-api.md §2."""
+
+    #: canonical name (directory prefix of the records: ``<name>-layers``)
+    name: ClassVar[str]
+    #: upstream's default probing order puts lower numbers first (overlay 10 ... vfs 100)
+    priority: ClassVar[int] = 50
+    #: deletions on disk (for the generic apply)
+    whiteout_format: ClassVar[WhiteoutFormat] = WhiteoutFormat.DELETE
+
+    def __init__(self, config: DriverConfig) -> None:
+        self.config = config
+        self.home = config.home
+
+    # -- probing -------------------------------------------------------------------
+    @classmethod
+    def probe(cls, config: DriverConfig) -> None:
+        """Raise a :data:`~containers_storage.errors.PROBE_SKIPPABLE` error saying why the
+        driver cannot run for ``config`` here; return when it can. Must be cheap and must
+        not change anything on disk."""
+
+    # -- layer lifecycle -------------------------------------------------------------
+    @abc.abstractmethod
+    def create(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
+        """New layer whose initial content equals ``parent`` (or is empty)."""
+
+    def create_read_write(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
+        """Like :meth:`create`, for a layer that will be written (a container's)."""
+        self.create(id, parent, opts)
+
+    def create_from_template(
+        self,
+        id: str,
+        template: str,
+        template_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        opts: CreateOpts | None,
+        read_write: bool,
+    ) -> None:
+        """New layer whose content equals ``template`` (the record's parent is ``parent``)."""
+        if read_write:
+            self.create_read_write(id, template, opts)
+        else:
+            self.create(id, template, opts)
+
+    @abc.abstractmethod
+    def remove(self, id: str) -> None:
+        """Delete the layer's content. Missing content is not an error for every driver."""
+
+    @abc.abstractmethod
+    def get(self, id: str, opts: MountOpts | None = None) -> str:
+        """Make the content accessible and return its path; calls nest and are counted."""
+
+    @abc.abstractmethod
+    def put(self, id: str) -> None:
+        """Release one :meth:`get`; the last release unmounts."""
+
+    @abc.abstractmethod
+    def exists(self, id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_layers(self) -> list[str]:
+        """IDs of the layers in the primary location."""
+
+    def status(self) -> list[tuple[str, str]]:
+        """Ordered key/value pairs for ``containers-storage status`` (driver-api.md §6)."""
+        return []
+
+    def metadata(self, id: str) -> dict[str, str]:
+        return {}
+
+    def read_write_disk_usage(self, id: str) -> DiskUsage:
+        from .fsutil import disk_usage
+
+        path = self.get(id, MountOpts(options=("ro",)))
+        try:
+            return disk_usage(path)
+        finally:
+            self.put(id)
+
+    def cleanup(self) -> None:
+        """Release driver resources (called at store shutdown)."""
+
+    def additional_image_stores(self) -> list[str]:
+        return []
+
+    def supports_shifting(self) -> bool:
+        return False
+
+    # -- diffs: generic defaults (driver-api.md §4) ------------------------------------
+    def changes(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> list[Change]:
+        from . import naive
+
+        return naive.changes(self, id, id_mappings, parent, parent_mappings, mount_label)
+
+    def diff(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> IO[bytes]:
+        """Uncompressed tar of the changes; closing the stream releases the mounts."""
+        from . import naive
+
+        return naive.diff(self, id, id_mappings, parent, parent_mappings, mount_label)
+
+    def diff_size(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> int:
+        from . import naive
+
+        return naive.diff_size(self, id, id_mappings, parent, parent_mappings, mount_label)
+
+    def apply_diff(self, id: str, parent: str | None, opts: ApplyDiffOpts) -> int:
+        """Extract ``opts.diff`` into the layer; returns the sum of the entries' sizes."""
+        from . import naive
+
+        return naive.apply_diff(self, id, parent, opts)
+
+    def update_layer_id_map(
+        self, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str = ""
+    ) -> None:
+        """Re-own every file from ``to_container`` maps to ``to_host`` maps."""
+        from . import naive
+
+        naive.update_layer_id_map(self, id, to_container, to_host, mount_label)
+
+    def diff_getter(self, id: str) -> FileGetter | None:
+        """An opener of file contents by tar name, to replay tar-split without mounting;
+        None makes the store mount the layer and read from the mount."""
+        return None
+
+
+#: What a driver distribution's plugin offers (see :mod:`containers_storage.hookspecs`).
+@dataclass(frozen=True, slots=True)
+class DriverInfo:
+    name: str
+    #: import the driver class only when it is used
+    load: Callable[[], type[Driver]]
+    aliases: tuple[str, ...] = ()
+    #: lower first when probing; upstream's order is overlay, btrfs, zfs, vfs
+    priority: int = 50
+    description: str = ""

@@ -1,0 +1,243 @@
+"""Exception classes mirroring upstream's error list.
+
+Every error the library raises derives from :class:`StorageError`. Each class carries
+upstream's sentinel text as ``default_message`` so that callers who match on text (as
+scripts written for the Go tool do) see the same words; ``str(exc)`` adds context in front
+of it the way Go's ``fmt.Errorf("...: %w", err)`` does.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error raised by containers-storage."""
+
+    default_message = "storage error"
+
+    def __init__(self, context: str | None = None, *, message: str | None = None) -> None:
+        self.context = context
+        text = message or self.default_message
+        super().__init__(f"{context}: {text}" if context else text)
+
+
+# --- store-level sentinels (upstream types/errors.go) --------------------------------
+class ContainerUnknown(StorageError, LookupError):
+    default_message = "container not known"
+
+
+class ImageUnknown(StorageError, LookupError):
+    default_message = "image not known"
+
+
+class LayerUnknown(StorageError, LookupError):
+    default_message = "layer not known"
+
+
+class ParentUnknown(StorageError, LookupError):
+    default_message = "parent of layer not known"
+
+
+class DigestUnknown(StorageError):
+    default_message = "could not compute digest of item"
+
+
+class DuplicateID(StorageError):
+    default_message = "that ID is already in use"
+
+
+class DuplicateName(StorageError):
+    default_message = "that name is already in use"
+
+
+class DuplicateImageNames(StorageError):
+    default_message = "read-only image store assigns the same name to multiple images"
+
+
+class DuplicateLayerNames(StorageError):
+    default_message = "read-only layer store assigns the same name to multiple layers"
+
+
+class ImageUsedByContainer(StorageError):
+    default_message = "image is in use by a container"
+
+
+class IncompleteOptions(StorageError):
+    default_message = "missing necessary StoreOptions"
+
+
+class InvalidBigDataName(StorageError, ValueError):
+    default_message = "not a valid name for a big data item"
+
+
+class LayerHasChildren(StorageError):
+    default_message = "layer has children"
+
+
+class LayerNotMounted(StorageError):
+    default_message = "layer is not mounted"
+
+
+class LayerUsedByContainer(StorageError):
+    default_message = "layer is in use by a container"
+
+
+class LayerUsedByImage(StorageError):
+    default_message = "layer is in use by an image"
+
+
+class LoadError(StorageError):
+    default_message = "error loading storage metadata"
+
+
+class NotAContainer(StorageError):
+    default_message = "identifier is not a container"
+
+
+class NotALayer(StorageError):
+    default_message = "identifier is not a layer"
+
+
+class NotAnID(StorageError, LookupError):
+    default_message = "identifier is not a layer, image, or container"
+
+
+class NotAnImage(StorageError):
+    default_message = "identifier is not an image"
+
+
+class ParentIsContainer(StorageError):
+    default_message = "would-be parent layer is a container"
+
+
+class SizeUnknown(StorageError):
+    default_message = "size is not known"
+
+
+class StoreIsReadOnly(StorageError, PermissionError):
+    default_message = "called a write method on a read-only store"
+
+
+class NotSupported(StorageError):
+    default_message = "not supported"
+
+
+class InvalidMappings(StorageError, ValueError):
+    default_message = "invalid mappings specified"
+
+
+class NoAvailableIDs(StorageError):
+    default_message = "not enough unused IDs in user namespace"
+
+
+# --- check/repair findings (upstream types/errors.go) --------------------------------
+class LayerUnaccounted(StorageError):
+    default_message = "layer in lower level storage driver not accounted for"
+
+
+class LayerUnreferenced(StorageError):
+    default_message = "layer not referenced by any images or containers"
+
+
+class LayerIncorrectContentDigest(StorageError):
+    default_message = "layer content incorrect digest"
+
+
+class LayerIncorrectContentSize(StorageError):
+    default_message = "layer content incorrect size"
+
+
+class LayerContentModified(StorageError):
+    default_message = "layer content modified"
+
+
+class LayerDataMissing(StorageError):
+    default_message = "layer data item is missing"
+
+
+class LayerMissing(StorageError):
+    default_message = "layer is missing"
+
+
+class ImageLayerMissing(StorageError):
+    default_message = "image layer is missing"
+
+
+class ImageDataMissing(StorageError):
+    default_message = "image data item is missing"
+
+
+class ImageDataIncorrectSize(StorageError):
+    default_message = "image data item has incorrect size"
+
+
+class ContainerImageMissing(StorageError):
+    default_message = "image missing"
+
+
+class ContainerDataMissing(StorageError):
+    default_message = "container data item is missing"
+
+
+class ContainerDataIncorrectSize(StorageError):
+    default_message = "container data item has incorrect size"
+
+
+# --- graph-driver sentinels (upstream drivers/driver.go) ------------------------------
+class DriverError(StorageError):
+    """Base of errors raised by graph drivers and driver selection."""
+
+    default_message = "graph driver error"
+
+
+class DriverNotSupported(DriverError):
+    """The kernel or build lacks what the driver needs; probing moves on."""
+
+    default_message = "driver not supported"
+
+
+class DriverPrerequisites(DriverError):
+    """The driver cannot run here (wrong filesystem, missing tool); probing moves on."""
+
+    default_message = "prerequisites for driver not satisfied (wrong filesystem?)"
+
+
+class IncompatibleFS(DriverError):
+    """The backing filesystem cannot host this driver; probing moves on."""
+
+    default_message = "backing file system is unsupported for this graph driver"
+
+
+class DriverNotInstalled(DriverError):
+    """A driver was named but no installed distribution offers it."""
+
+    default_message = "storage driver is not installed"
+
+
+class NoDriverAvailable(DriverError):
+    default_message = "no supported storage backend found"
+
+
+class DriverLayerUnknown(DriverError, LookupError):
+    """Driver-level 'unknown layer' (upstream's ErrLayerUnknown in drivers/)."""
+
+    default_message = "unknown layer"
+
+
+class InvalidOption(DriverError, ValueError):
+    """A driver or store option is malformed or unknown; the message names it."""
+
+    default_message = "invalid option"
+
+
+class ConfigError(StorageError):
+    """storage.conf or the environment could not be turned into store options."""
+
+    default_message = "invalid storage configuration"
+
+
+#: Errors that make automatic driver probing try the next driver (config.md §5).
+PROBE_SKIPPABLE: tuple[type[StorageError], ...] = (
+    DriverNotSupported,
+    DriverPrerequisites,
+    IncompatibleFS,
+)
