@@ -1,0 +1,148 @@
+"""JSON and timestamps exactly as Go's ``encoding/json`` and ``time`` write them.
+
+Upstream's records and the tool's ``--json`` output are produced by Go; byte-for-byte
+compatibility needs the same escaping (``<>&`` and U+2028/U+2029 as ``\\uXXXX``, other
+non-ASCII text raw), compact separators, sorted map keys and RFC 3339 timestamps with
+nanoseconds and trailing zeros trimmed (on-disk.md §2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_SORTED_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True)
+
+
+def go_escape(text: str) -> str:
+    """Apply Go's HTML-safe escapes to already-encoded JSON text.
+
+    The escaped characters cannot occur outside string literals in JSON, so a plain
+    substitution over the encoded document is exact.
+    """
+    if _ESCAPE_RE.search(text) is None:
+        return text
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], text)
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Compact Go-style JSON. Objects keep their insertion order unless ``sort_keys``:
+    build struct-like objects in field order and pass Go maps through :func:`go_map`."""
+    enc = _SORTED_ENCODER if sort_keys else _ENCODER
+    return go_escape(enc.encode(value))
+
+
+def go_map(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``mapping`` with keys in the order Go writes a ``map[string]T``."""
+    return {k: mapping[k] for k in sorted(mapping)}
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text)
+
+
+# --- time ----------------------------------------------------------------------------
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+)
+#: Go's zero ``time.Time`` (0001-01-01T00:00:00Z) in nanoseconds since the Unix epoch.
+ZERO_UNIX_NS = -62135596800 * 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class GoTime:
+    """A point in time with nanosecond precision and the UTC offset it was written with
+    (Go keeps both; Python's ``datetime`` would lose the nanoseconds)."""
+
+    unix_ns: int
+    #: seconds east of UTC; 0 is written as ``Z``
+    offset: int = 0
+
+    @classmethod
+    def now(cls) -> GoTime:
+        return cls(time.time_ns())
+
+    @classmethod
+    def zero(cls) -> GoTime:
+        return cls(ZERO_UNIX_NS)
+
+    @property
+    def is_zero(self) -> bool:
+        return self.unix_ns == ZERO_UNIX_NS
+
+    @classmethod
+    def parse(cls, text: str) -> GoTime:
+        """Parse any RFC 3339 time (0-9 fractional digits, ``Z`` or a numeric offset)."""
+        m = _RFC3339.match(text)
+        if m is None:
+            raise ValueError(f"parsing time {text!r}: not an RFC 3339 time")
+        year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+        frac = m.group(7) or ""
+        nanos = int(frac.ljust(9, "0")) if frac else 0
+        offset = 0
+        if m.group(9):
+            offset = (int(m.group(10)) * 3600 + int(m.group(11)) * 60) * (-1 if m.group(9) == "-" else 1)
+        try:
+            local = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError as exc:
+            raise ValueError(f"parsing time {text!r}: {exc}") from None
+        seconds = (local - _EPOCH) // timedelta(seconds=1) - offset
+        return cls(seconds * 1_000_000_000 + nanos, offset)
+
+    @classmethod
+    def from_datetime(cls, dt: datetime) -> GoTime:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        off = dt.utcoffset() or timedelta(0)
+        delta = dt - _EPOCH
+        ns = (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        return cls(ns, int(off.total_seconds()))
+
+    def to_datetime(self) -> datetime:
+        """As an aware ``datetime`` (microsecond precision)."""
+        tz = timezone(timedelta(seconds=self.offset)) if self.offset else UTC
+        return (_EPOCH + timedelta(microseconds=self.unix_ns // 1000)).astimezone(tz)
+
+    def _local_parts(self) -> tuple[datetime, int]:
+        seconds, nanos = divmod(self.unix_ns, 1_000_000_000)
+        local = datetime(1970, 1, 1) + timedelta(seconds=seconds + self.offset)
+        return local, nanos
+
+    def _zone(self, colon: bool) -> str:
+        if not self.offset:
+            return "Z"
+        sign = "-" if self.offset < 0 else "+"
+        hours, minutes = divmod(abs(self.offset) // 60, 60)
+        return f"{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
+
+    def rfc3339nano(self) -> str:
+        """Go's ``time.RFC3339Nano`` layout (what ``MarshalJSON`` writes)."""
+        local, nanos = self._local_parts()
+        frac = f".{nanos:09d}".rstrip("0") if nanos else ""
+        return f"{local.year:04d}-{local:%m-%dT%H:%M:%S}{frac}{self._zone(True)}"
+
+    def go_string(self) -> str:
+        """Go's ``Time.String()`` form, ``2006-01-02 15:04:05.999999999 -0700 MST``."""
+        local, nanos = self._local_parts()
+        frac = f".{nanos:09d}".rstrip("0") if nanos else ""
+        zone = "+0000 UTC" if not self.offset else f"{self._zone(False)} {self._zone(False)}"
+        return f"{local.year:04d}-{local:%m-%d %H:%M:%S}{frac} {zone}"
+
+    def __str__(self) -> str:
+        return self.rfc3339nano()
+
+
+def format_time(t: GoTime) -> str:
+    return t.rfc3339nano()
+
+
+def parse_time(text: str) -> GoTime:
+    return GoTime.parse(text)
