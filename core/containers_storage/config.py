@@ -1,0 +1,419 @@
+"""Store options from ``storage.conf``, the environment and built-in defaults (config.md).
+
+Only :func:`load_store_options` reads files; :class:`StoreOptions` is plain data, so
+library users can also build one by hand (``StoreOptions(graph_root=..., run_root=...)``).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .idtools import IDMap, IDMaps
+
+SYSTEM_CONFIG = "/usr/share/containers/storage.conf"
+OVERRIDE_CONFIG = "/etc/containers/storage.conf"
+ROOT_RUN_ROOT = "/run/containers/storage"
+ROOT_GRAPH_ROOT = "/var/lib/containers/storage"
+DEFAULT_PRIORITY = ("overlay", "aufs", "btrfs", "zfs", "vfs")
+_ROOTLESS_DRIVERS = ("btrfs", "overlay", "overlay2", "vfs")
+
+
+@dataclass
+class StoreOptions:
+    """Everything needed to open a store (upstream's types.StoreOptions)."""
+
+    graph_root: str = ""
+    run_root: str = ""
+    #: split image store root (on-disk.md §9.2)
+    image_store: str = ""
+    rootless_storage_path: str = ""
+    #: "" means probe (config.md §5)
+    driver_name: str = ""
+    driver_priority: list[str] = field(default_factory=list)
+    driver_options: list[str] = field(default_factory=list)
+    uid_map: IDMaps = ()
+    gid_map: IDMaps = ()
+    root_auto_userns_user: str = ""
+    auto_userns_min_size: int = 1024
+    auto_userns_max_size: int = 65536
+    transient_store: bool = False
+    pull_options: dict[str, str] = field(default_factory=dict)
+    disable_volatile: bool = False
+    #: which lock provider to use (see hookspecs.cstorage_lock): "posix" or "portable"
+    lock_kind: str = "posix"
+
+
+# --- environment facts -----------------------------------------------------------------
+def rootless_uid(env: Mapping[str, str]) -> int:
+    value = env.get("_CONTAINERS_ROOTLESS_UID")
+    if value:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    return os.geteuid()
+
+
+def is_rootless(env: Mapping[str, str]) -> bool:
+    """cli.md §2: not root, or already in a configured user namespace."""
+    return os.geteuid() != 0 or bool(env.get("_CONTAINERS_USERNS_CONFIGURED"))
+
+
+def home_dir(env: Mapping[str, str], uid: int) -> str:
+    home = env.get("HOME")
+    if not home:
+        try:
+            home = pwd.getpwuid(uid).pw_dir
+        except KeyError:
+            raise ConfigError(
+                message="neither $HOME nor the password database gives a home directory"
+            ) from None
+    return home
+
+
+def _resolve(path: str) -> str:
+    return os.path.realpath(path) if os.path.exists(path) else os.path.normpath(path)
+
+
+_VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_path(path: str, env: Mapping[str, str], uid: int) -> str:
+    """config.md §2.3: ``$UID``, then ``$VAR``/``${VAR}``, then resolve symlinks."""
+    if not path:
+        return path
+    path = path.replace("$UID", str(uid))
+    path = _VAR_RE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), path)
+    return _resolve(path)
+
+
+def rootless_runtime_dir(env: Mapping[str, str], uid: int) -> str:
+    """config.md §3: where a rootless run root lives."""
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return _resolve(xdg)
+    try:
+        with open("/proc/1/comm", "rb") as f:
+            systemd = f.read() == b"systemd"
+    except OSError:
+        systemd = True
+    if systemd:
+        d = f"/run/user/{uid}"
+        if _owned_private(d, uid):
+            return d
+    tmp = os.path.join(env.get("TMPDIR") or "/tmp", f"containers-user-{uid}")
+    try:
+        os.mkdir(tmp, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        tmp = ""
+    if tmp and _owned_private(tmp, uid):
+        return tmp
+    return os.path.join(_resolve(home_dir(env, uid)), "rundir")
+
+
+def _owned_private(path: str, uid: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_uid == uid and st.st_mode & 0o700 == 0o700 and st.st_mode & 0o066 == 0
+
+
+# --- parsing ---------------------------------------------------------------------------
+@dataclass
+class _ConfigFile:
+    """The raw ``[storage]`` data of one file."""
+
+    storage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        opts = self.storage.get("options", {})
+        return opts if isinstance(opts, dict) else {}
+
+    def table(self, name: str) -> dict[str, Any]:
+        t = self.options.get(name, {})
+        return t if isinstance(t, dict) else {}
+
+
+def _read_config(path: str) -> _ConfigFile:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(message=f"stat {path}: no such file or directory") from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(message=f"{path}: {e}") from None
+    storage = data.get("storage", {})
+    if not isinstance(storage, dict):
+        raise ConfigError(message=f"{path}: [storage] is not a table")
+    opts = storage.get("options", {})
+    if isinstance(opts, dict) and "force_mask" in opts and not isinstance(opts["force_mask"], int):
+        raise ConfigError(message=f"{path}: storage.options.force_mask must be an integer file mode")
+    return _ConfigFile(storage)
+
+
+def parse_id_map_setting(value: str, setting: str) -> IDMaps:
+    """``remap-uids``-style text; bad format uses upstream's error wording."""
+    malformed = ConfigError(
+        message=f"initializing ID mappings: {setting} setting is malformed "
+        f'expected ["uint32:uint32:uint32"]: ["{value}"]'
+    )
+    fields = value.split(":")
+    if len(fields) % 3:
+        raise malformed
+    try:
+        nums = [int(x) for x in fields]
+    except ValueError:
+        raise malformed from None
+    return tuple(IDMap(nums[i], nums[i + 1], nums[i + 2]) for i in range(0, len(nums), 3))
+
+
+def subordinate_ids(user: str, path: str) -> IDMaps:
+    """Ranges of ``user`` (name or numeric UID) in /etc/subuid or /etc/subgid, mapped to
+    consecutive container IDs from 0."""
+    names = {user}
+    try:
+        names.add(str(pwd.getpwnam(user).pw_uid))
+    except KeyError:
+        pass
+    ranges: list[tuple[int, int]] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                parts = line.split(":")
+                if len(parts) == 3 and (parts[0] in names or user == "ALL"):
+                    ranges.append((int(parts[1]), int(parts[2])))
+    except OSError:
+        pass
+    kind = "subuid" if path.endswith("subuid") else "subgid"
+    if not ranges:
+        raise ConfigError(message=f'no {kind} ranges found for user "{user}" in {path}')
+    out, next_id = [], 0
+    for start, count in sorted(ranges):
+        out.append(IDMap(next_id, start, count))
+        next_id += count
+    return tuple(out)
+
+
+def _octal(mode: int) -> str:
+    return format(mode, "o")
+
+
+def _go_file_mode(mode: int) -> str:
+    """A Go os.FileMode string (``-rwxr-xr-x``): what upstream passes for a generic
+    force_mask, and what the overlay driver then rejects (config.md §2.4)."""
+    bits = "rwxrwxrwx"
+    return "-" + "".join(c if mode & (1 << (8 - i)) else "-" for i, c in enumerate(bits))
+
+
+def driver_options_from_config(cfg: _ConfigFile, driver: str) -> list[str]:
+    """config.md §2.4: the exact driver-option list a config file produces."""
+    n = "overlay" if driver == "overlay2" else driver
+    gen = cfg.options
+    out = [f"{driver}.imagestore={p}" for p in gen.get("additionalimagestores", []) or []]
+    out += [f"{driver}.additionallayerstore={p}" for p in gen.get("additionallayerstores", []) or []]
+    for key in ("size", "mount_program", "skip_mount_home", "ignore_chown_errors"):
+        if gen.get(key):
+            out.append(f"{driver}.{key}={gen[key]}")
+    if gen.get("force_mask"):
+        out.append(f"{driver}.force_mask={_octal(int(gen['force_mask']))}")
+    if gen.get("mountopt"):
+        out.append(f"{driver}.mountopt={gen['mountopt']}")
+
+    def pick(table: dict[str, Any], key: str, generic: bool = True) -> Any:
+        return table.get(key) or (gen.get(key) if generic else None)
+
+    if n == "overlay":
+        t = cfg.table("overlay")
+        fm = t.get("force_mask") or (_go_file_mode(int(gen["force_mask"])) if gen.get("force_mask") else "")
+        for key, value in (
+            ("ignore_chown_errors", pick(t, "ignore_chown_errors")),
+            ("mount_program", pick(t, "mount_program")),
+            ("mountopt", pick(t, "mountopt")),
+            ("size", pick(t, "size")),
+            ("inodes", t.get("inodes")),
+            ("skip_mount_home", pick(t, "skip_mount_home")),
+            ("force_mask", fm),
+        ):
+            if value:
+                out.append(f"{n}.{key}={value}")
+    elif n == "vfs":
+        v = pick(cfg.table("vfs"), "ignore_chown_errors")
+        if v:
+            out.append(f"vfs.ignore_chown_errors={v}")
+    elif n == "btrfs":
+        t = cfg.table("btrfs")
+        if t.get("min_space"):
+            out.append(f"btrfs.min_space={t['min_space']}")
+        elif pick(t, "size"):
+            out.append(f"btrfs.size={pick(t, 'size')}")
+    elif n == "zfs":
+        t = cfg.table("zfs")
+        for key in ("fsname", "mountopt", "size"):
+            value = t.get(key) if key == "fsname" else pick(t, key)
+            if value:
+                out.append(f"zfs.{key}={value}")
+    return out
+
+
+def options_from_file(path: str, env: Mapping[str, str], uid: int) -> StoreOptions:
+    """Parse one storage.conf into options (no defaults filled in)."""
+    cfg = _read_config(path)
+    st = cfg.storage
+    driver = env.get("STORAGE_DRIVER") or str(st.get("driver", ""))
+    opts = StoreOptions(
+        graph_root=str(st.get("graphroot", "")),
+        run_root=str(st.get("runroot", "")),
+        image_store=str(st.get("imagestore", "")),
+        rootless_storage_path=str(st.get("rootless_storage_path", "")),
+        driver_name="overlay" if driver == "overlay2" else driver,
+        driver_priority=[str(x) for x in st.get("driver_priority", []) or []],
+        transient_store=bool(st.get("transient_store", False)),
+    )
+    opts.driver_options = driver_options_from_config(cfg, driver)
+    if "STORAGE_OPTS" in env:
+        opts.driver_options = [o for o in env["STORAGE_OPTS"].split(",") if o]
+    gen = cfg.options
+    if gen.get("remap-uids"):
+        opts.uid_map = parse_id_map_setting(str(gen["remap-uids"]), "remap-uids")
+    if gen.get("remap-gids"):
+        opts.gid_map = parse_id_map_setting(str(gen["remap-gids"]), "remap-gids")
+    user, group = gen.get("remap-user"), gen.get("remap-group")
+    if user or group:
+        opts.uid_map = subordinate_ids(str(user or group), "/etc/subuid")
+        opts.gid_map = subordinate_ids(str(group or user), "/etc/subgid")
+    opts.root_auto_userns_user = str(gen.get("root-auto-userns-user", ""))
+    opts.auto_userns_min_size = int(gen.get("auto-userns-min-size", 1024))
+    opts.auto_userns_max_size = int(gen.get("auto-userns-max-size", 65536))
+    pull = gen.get("pull_options", {})
+    opts.pull_options = {str(k): str(v) for k, v in pull.items()} if isinstance(pull, dict) else {}
+    opts.disable_volatile = bool(gen.get("disable-volatile", False))
+    return opts
+
+
+# --- the two stages -------------------------------------------------------------------
+def system_options(env: Mapping[str, str]) -> tuple[StoreOptions, str]:
+    """Stage A: the system configuration and the path it came from ("" for built-ins)."""
+    uid = rootless_uid(env)
+    explicit = env.get("CONTAINERS_STORAGE_CONF")
+    if explicit is not None:
+        opts, path = options_from_file(explicit, env, uid), explicit
+    else:
+        override = OVERRIDE_CONFIG
+        xdg = env.get("XDG_CONFIG_HOME")
+        if xdg and os.path.exists(os.path.join(xdg, "containers", "storage.conf")):
+            override = os.path.join(xdg, "containers", "storage.conf")
+        if os.path.exists(override):
+            opts, path = options_from_file(override, env, uid), override
+        elif os.path.exists(SYSTEM_CONFIG):
+            opts, path = options_from_file(SYSTEM_CONFIG, env, uid), SYSTEM_CONFIG
+        else:
+            opts, path = StoreOptions(), ""
+    opts.run_root = opts.run_root or ROOT_RUN_ROOT
+    opts.graph_root = opts.graph_root or ROOT_GRAPH_ROOT
+    return opts, path
+
+
+def _rootless_defaults(system: StoreOptions, env: Mapping[str, str], uid: int) -> StoreOptions:
+    """config.md §4: what a rootless user gets from the system options."""
+    home = _resolve(home_dir(env, uid))
+    graph = expand_path(system.rootless_storage_path, env, uid) if system.rootless_storage_path else ""
+    if not graph:
+        data = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+        graph = os.path.join(data, "containers", "storage")
+    run = os.path.join(rootless_runtime_dir(env, uid), "containers")
+    opts = StoreOptions(graph_root=graph, run_root=run, pull_options=dict(system.pull_options))
+    driver = system.driver_name if system.driver_name in _ROOTLESS_DRIVERS else ""
+    driver = env.get("STORAGE_DRIVER") or driver
+    opts.driver_name = "overlay" if driver == "overlay2" else driver
+    if opts.driver_name == "overlay":
+        chown = [o for o in system.driver_options if "ignore_chown_errors" in o]
+        opts.driver_options = chown[:1]
+    if not opts.driver_name:
+        if system.driver_priority:
+            opts.driver_priority = list(system.driver_priority)
+        else:
+            opts.driver_name = _guess_rootless_driver(graph)
+    if env.get("STORAGE_OPTS"):
+        opts.driver_options += [o for o in env["STORAGE_OPTS"].split(",") if o]
+    return opts
+
+
+def _guess_rootless_driver(graph_root: str) -> str:
+    try:
+        for entry in sorted(os.listdir(graph_root)):
+            if entry.endswith("-images"):
+                return entry[: -len("-images")]
+    except OSError:
+        pass
+    import shutil
+
+    if shutil.which("fuse-overlayfs"):
+        return "overlay"
+    release = os.uname().release.split(".")
+    try:
+        major, minor = int(release[0]), int(re.match(r"\d+", release[1]).group())  # type: ignore[union-attr]
+    except (IndexError, ValueError, AttributeError):
+        return "vfs"
+    return "overlay" if (major, minor) >= (5, 13) else "vfs"
+
+
+def load_store_options(env: Mapping[str, str] | None = None) -> StoreOptions:
+    """Stage A then stage B of config.md §1: the options a store opens with by default."""
+    env = os.environ if env is None else env
+    uid = rootless_uid(env)
+    rootless = is_rootless(env)
+    system, system_path = system_options(env)
+    if "CONTAINERS_STORAGE_CONF" in env:
+        user_path = env["CONTAINERS_STORAGE_CONF"]
+    elif not rootless:
+        user_path = OVERRIDE_CONFIG if os.path.exists(OVERRIDE_CONFIG) else system_path
+    else:
+        xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home_dir(env, uid), ".config")
+        user_path = os.path.join(xdg, "containers", "storage.conf")
+    opts = _rootless_defaults(system, env, uid) if rootless else system
+    if user_path and os.path.exists(user_path) and (rootless or user_path != system_path):
+        try:
+            opts = options_from_file(user_path, env, uid)
+        except ConfigError:
+            opts = StoreOptions()
+        if rootless:
+            fallback = _rootless_defaults(system, env, uid)
+            opts.run_root = opts.run_root or fallback.run_root
+            if not opts.graph_root:
+                opts.graph_root = (
+                    expand_path(opts.rootless_storage_path, env, uid)
+                    if opts.rootless_storage_path
+                    else fallback.graph_root
+                )
+    return validate(opts, env, uid)
+
+
+def validate(opts: StoreOptions, env: Mapping[str, str], uid: int) -> StoreOptions:
+    """config.md §1 B4: roots must be set; paths expanded; imagestore differs from root."""
+    if not opts.run_root:
+        raise ConfigError(message="runroot must be set")
+    if not opts.graph_root:
+        raise ConfigError(message="graphroot must be set")
+    opts.run_root = expand_path(opts.run_root, env, uid)
+    opts.graph_root = expand_path(opts.graph_root, env, uid)
+    opts.rootless_storage_path = expand_path(opts.rootless_storage_path, env, uid)
+    if opts.image_store and os.path.normpath(opts.image_store) == opts.graph_root:
+        raise ConfigError(
+            message=f"imagestore {opts.image_store} must either be not set or be a different than graphroot"
+        )
+    return opts
