@@ -1,0 +1,76 @@
+"""How the tool turns its flags into store options (cli.md §3).
+
+Defaults from the configuration are loaded only when the words before the command named
+no root, driver or driver option; flags after the command then override single fields.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import StoreOptions
+
+_GLOBAL_FIELDS = ("graph_root", "run_root", "driver", "driver_options")
+
+
+def wants_defaults(values: MutableMapping[str, object]) -> bool:
+    """Step 2: nothing that selects a store was given before the command."""
+    return not any(values.get(name) for name in _GLOBAL_FIELDS)
+
+
+def load_defaults(values: MutableMapping[str, object]) -> None:
+    """Replace the option fields by the configured defaults; errors leave them empty.
+
+    The defaults replace the whole option set, so an ``--image-store`` or
+    ``--transient-store`` given before the command is lost, as upstream.
+    """
+    from ..config import StoreOptions, load_store_options
+    from ..errors import StorageError
+
+    try:
+        opts = load_store_options()
+    except (StorageError, OSError, ValueError):
+        opts = StoreOptions()
+    values["graph_root"] = opts.graph_root
+    values["run_root"] = opts.run_root
+    values["driver"] = opts.driver_name
+    values["driver_options"] = list(opts.driver_options)
+    values["image_store"] = opts.image_store
+    values["transient_store"] = opts.transient_store
+    values["_loaded"] = opts
+
+
+def store_options(values: MutableMapping[str, object]) -> StoreOptions:
+    """Step 3-4: the options the store is opened with.
+
+    Raises :class:`~containers_storage.errors.IncompleteOptions` when neither root is known.
+    """
+    from dataclasses import replace
+
+    from ..config import StoreOptions, system_options
+    from ..errors import IncompleteOptions
+
+    base = values.get("_loaded")
+    opts = replace(base) if isinstance(base, StoreOptions) else StoreOptions()
+    graph = str(values.get("graph_root") or "")
+    run = str(values.get("run_root") or "")
+    opts.graph_root = os.path.abspath(graph) if graph else ""
+    opts.run_root = os.path.abspath(run) if run else ""
+    opts.driver_name = str(values.get("driver") or "")
+    driver_options = values.get("driver_options")
+    opts.driver_options = [str(o) for o in driver_options] if isinstance(driver_options, list) else []
+    opts.image_store = str(values.get("image_store") or "")
+    opts.transient_store = bool(values.get("transient_store"))
+    if opts.graph_root and opts.run_root:
+        return opts
+    if not (opts.graph_root or opts.run_root or opts.driver_name or opts.driver_options):
+        return system_options(os.environ)[0]
+    if not opts.graph_root and not opts.run_root:
+        raise IncompleteOptions("no storage runroot or graphroot specified")
+    library, _ = system_options(os.environ)
+    opts.graph_root = opts.graph_root or library.graph_root
+    opts.run_root = opts.run_root or library.run_root
+    return opts
