@@ -1,0 +1,2 @@
+"""Test helpers for driver authors: the conformance kit lives in
+:mod:`containers_storage.testing.conformance`."""
