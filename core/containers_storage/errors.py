@@ -241,3 +241,50 @@ PROBE_SKIPPABLE: tuple[type[StorageError], ...] = (
     DriverPrerequisites,
     IncompatibleFS,
 )
+
+
+# --- layer diffs (tar streams, compression, tar-split) --------------------------------
+class ArchiveError(StorageError):
+    """A layer diff (tar stream) could not be read, written or reproduced."""
+
+    default_message = "invalid layer archive"
+
+
+class InvalidTarHeader(ArchiveError):
+    default_message = "archive/tar: invalid tar header"
+
+
+class UnexpectedEOF(ArchiveError):
+    """The stream ended inside a header, a file's content or a compressed frame."""
+
+    default_message = "unexpected EOF"
+
+
+class CorruptCompression(ArchiveError):
+    default_message = "corrupt compressed data"
+
+
+class UnsafeArchive(ArchiveError):
+    """An entry would be written (or linked) outside the layer's root."""
+
+    default_message = "archive entry escapes the layer root"
+
+
+class UnsupportedTarEntry(ArchiveError):
+    default_message = "unhandled tar header type"
+
+
+class DuplicateTarPath(ArchiveError):
+    default_message = "duplicates of file paths not supported"
+
+
+class TarSplitIntegrity(ArchiveError):
+    """Content read back for a tar-split replay does not match the recorded checksum."""
+
+    default_message = "file integrity checksum failed"
+
+
+class UnmappableID(StorageError):
+    """A file owner has no counterpart in the ID mappings being applied."""
+
+    default_message = "ID cannot be mapped"
