@@ -1,0 +1,68 @@
+"""Removing a subvolume together with the subvolumes nested in it (a container may create
+its own, and the kernel refuses to destroy a subvolume that still holds one)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+
+from .ioctl import destroy_qgroup, destroy_subvolume, is_subvolume, open_dir, subvolume_id
+
+log = logging.getLogger(__name__)
+
+
+def nested_subvolumes(path: str) -> list[str]:
+    """Subvolumes below ``path`` (not ``path`` itself), deepest first.
+
+    Only directories are stat'ed; the walk never follows symbolic links.
+    """
+    found: list[str] = []
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if is_subvolume(entry.stat(follow_symlinks=False)):
+                found.append(entry.path)
+            stack.append(entry.path)
+    found.sort(key=lambda p: p.count("/"), reverse=True)
+    return found
+
+
+def delete_subvolume(parent: str, name: str, quota: bool) -> None:
+    """Destroy subvolume ``parent/name`` and every subvolume nested in it; with quotas on,
+    also drop their level-0 quota groups."""
+    path = os.path.join(parent, name)
+    for nested in nested_subvolumes(path):
+        _destroy(nested, quota)
+    _destroy(path, quota)
+
+
+def _destroy(path: str, quota: bool) -> None:
+    qgroupid = 0
+    if quota:
+        with open_dir(path) as fd:
+            qgroupid = subvolume_id(fd)
+    with open_dir(os.path.dirname(path)) as dir_fd:
+        destroy_subvolume(dir_fd, os.path.basename(path))
+        if qgroupid:
+            _drop_qgroup(dir_fd, qgroupid)
+
+
+def _drop_qgroup(dir_fd: int, qgroupid: int) -> None:
+    """Delete the quota group of a destroyed subvolume so that stale limits do not pile up.
+
+    Linux 6.8+ refuses while the cleaner still frees the subvolume (EBUSY) and removes
+    the group itself afterwards; ENOENT means it is already gone.
+    """
+    try:
+        destroy_qgroup(dir_fd, qgroupid)
+    except OSError as e:
+        if e.errno not in (errno.EBUSY, errno.ENOENT, errno.EINVAL):
+            log.warning("btrfs: %s", e)
