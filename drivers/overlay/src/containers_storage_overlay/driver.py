@@ -1,0 +1,642 @@
+"""The overlay graph driver (driver-api.md, on-disk.md §13)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import stat
+import threading
+from typing import IO, TYPE_CHECKING
+
+from containers_storage.drivers import fsutil, mounts
+from containers_storage.drivers.api import (
+    ApplyDiffOpts,
+    Change,
+    CreateOpts,
+    DiskUsage,
+    Driver,
+    DriverConfig,
+    MountOpts,
+    WhiteoutFormat,
+)
+from containers_storage.errors import (
+    DriverError,
+    DriverNotSupported,
+    DriverPrerequisites,
+    IncompatibleFS,
+    InvalidOption,
+)
+from containers_storage.idtools import IDMappings
+
+from . import features, layout, mounting, nativediff
+from . import options as overlay_options
+from .layout import Layout
+
+if TYPE_CHECKING:
+    from containers_storage.archive.types import FileGetter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PERMS = 0o555
+#: statfs magics of mounted layers (kernel overlay, FUSE)
+_MOUNTED_MAGICS = (0x794C7630, 0x65735546)
+_NEEDS_MOUNT_PROGRAM = ("overlayfs", "aufs", "ecryptfs")
+_NETWORK_FS = ("nfs", "smb", "gpfs", "vxfs")
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.exists(path) and path not in ("/", ""):
+        path = os.path.dirname(path)
+    return path or "/"
+
+
+def _backing_fs(home: str) -> str:
+    """Backing filesystem name of ``home`` before it exists (probing creates nothing)."""
+    parent = os.path.dirname(os.path.abspath(home))
+    return fsutil.backing_fs_name(os.path.join(_existing_ancestor(parent), "x"))
+
+
+def _rootless() -> bool:
+    return os.geteuid() != 0
+
+
+def _in_user_namespace() -> bool:
+    """True inside a user namespace other than the initial one (its uid_map is not the
+    identity over the whole range)."""
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    return fields[:3] != ["0", "0", "4294967295"]
+
+
+def _userxattr_needed() -> bool:
+    """Kernel overlay in a user namespace must keep its xattrs in ``user.overlay.*``."""
+    return _rootless() or _in_user_namespace()
+
+
+class OverlayDriver(Driver):
+    name = "overlay"
+    priority = 10
+    whiteout_format = WhiteoutFormat.OVERLAY
+
+    # -- probing and initialisation ------------------------------------------------------
+    @classmethod
+    def probe(cls, config: DriverConfig) -> None:
+        opts = overlay_options.parse(config.options)
+        backing = _backing_fs(config.home)
+        if opts.mount_program:
+            return
+        if backing in _NEEDS_MOUNT_PROGRAM:
+            raise IncompatibleFS(
+                message=f"'overlay' is not supported over {backing}, a mount_program is required: "
+                "backing file system is unsupported for this graph driver"
+            )
+        if backing == "<unknown>":
+            magic = fsutil.fs_magic(_existing_ancestor(os.path.dirname(os.path.abspath(config.home))))
+            raise IncompatibleFS(
+                message=f"filesystem type {magic:#x} reported for {os.path.dirname(config.home)} is not "
+                "supported with 'overlay': backing file system is unsupported for this graph driver"
+            )
+        if not features.kernel_has_overlay():
+            raise DriverNotSupported(
+                message="'overlay' not found as a supported filesystem on this host. Please ensure kernel "
+                "is new enough and has overlay support loaded.: driver not supported"
+            )
+        if _rootless() and not _in_user_namespace() and not shutil.which("fuse-overlayfs"):
+            raise DriverPrerequisites(
+                message="overlay: not running as root and not in a user namespace, so kernel overlay "
+                "cannot be mounted, and no mount_program is configured (fuse-overlayfs is not in PATH): "
+                "prerequisites for driver not satisfied (wrong filesystem?)"
+            )
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        self.opts = overlay_options.parse(config.options)
+        self.run_home = os.path.join(config.run_root, os.path.basename(self.home))
+        os.makedirs(os.path.join(self.home, layout.LINK_DIR), 0o755, exist_ok=True)
+        self.backing_fs = fsutil.backing_fs_name(self.home)
+        self.layout = Layout(self.home, os.path.basename(self.home), self._image_stores())
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._home_bound = False
+        self.quota: object | None = None
+        self.supports_dtype = True
+        self.using_metacopy = False
+        self._native_diff: bool | None = None
+        self._volatile: bool | None = None
+        rootless = _rootless()
+        self.userxattr = _userxattr_needed()
+        root_uid, root_gid = config.id_mappings.root_pair()
+
+        if self.backing_fs == "<unknown>":
+            self.probe(config)  # raises the exact reason
+        os.makedirs(self.layout.link_dir, 0o755, exist_ok=True)
+        os.makedirs(self.run_home, 0o700, exist_ok=True)
+        with contextlib.suppress(PermissionError):
+            os.chown(self.run_home, root_uid, root_gid)
+
+        if not self.opts.mount_program and not self._native_usable():
+            found = shutil.which("fuse-overlayfs")
+            if found:
+                self.opts.mount_program = found
+        if self.opts.mount_program:
+            if rootless and self.backing_fs in _NETWORK_FS and self.opts.force_mask is None:
+                log.warning("network file system detected as backing store; enforcing force_mask=700")
+                self.opts.force_mask = 0o700
+            with open(os.path.join(self.home, ".has-mount-program"), "w", encoding="ascii") as f:
+                f.write("true")
+        else:
+            if self.opts.force_mask is not None:
+                raise InvalidOption(message="'force_mask' is supported only with 'mount_program'")
+            if self.backing_fs in _NEEDS_MOUNT_PROGRAM:
+                raise IncompatibleFS(
+                    message=f"'overlay' is not supported over {self.backing_fs}, a mount_program is "
+                    "required: backing file system is unsupported for this graph driver"
+                )
+            if rootless and self.backing_fs in _NETWORK_FS:
+                raise IncompatibleFS(
+                    message="a network file system with user namespaces is not supported.  Please use a "
+                    "mount_program: backing file system is unsupported for this graph driver"
+                )
+            if rootless and not _in_user_namespace():
+                raise DriverPrerequisites(
+                    message="overlay: not running as root and not in a user namespace, so kernel overlay "
+                    "cannot be mounted, and no mount_program is configured (fuse-overlayfs is not in "
+                    "PATH): prerequisites for driver not satisfied (wrong filesystem?)"
+                )
+            self._check_kernel_overlay()
+            feature = f"metacopy({self.opts.mount_options})"
+            self.using_metacopy, _ = features.checked(
+                self.run_home,
+                feature,
+                lambda: features.check_metacopy(self.home, self.opts.mount_options, self.userxattr),
+            )
+
+        if not self.opts.skip_mount_home and not rootless:
+            self._make_home_private()
+        self._init_quota()
+
+    def _image_stores(self) -> list[str]:
+        stores = list(self.opts.image_stores)
+        if self.config.image_store:
+            stores.append(self.config.root if self.config.root != self.config.image_store else "")
+        return [s for s in stores if s]
+
+    def _native_usable(self) -> bool:
+        """Upstream's SupportsNativeOverlay: as (namespace) root, unless this home was
+        written by a FUSE mount program (on-disk.md §13.6)."""
+        if os.geteuid() != 0:
+            return False
+        flag = os.path.join(self.home, ".has-mount-program")
+        try:
+            with open(flag, encoding="ascii") as f:
+                content = f.read().strip()
+        except FileNotFoundError:
+            content = ""
+        if content == "true":
+            return False
+        if content != "false":
+            needs = features.scan_for_mount_program(self.home)
+            with open(flag, "w", encoding="ascii") as f:
+                f.write("true" if needs else "false")
+            if needs:
+                return False
+        try:
+            self._check_kernel_overlay()
+        except (DriverNotSupported, IncompatibleFS):
+            return False
+        return True
+
+    def _check_kernel_overlay(self) -> None:
+        hit = features.cached(self.run_home, "overlay")
+        if hit is not None:
+            ok, text = hit
+            if not ok:
+                raise DriverNotSupported(message=text or "kernel does not support overlay fs")
+            return
+        try:
+            features.check_overlay(self.home, self.backing_fs, self.userxattr)
+        except (DriverNotSupported, IncompatibleFS) as e:
+            with contextlib.suppress(OSError):
+                features.record(self.run_home, "overlay", False, str(e))
+            raise
+        with contextlib.suppress(OSError):
+            features.record(self.run_home, "overlay", True)
+
+    def _make_home_private(self) -> None:
+        """Upstream's mount.MakePrivate(home): a private bind mount of the home on itself,
+        so layer mounts do not propagate to other mount namespaces."""
+        if not mounts.is_mounted(self.home):
+            mounts.mount(self.home, self.home, "", mounts.MS_BIND)
+            self._home_bound = True
+        mounts.mount("", self.home, "", mounts.MS_PRIVATE)
+
+    def _init_quota(self) -> None:
+        if self.backing_fs == "xfs":
+            from . import quota
+
+            try:
+                self.quota = quota.Control(self.home)
+            except OSError as e:
+                if self.opts.quota_size or self.opts.quota_inodes:
+                    raise InvalidOption(
+                        message="storage options overlay.size and overlay.inodes not supported. Filesystem "
+                        f"does not support Project Quota: {e}"
+                    ) from None
+        elif self.opts.quota_size or self.opts.quota_inodes:
+            raise InvalidOption(
+                message="storage option overlay.size and overlay.inodes only supported for backingFS XFS. "
+                f"Found {self.backing_fs}"
+            )
+
+    # -- status ----------------------------------------------------------------------
+    def native_diff_usable(self) -> bool:
+        if self.opts.mount_program:
+            return False
+        if self._native_diff is None:
+            ok, text = features.checked(
+                self.run_home,
+                f"native-diff({self.opts.mount_options})",
+                lambda: features.check_native_diff(self.home, self.opts.mount_options, self.userxattr),
+            )
+            if not ok:
+                log.info("Not using native diff for overlay, this may cause degraded performance: %s", text)
+            self._native_diff = ok
+        return self._native_diff
+
+    def supports_volatile(self) -> bool:
+        if self.opts.mount_program:
+            return True
+        if self._volatile is None:
+            self._volatile, _ = features.checked(
+                self.run_home, "volatile", lambda: features.check_volatile(self.home, self.userxattr)
+            )
+        return self._volatile
+
+    def status(self) -> list[tuple[str, str]]:
+        def b(v: bool) -> str:
+            return "true" if v else "false"
+
+        return [
+            ("Backing Filesystem", self.backing_fs),
+            ("Supports d_type", b(self.supports_dtype)),
+            ("Native Overlay Diff", b(self.native_diff_usable())),
+            ("Using metacopy", b(self.using_metacopy)),
+            ("Supports shifting", b(self.supports_shifting())),
+            ("Supports volatile", b(self.supports_volatile())),
+        ]
+
+    def supports_shifting(self) -> bool:
+        if os.environ.get("_CONTAINERS_OVERLAY_DISABLE_IDMAP") == "yes":
+            return False
+        return bool(self.opts.mount_program)
+
+    def additional_image_stores(self) -> list[str]:
+        return list(self.layout.image_stores)
+
+    def metadata(self, id: str) -> dict[str, str]:
+        d = self.layout.dir(id)
+        os.stat(d)
+        meta = {
+            "WorkDir": os.path.join(d, "work"),
+            "MergedDir": os.path.join(d, "merged"),
+            "UpperDir": os.path.join(d, "diff"),
+        }
+        lowers = self.layout.lower_layer_dirs(d)
+        if lowers:
+            meta["LowerDir"] = ":".join(lowers)
+        return meta
+
+    # -- layer lifecycle ---------------------------------------------------------------
+    def create(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
+        if opts is not None:
+            for key in ("size", "inodes"):
+                if key in {k.lower() for k in opts.storage_opt}:
+                    raise InvalidOption(message=f"--storage-opt {key} is only supported for ReadWrite Layers")
+        self._create(id, parent, opts, quota_size=0, quota_inodes=0, with_quota=False)
+
+    def create_read_write(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
+        if opts is not None and opts.storage_opt and self.quota is None:
+            raise InvalidOption(
+                message="--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+            )
+        size, inodes = self.opts.quota_size, self.opts.quota_inodes
+        if opts is not None and opts.storage_opt:
+            s, i = overlay_options.parse_storage_opt(dict(opts.storage_opt))
+            size = s or size
+            inodes = i or inodes
+        self._create(id, parent, opts, quota_size=size, quota_inodes=inodes, with_quota=True)
+
+    def _create(
+        self,
+        id: str,
+        parent: str | None,
+        opts: CreateOpts | None,
+        *,
+        quota_size: int,
+        quota_inodes: int,
+        with_quota: bool,
+    ) -> None:
+        maps = (
+            opts.id_mappings if opts is not None and opts.id_mappings is not None else self.config.id_mappings
+        )
+        root_uid, root_gid = maps.root_pair()
+        os.makedirs(self.layout.link_dir, 0o755, exist_ok=True)
+        d = os.path.join(self.home, id)
+        perms = self.opts.force_mask if self.opts.force_mask is not None else DEFAULT_PERMS
+        if parent:
+            parent_dir = self.layout.dir(parent)
+            st = os.stat(parent_dir)
+            root_uid, root_gid = st.st_uid, st.st_gid
+            dst = os.stat(os.path.join(parent_dir, "diff"))
+            perms = stat.S_IMODE(dst.st_mode)
+            # the diff dir's owner follows the parent's diff (driver-api §3)
+            diff_uid, diff_gid = dst.st_uid, dst.st_gid
+        else:
+            diff_uid, diff_gid = root_uid, root_gid
+        if os.path.lexists(d):
+            log.warning("creating layer %r while directory %r already exists; removing it first", id, d)
+            self.remove(id)
+        os.mkdir(d, 0o700)
+        try:
+            os.chown(d, root_uid, root_gid)
+            if with_quota and self.quota is not None:
+                self.quota.set_quota(d, quota_size, quota_inodes)  # type: ignore[attr-defined]
+            diff = os.path.join(d, "diff")
+            os.mkdir(diff)
+            os.chown(diff, diff_uid, diff_gid)
+            os.chmod(diff, perms)
+            lid = self.layout.new_link(id)
+            with open(os.path.join(d, "link"), "w", encoding="ascii") as f:
+                f.write(lid)
+            for sub in ("work", "merged"):
+                os.mkdir(os.path.join(d, sub), 0o700)
+                os.chown(os.path.join(d, sub), root_uid, root_gid)
+            if not parent:
+                os.mkdir(os.path.join(d, "empty"), 0o700)
+                os.chown(os.path.join(d, "empty"), root_uid, root_gid)
+                return
+            lower = self.layout.lower_chain_for_child(parent)
+            if lower.count(":") + 1 > layout.MAX_DEPTH:
+                raise DriverError(message="max depth exceeded")
+            with open(os.path.join(d, layout.LOWER_FILE), "w", encoding="ascii") as f:
+                f.write(lower)
+            os.chmod(os.path.join(d, layout.LOWER_FILE), 0o644)
+        except BaseException:
+            self._remove_dir(d)
+            raise
+
+    def _remove_dir(self, d: str) -> None:
+        try:
+            lid = self.layout.read_link(d)
+        except OSError:
+            lid = ""
+        if lid:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.layout.link_dir, lid))
+        fsutil.remove_tree(d)
+
+    def remove(self, id: str) -> None:
+        d = self.layout.dir(id)
+        try:
+            with open(os.path.join(d, "additionallayer"), encoding="utf-8") as f:
+                als = f.read()
+        except OSError:
+            als = ""
+        self._remove_dir(os.path.join(self.home, id))
+        if als:
+            from .additional_layers import notify_release
+
+            notify_release(als)
+        if self.quota is not None:
+            self.quota.clear_quota(d)  # type: ignore[attr-defined]
+
+    def exists(self, id: str) -> bool:
+        return os.path.exists(self.layout.dir(id))
+
+    def list_layers(self) -> list[str]:
+        return self.layout.list_layers()
+
+    def read_write_disk_usage(self, id: str) -> DiskUsage:
+        return fsutil.disk_usage(self.layout.diff_path(id))
+
+    def cleanup(self) -> None:
+        shutil.rmtree(os.path.join(self.home, "staging"), ignore_errors=True)
+        if self._home_bound:
+            try:
+                mounts.unmount(self.home)
+                self._home_bound = False
+            except OSError as e:
+                if e.errno == errno.EINVAL:
+                    self._home_bound = False
+                else:
+                    log.warning("unmounting the private bind mount of %s: %s", self.home, e)
+
+    # -- mounting ----------------------------------------------------------------------
+    def _mount_words(self, opts: MountOpts) -> list[str]:
+        global_words = [w for w in self.opts.mount_options.split(",") if w]
+        words = list(opts.options) if opts.options else list(global_words)
+        if (
+            opts.options
+            and "metacopy=on" in global_words
+            and "metacopy=on" not in words
+            and self.using_metacopy
+        ):
+            words.append("metacopy=on")
+        if not self.using_metacopy:
+            words = [w for w in words if w != "metacopy=on"]
+        return words
+
+    def get(self, id: str, opts: MountOpts | None = None) -> str:
+        opts = opts or MountOpts()
+        where = self.layout.locate(id)
+        d = where.path
+        os.stat(d)
+        words = self._mount_words(opts)
+        read_write = not where.additional and "ro" not in words
+        lowers = self.layout.mount_lowers(d)
+        if not lowers:
+            lowers = [os.path.join(d, "empty")]
+        diff = os.path.join(d, "diff")
+        merged = os.path.join(d, "merged")
+        with self._lock:
+            count = self._counts.get(merged, 0)
+            if count == 0 and self._is_layer_mounted(merged):
+                count = 1  # mounted by another process or an earlier instance
+            self._counts[merged] = count + 1
+            if count > 0:
+                return merged
+            try:
+                self._mount(id, d, diff, merged, lowers, words, read_write, opts)
+            except BaseException:
+                self._counts.pop(merged, None)
+                raise
+        return merged
+
+    def _is_layer_mounted(self, merged: str) -> bool:
+        try:
+            return fsutil.fs_magic(merged) in _MOUNTED_MAGICS and mounts.is_mounted(merged)
+        except OSError:
+            return False
+
+    def _mount(
+        self,
+        id: str,
+        d: str,
+        diff: str,
+        merged: str,
+        lowers: list[str],
+        words: list[str],
+        read_write: bool,
+        opts: MountOpts,
+    ) -> None:
+        if not os.path.isdir(merged):
+            os.mkdir(merged, 0o700)
+            with contextlib.suppress(PermissionError):
+                os.chown(merged, *os.stat(d)[4:6])
+        work = os.path.join(d, "work")
+        if not self.opts.mount_program and self.userxattr:
+            words.append("userxattr")
+        if opts.volatile and "volatile" not in words and self.supports_volatile():
+            words.append("volatile")
+        shutil.rmtree(os.path.join(work, "work", "incompat", "volatile"), ignore_errors=True)
+        upper = layout.resolve_diff(diff)
+        if read_write:
+            spec = mounting.OverlaySpec(lowers, upper, work, words, opts.mount_label)
+        else:
+            spec = mounting.OverlaySpec([upper, *lowers], None, None, words, opts.mount_label)
+        if self.opts.mount_program:
+            maps = None
+            if self.supports_shifting() and not opts.disable_shifting:
+                maps = opts.id_mappings if not opts.id_mappings.empty else self.config.id_mappings
+                maps = None if maps.empty else maps
+            data = mounting.mount_program_options(spec.data(), maps, self.opts.force_mask is not None)
+            mounting.run_mount_program(self.opts.mount_program, data, merged, self.home)
+            return
+        try:
+            mounting.mount_overlay(spec, merged, self.home)
+        except OSError as e:
+            raise DriverError(
+                message=f"creating overlay mount to {merged}, mount_data={mounting.describe(spec)!r}: {e.strerror or e}"
+            ) from e
+
+    def put(self, id: str) -> None:
+        d = self.layout.dir(id)
+        os.stat(d)
+        merged = os.path.join(d, "merged")
+        with self._lock:
+            count = self._counts.get(merged, 0)
+            if count > 1:
+                self._counts[merged] = count - 1
+                return
+            self._counts.pop(merged, None)
+            mapped = os.path.join(d, "mapped")
+            if os.path.isdir(mapped):
+                for name in os.listdir(mapped):
+                    with contextlib.suppress(OSError):
+                        mounts.unmount(os.path.join(mapped, name), mounts.MNT_DETACH)
+            if self.opts.mount_program:
+                mounting.unmount_fuse(merged)
+            else:
+                try:
+                    mounts.unmount_if_mounted(merged, mounts.MNT_DETACH)
+                except FileNotFoundError:
+                    pass
+            with contextlib.suppress(OSError):
+                os.rmdir(merged)
+
+    # -- diffs (driver-api §5) ---------------------------------------------------------
+    def _native(self, id: str, parent: str | None) -> bool:
+        return self.native_diff_usable() and self.layout.is_direct_parent(id, parent)
+
+    def changes(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> list[Change]:
+        if not self._native(id, parent):
+            return super().changes(id, id_mappings, parent, parent_mappings, mount_label)
+        d = self.layout.dir(id)
+        return nativediff.changes(self.layout.diff_path(id), self.layout.lower_layer_dirs(d))
+
+    def diff(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> IO[bytes]:
+        if not self._native(id, parent):
+            return super().diff(id, id_mappings, parent, parent_mappings, mount_label)
+        d = self.layout.dir(id)
+        return nativediff.diff(self.layout.diff_path(id), self.layout.lower_layer_dirs(d), id_mappings)
+
+    def diff_size(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> int:
+        native = self.layout.is_direct_parent(id, parent) and (
+            self.opts.mount_program or self.native_diff_usable()
+        )
+        if not native:
+            return super().diff_size(id, id_mappings, parent, parent_mappings, mount_label)
+        return fsutil.disk_usage(self.layout.diff_path(id)).size
+
+    def apply_diff(self, id: str, parent: str | None, opts: ApplyDiffOpts) -> int:
+        ignore = opts.ignore_chown_errors or self.opts.ignore_chown_errors
+        mask = self.opts.force_mask if self.opts.force_mask is not None else opts.force_mask
+        if not self.layout.is_direct_parent(id, parent):
+            from dataclasses import replace
+
+            return super().apply_diff(id, parent, replace(opts, ignore_chown_errors=ignore, force_mask=mask))
+        target = self.layout.diff_path(id)
+        fmt = WhiteoutFormat.AUFS if self.opts.mount_program else WhiteoutFormat.OVERLAY
+        nativediff.apply(target, opts, fmt, ignore, mask, self.userxattr)
+        return fsutil.disk_usage(target).size
+
+    def diff_getter(self, id: str) -> FileGetter | None:
+        d = self.layout.dir(id)
+        return nativediff.file_getter([self.layout.diff_path(id), *self.layout.lower_layer_dirs(d)])
+
+    def update_layer_id_map(
+        self, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str = ""
+    ) -> None:
+        """Chown through the merged view (copy-up), then push the result down as ``diff1``
+        under a fresh empty ``diff`` (on-disk.md §13.5)."""
+        d = self.layout.dir(id)
+        diff = os.path.join(d, "diff")
+        root_uid, root_gid = to_host.root_pair() if not to_host.empty else (0, 0)
+        words = [w for w in self.opts.mount_options.split(",") if w]
+        path = self.get(id, MountOpts(mount_label=mount_label, options=tuple(words), disable_shifting=True))
+        try:
+            nativediff.chown_by_maps(path, to_container, to_host)
+        finally:
+            self.put(id)
+        st = os.stat(diff)
+        perms = self.opts.force_mask if self.opts.force_mask is not None else stat.S_IMODE(st.st_mode)
+        n = 0
+        while os.path.exists(os.path.join(d, layout.diff_name(n))):
+            n += 1
+        while n > 0:
+            os.rename(os.path.join(d, layout.diff_name(n - 1)), os.path.join(d, layout.diff_name(n)))
+            n -= 1
+        work = os.path.join(d, "work")
+        shutil.rmtree(work, ignore_errors=True)
+        os.mkdir(work, DEFAULT_PERMS)
+        os.chown(work, root_uid, root_gid)
+        os.mkdir(diff)
+        os.chown(diff, root_uid, root_gid)
+        os.chmod(diff, perms)

@@ -1,0 +1,121 @@
+"""Native overlay diffs (driver-api.md §5): changes and tar streams read straight from a
+layer's upper directory and its lowers, with no mount."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from containers_storage.drivers.api import Change, ChangeKind
+
+from . import whiteouts
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+
+
+def _same_time(a: int, b: int) -> bool:
+    """Equal, or same second with one side lacking nanoseconds (upstream's sameFsTime)."""
+    if a == b:
+        return True
+    return a // 1_000_000_000 == b // 1_000_000_000 and (a % 1_000_000_000 == 0 or b % 1_000_000_000 == 0)
+
+
+def whited_out(lower: str, rel: str) -> bool:
+    """Whether ``rel`` or one of its ancestors is a whiteout in ``lower``."""
+    parts = rel.strip("/").split("/")
+    path = lower
+    for part in parts:
+        path = os.path.join(path, part)
+        st = _lstat(path)
+        if st is None:
+            return False
+        if whiteouts.is_whiteout(st):
+            return True
+    return False
+
+
+def replaced_lower_dir(lowers: list[str], rel: str) -> bool:
+    """An opaque upper dir replaced a lower directory when some lower (scanned nearest
+    first, stopping at a whiteout) has a non-whiteout entry there."""
+    for lower in lowers:
+        st = _lstat(os.path.join(lower, rel.lstrip("/")))
+        if st is None:
+            continue
+        return not whiteouts.is_whiteout(st)
+    return False
+
+
+def changes(upper: str, lowers: list[str]) -> list[Change]:
+    """Changes of the layer whose upper dir is ``upper`` over ``lowers`` (nearest first)."""
+    out: list[Change] = []
+    changed_dirs: set[str] = set()
+
+    def visit(rel: str, st: os.stat_result, full: str) -> None:
+        kind: ChangeKind | None
+        if whiteouts.is_whiteout(st) or (
+            stat.S_ISDIR(st.st_mode) and whiteouts.is_opaque(full) and replaced_lower_dir(lowers, rel)
+        ):
+            kind = ChangeKind.DELETE
+        else:
+            kind = ChangeKind.ADD
+            for lower in lowers:
+                if whited_out(lower, rel):
+                    break
+                lst = _stat(os.path.join(lower, rel.lstrip("/")))
+                if lst is None:
+                    continue
+                if (
+                    stat.S_ISDIR(lst.st_mode)
+                    and stat.S_ISDIR(st.st_mode)
+                    and st.st_size == lst.st_size
+                    and st.st_mode == lst.st_mode
+                    and _same_time(st.st_mtime_ns, lst.st_mtime_ns)
+                ):
+                    kind = None
+                else:
+                    kind = ChangeKind.MODIFY
+                break
+        if kind is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            changed_dirs.add(rel)
+        if kind in (ChangeKind.ADD, ChangeKind.DELETE):
+            missing = []
+            parent = os.path.dirname(rel)
+            while parent != "/":
+                if parent not in changed_dirs:
+                    missing.append(Change(parent, ChangeKind.MODIFY))
+                    changed_dirs.add(parent)
+                parent = os.path.dirname(parent)
+            out.extend(reversed(missing))
+        out.append(Change(rel, kind))
+
+    def walk(dir_full: str, dir_rel: str) -> None:
+        with os.scandir(dir_full) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            rel = f"{dir_rel}/{entry.name}" if dir_rel != "/" else f"/{entry.name}"
+            st = entry.stat(follow_symlinks=False)
+            visit(rel, st, entry.path)
+            if stat.S_ISDIR(st.st_mode):
+                walk(entry.path, rel)
+
+    walk(upper, "/")
+    return out
