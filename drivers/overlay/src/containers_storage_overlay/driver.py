@@ -609,7 +609,7 @@ class OverlayDriver(Driver):
 
     def diff_getter(self, id: str) -> FileGetter | None:
         d = self.layout.dir(id)
-        return nativediff.file_getter([self.layout.diff_path(id), *self.layout.lower_layer_dirs(d)])
+        return nativediff.DiffFileGetter([self.layout.diff_path(id), *self.layout.lower_layer_dirs(d)])
 
     def update_layer_id_map(
         self, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str = ""

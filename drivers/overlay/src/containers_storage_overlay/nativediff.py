@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import IO
 
 from containers_storage.drivers.api import Change, ChangeKind
 
@@ -119,3 +120,22 @@ def changes(upper: str, lowers: list[str]) -> list[Change]:
 
     walk(upper, "/")
     return out
+
+
+class DiffFileGetter:
+    """Opens files by tar name from a layer's ``diff`` and then its lowers' (nearest
+    first), so tar-split can be replayed without mounting (upstream's overlayFileGetter)."""
+
+    def __init__(self, diff_dirs: list[str]) -> None:
+        self.diff_dirs = diff_dirs
+
+    def open(self, name: str) -> IO[bytes]:
+        for d in self.diff_dirs:
+            try:
+                return open(os.path.join(d, name), "rb")
+            except OSError:
+                continue
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+    def close(self) -> None:
+        pass
