@@ -1,0 +1,276 @@
+"""The zfs graph driver (on-disk.md §15, driver-api.md §2).
+
+Layer ``<id>`` is the dataset ``<fsname>/<id>``. A base layer is a new dataset; a child
+is a clone of a one-off snapshot of its parent's dataset, and that snapshot is destroyed
+with deferred deletion right away, so ZFS removes it by itself when the clone goes. A
+parent with children (which the store never removes) is removed by promoting the
+children first. Mounts go to ``<home>/graph/<id>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+
+from containers_storage.drivers import mounts
+from containers_storage.drivers.api import CreateOpts, Driver, DriverConfig, MountOpts
+from containers_storage.drivers.options import parse_size
+from containers_storage.errors import DriverLayerUnknown, DriverNotSupported, InvalidOption
+
+from .command import ZfsCommandError
+from .site import Site, ZfsOptions, locate
+
+#: mode of a new base layer's root directory
+DEFAULT_PERMS = 0o555
+_ALREADY_EXISTS = "dataset already exists"
+
+
+def _quota(opts: CreateOpts | None) -> int:
+    """The per-layer ``size`` option in bytes (0: none)."""
+    quota = 0
+    for key, value in (opts.storage_opt if opts else {}).items():
+        if key.lower() != "size":
+            raise InvalidOption(message=f"unknown option {key.lower()}")
+        quota = parse_size(value)
+    return quota
+
+
+class ZfsDriver(Driver):
+    name = "zfs"
+    priority = 40
+
+    def __init__(self, config: DriverConfig, site: Site | None = None) -> None:
+        super().__init__(config)
+        self.options = ZfsOptions.parse(config.options)
+        self.site = site or locate(config, self.options)
+        self.zfs = self.site.zfs
+        self.fsname = self.site.fsname
+        self.mounter = self.site.mounter
+        self._lock = threading.Lock()
+        #: serialises mounting and unmounting; guards the counts
+        self._mount_lock = threading.RLock()
+        #: dataset name -> its ``canmount`` property, for the datasets known to exist
+        self._datasets = self.zfs.filesystems(self.fsname)
+        self._mount_counts: dict[str, int] = {}
+        os.makedirs(self.home, 0o700, exist_ok=True)
+
+    @classmethod
+    def probe(cls, config: DriverConfig) -> None:
+        locate(config, ZfsOptions.parse(config.options))
+
+    # -- names -------------------------------------------------------------------------
+    def dataset(self, id: str) -> str:
+        return f"{self.fsname}/{id}"
+
+    def mount_path(self, id: str) -> str:
+        return os.path.join(self.home, "graph", id)
+
+    # -- layer lifecycle -------------------------------------------------------------
+    def create(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
+        quota = _quota(opts)
+        try:
+            self._create(id, parent, opts, quota)
+        except ZfsCommandError as e:
+            if not e.says(_ALREADY_EXISTS):
+                raise
+            # left behind by an aborted earlier run: replace it
+            self.zfs.run("destroy", "-R", self.dataset(id))
+            self._forget(self.dataset(id))
+            self._create(id, parent, opts, quota)
+
+    def _properties(self, quota: int) -> list[str]:
+        props = list(self.mounter.create_properties)
+        if quota:
+            props.append(f"quota={quota}")
+        return [arg for prop in props for arg in ("-o", prop)]
+
+    def _create(self, id: str, parent: str | None, opts: CreateOpts | None, quota: int) -> None:
+        name = self.dataset(id)
+        if parent:
+            self._clone(name, self.dataset(parent), quota)
+            return
+        self.zfs.run("create", *self._properties(quota), name)
+        self._remember(name)
+        try:
+            self._init_root(id, opts)
+        except BaseException:
+            with contextlib.suppress(ZfsCommandError):
+                self.zfs.run("destroy", "-r", name)
+                self._forget(name)
+            raise
+
+    def _init_root(self, id: str, opts: CreateOpts | None) -> None:
+        """Give a new base layer's root the default mode and the mapped root as owner."""
+        maps = opts.id_mappings if opts and opts.id_mappings is not None else self.config.id_mappings
+        uid, gid = maps.root_pair()
+        path = self._mount(id, MountOpts(mount_label=opts.mount_label if opts else ""))
+        try:
+            os.chmod(path, DEFAULT_PERMS)
+            os.chown(path, uid, gid)
+        finally:
+            self._unmount(id)
+
+    def _clone(self, name: str, parent: str, quota: int) -> None:
+        snapshot = self._snapshot(parent)
+        try:
+            self.zfs.run("clone", *self._properties(quota), snapshot, name)
+        except BaseException:
+            with contextlib.suppress(ZfsCommandError):
+                self.zfs.run("destroy", snapshot)
+            raise
+        self._remember(name)
+        try:
+            self.zfs.run("destroy", "-d", snapshot)
+        except BaseException:
+            with contextlib.suppress(ZfsCommandError):
+                self.zfs.run("destroy", "-r", name)
+                self.zfs.run("destroy", snapshot)
+            self._forget(name)
+            raise
+
+    def _snapshot(self, dataset: str) -> str:
+        """A new snapshot of ``dataset`` named by the clock's nanoseconds, as upstream."""
+        for _ in range(10):
+            snapshot = f"{dataset}@{time.time_ns() % 1_000_000_000}"
+            try:
+                self.zfs.run("snapshot", snapshot)
+            except ZfsCommandError as e:
+                if e.says(_ALREADY_EXISTS):
+                    continue
+                if e.says("does not exist"):
+                    raise DriverLayerUnknown(f"parent dataset {dataset}: {e.stderr.strip()}") from e
+                raise
+            return snapshot
+        raise ZfsCommandError(["zfs", "snapshot", dataset], 1, "no free snapshot name after 10 tries")
+
+    def remove(self, id: str) -> None:
+        name = self.dataset(id)
+        path = self.mount_path(id)
+        with self._mount_lock:
+            if mounts.is_mounted(path):
+                self.mounter.unmount(name, path)
+            self._mount_counts.pop(id, None)
+        try:
+            self._destroy(name)
+        except ZfsCommandError:
+            # already gone (removed by hand) is fine, as upstream
+            if self.zfs.dataset_type(name) is not None:
+                raise
+        self._forget(name)
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(path)
+
+    def _destroy(self, name: str) -> None:
+        """``zfs destroy -r``; layers cloned from this one are promoted first, so that
+        they take over the snapshots they depend on and the parent can go."""
+        try:
+            self.zfs.run("destroy", "-r", name)
+        except ZfsCommandError as e:
+            if not e.says("dependent clones"):
+                raise
+            origins = self.zfs.get([self.fsname], ["origin"], recursive=True)
+            for clone, props in origins.items():
+                if props.get("origin", "").startswith(f"{name}@"):
+                    self.zfs.run("promote", clone)
+            self.zfs.run("destroy", "-r", name)
+
+    def _remember(self, name: str, canmount: str = "") -> None:
+        with self._lock:
+            self._datasets[name] = canmount or ("noauto" if self.mounter.kind == "fuse" else "on")
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._datasets.pop(name, None)
+
+    def exists(self, id: str) -> bool:
+        name = self.dataset(id)
+        with self._lock:
+            if name in self._datasets:
+                return True
+        # made by another process since we listed
+        try:
+            found = self.zfs.get([name], ["type", "canmount"]).get(name, {})
+        except ZfsCommandError as e:
+            if e.says("does not exist"):
+                return False
+            raise
+        if found.get("type") != "filesystem":
+            return False
+        self._remember(name, found.get("canmount", ""))
+        return True
+
+    def list_layers(self) -> list[str]:
+        # as upstream: children of the parent dataset need not all be ours
+        raise DriverNotSupported("zfs cannot tell its layers from other datasets")
+
+    # -- mounting --------------------------------------------------------------------
+    def get(self, id: str, opts: MountOpts | None = None) -> str:
+        path = self.mount_path(id)
+        with self._mount_lock:
+            count = self._mount_counts.get(id, 0)
+            if count == 0 and mounts.is_mounted(path):
+                count = 1  # left mounted by an earlier instance: adopt it
+            if count == 0:
+                self._mount(id, opts or MountOpts())
+            self._mount_counts[id] = count + 1
+        return path
+
+    def _mount(self, id: str, opts: MountOpts) -> str:
+        if not self.exists(id):
+            raise DriverLayerUnknown(f"zfs dataset {self.dataset(id)}")
+        name = self.dataset(id)
+        path = self.mount_path(id)
+        options = [o for o in (self.options.mountopt, *opts.options) if o and o != "ro"]
+        os.makedirs(path, 0o755, exist_ok=True)
+        try:
+            self.mounter.mount(
+                name, path, options, opts.read_only, opts.mount_label, self._datasets.get(name, "")
+            )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+            raise
+        with self._lock:
+            if self.mounter.kind == "fuse":
+                self._datasets[name] = "noauto"
+        return path
+
+    def put(self, id: str) -> None:
+        with self._mount_lock:
+            count = self._mount_counts.pop(id, 0) - 1
+            if count > 0:
+                self._mount_counts[id] = count
+                return
+            self._unmount(id)
+
+    def _unmount(self, id: str) -> None:
+        path = self.mount_path(id)
+        if mounts.is_mounted(path):
+            self.mounter.unmount(self.dataset(id), path)
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(path)
+
+    # -- information -----------------------------------------------------------------
+    def status(self) -> list[tuple[str, str]]:
+        pool = self.fsname.split("/", 1)[0]
+        try:
+            health = self.zfs.pool_health(pool)
+            pool_name = pool
+        except ZfsCommandError as e:
+            pool_name, health = f"error while getting pool information {e}", "not available"
+        props = self.zfs.get([self.fsname], ["used", "available", "quota", "compression"])[self.fsname]
+        quota = props["quota"]
+        return [
+            ("Zpool", pool_name),
+            ("Zpool Health", health),
+            ("Parent Dataset", self.fsname),
+            ("Space Used By Parent", props["used"]),
+            ("Space Available", props["available"]),
+            ("Parent Quota", "no" if quota in ("0", "none", "-") else quota),
+            ("Compression", props["compression"]),
+        ]
+
+    def metadata(self, id: str) -> dict[str, str]:
+        return {"Mountpoint": self.mount_path(id), "Dataset": self.dataset(id)}
