@@ -44,7 +44,13 @@ class Context:
     flags: Mapping[str, object]
     console: Console
     options: StoreOptions
-    store: Store
+    #: None only for our own commands that need no store (``drivers``)
+    opened_store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        assert self.opened_store is not None, "this command runs without a store"
+        return self.opened_store
 
     def flag(self, name: str) -> Any:
         return self.flags.get(name)

@@ -26,3 +26,7 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, StorageError) and exc.errno:
         return os_error_text(exc)
     return str(exc)
+
+
+class CommandError(Exception):
+    """A failure the command reports with exactly this text (exit 1)."""

@@ -45,3 +45,47 @@ def go_quote(text: str) -> str:
 def go_list(items: Iterable[object]) -> str:
     """``%v`` of a slice: ``[a b c]``; ``[]`` when empty."""
     return "[" + " ".join(str(i) for i in items) + "]"
+
+
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,
+    "\u03bcs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3600 * 1_000_000_000,
+}
+
+
+def parse_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` in nanoseconds; ValueError with Go's wording."""
+    invalid = ValueError(f"time: invalid duration {go_quote(text)}")
+    rest = text
+    sign = 1
+    if rest[:1] in ("-", "+"):
+        sign = -1 if rest[0] == "-" else 1
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise invalid
+    total = 0.0
+    while rest:
+        i = 0
+        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
+            i += 1
+        number, rest = rest[:i], rest[i:]
+        if not number or number == "." or number.count(".") > 1:
+            raise invalid
+        j = 0
+        while j < len(rest) and not (rest[j].isdigit() or rest[j] == "."):
+            j += 1
+        unit, rest = rest[:j], rest[j:]
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {go_quote(text)}")
+        if unit not in _DURATION_UNITS:
+            raise ValueError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
+        total += float(number) * _DURATION_UNITS[unit]
+    return sign * int(total)

@@ -111,22 +111,24 @@ def _main(args: list[str], con: Console) -> int:
         con.out(f"{word}: too many arguments ({go_list(positional)}).\n")
         _command_usage(con, word, command, cflags)
         return 1
+    if values.get("unshare") or command.names[0] == "unshare":
+        from .unshare import maybe_reexec
+
+        status = maybe_reexec(con, args, even_for_root=command.names[0] == "unshare")
+        if status is not None:
+            return status
     return _run(command, word, positional, values, con)
 
 
 def _run(command: registry.Command, word: str, positional: list[str], values: dict[str, object],
          con: Console) -> int:
     debug = bool(values.get("debug"))
-    if values.get("unshare") or command.names[0] == "unshare":
-        from .unshare import maybe_reexec
-
-        maybe_reexec(con, force=command.names[0] == "unshare")
     from .context import Context
     from .options import store_options
 
     try:
         options = store_options(values)
-    except Exception as exc:  # noqa: BLE001 - every failure here is "error initializing"
+    except Exception as exc:
         if debug:
             raise
         con.out(f"error initializing: {exc}\n")
@@ -142,7 +144,7 @@ def _run(command: registry.Command, word: str, positional: list[str], values: di
 
         try:
             store = get_store(options)
-        except Exception as exc:  # noqa: BLE001 - as upstream: any failure to open
+        except Exception as exc:
             if debug:
                 raise
             con.out(f"error initializing: {exc}\n")
@@ -150,7 +152,7 @@ def _run(command: registry.Command, word: str, positional: list[str], values: di
     ctx = Context(word, positional, values, con, options, store)
     try:
         return handler(ctx)
-    except Exception as exc:  # noqa: BLE001 - one line on stderr, a traceback only with --debug
+    except Exception as exc:
         if debug:
             import traceback
 
