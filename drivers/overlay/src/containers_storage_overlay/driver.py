@@ -59,6 +59,15 @@ def _backing_fs(home: str) -> str:
     return fsutil.backing_fs_name(os.path.join(_existing_ancestor(parent), "x"))
 
 
+def _chown(path: str, uid: int, gid: int) -> None:
+    """chown as root; an unprivileged process (no user namespace) keeps its own IDs."""
+    try:
+        os.lchown(path, uid, gid)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
+
+
 def _rootless() -> bool:
     return os.geteuid() != 0
 
@@ -137,8 +146,7 @@ class OverlayDriver(Driver):
             self.probe(config)  # raises the exact reason
         os.makedirs(self.layout.link_dir, 0o755, exist_ok=True)
         os.makedirs(self.run_home, 0o700, exist_ok=True)
-        with contextlib.suppress(PermissionError):
-            os.chown(self.run_home, root_uid, root_gid)
+        _chown(self.run_home, root_uid, root_gid)
 
         if not self.opts.mount_program and not self._native_usable():
             found = shutil.which("fuse-overlayfs")
@@ -364,22 +372,22 @@ class OverlayDriver(Driver):
             self.remove(id)
         os.mkdir(d, 0o700)
         try:
-            os.chown(d, root_uid, root_gid)
+            _chown(d, root_uid, root_gid)
             if with_quota and self.quota is not None:
                 self.quota.set_quota(d, quota_size, quota_inodes)  # type: ignore[attr-defined]
             diff = os.path.join(d, "diff")
             os.mkdir(diff)
-            os.chown(diff, diff_uid, diff_gid)
+            _chown(diff, diff_uid, diff_gid)
             os.chmod(diff, perms)
             lid = self.layout.new_link(id)
             with open(os.path.join(d, "link"), "w", encoding="ascii") as f:
                 f.write(lid)
             for sub in ("work", "merged"):
                 os.mkdir(os.path.join(d, sub), 0o700)
-                os.chown(os.path.join(d, sub), root_uid, root_gid)
+                _chown(os.path.join(d, sub), root_uid, root_gid)
             if not parent:
                 os.mkdir(os.path.join(d, "empty"), 0o700)
-                os.chown(os.path.join(d, "empty"), root_uid, root_gid)
+                _chown(os.path.join(d, "empty"), root_uid, root_gid)
                 return
             lower = self.layout.lower_chain_for_child(parent)
             if lower.count(":") + 1 > layout.MAX_DEPTH:
@@ -497,8 +505,8 @@ class OverlayDriver(Driver):
     ) -> None:
         if not os.path.isdir(merged):
             os.mkdir(merged, 0o700)
-            with contextlib.suppress(PermissionError):
-                os.chown(merged, *os.stat(d)[4:6])
+            st = os.stat(d)
+            _chown(merged, st.st_uid, st.st_gid)
         work = os.path.join(d, "work")
         if not self.opts.mount_program and self.userxattr:
             words.append("userxattr")
@@ -636,7 +644,7 @@ class OverlayDriver(Driver):
         work = os.path.join(d, "work")
         shutil.rmtree(work, ignore_errors=True)
         os.mkdir(work, DEFAULT_PERMS)
-        os.chown(work, root_uid, root_gid)
+        _chown(work, root_uid, root_gid)
         os.mkdir(diff)
-        os.chown(diff, root_uid, root_gid)
+        _chown(diff, root_uid, root_gid)
         os.chmod(diff, perms)
