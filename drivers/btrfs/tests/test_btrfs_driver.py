@@ -308,3 +308,41 @@ def test_status_reports_progs_versions_when_the_header_is_there(tmp_path: os.Pat
 def test_status_of_a_driver(driver_factory: DriverFactory) -> None:
     pairs = driver_factory().status()
     assert [k for k, _ in pairs] in ([], ["Build Version"], ["Build Version", "Library Version"])
+
+
+def _nested_layout(root: str) -> set[str]:
+    os.makedirs(os.path.join(root, "var/lib"))
+    made = ["top", "top/inner", "var/lib/deep", "top/inner/x/y/deepest", "name with space"]
+    for rel in made:
+        os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+        btrfs("subvolume", "create", os.path.join(root, rel))
+    return {os.path.join(root, rel) for rel in made}
+
+
+def test_nested_subvolumes_found_by_kernel_search_and_by_walk(driver_factory: DriverFactory) -> None:
+    from containers_storage_btrfs.subvolumes import nested_subvolumes, walk_nested
+
+    d = driver_factory()
+    d.create("a", None)
+    want = _nested_layout(d.get("a"))
+    found = nested_subvolumes(d.get("a"))
+    assert set(found) == want
+    depth = [p.count("/") for p in found]
+    assert depth == sorted(depth, reverse=True), "deepest first"
+    assert set(walk_nested(d.get("a"))) == want
+
+
+def test_remove_without_privilege_for_tree_search_walks(
+    driver_factory: DriverFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from containers_storage_btrfs import subvolumes
+
+    def refuse(fd: int) -> list[str]:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(subvolumes, "child_subvolumes", refuse)
+    d = driver_factory()
+    d.create("a", None)
+    _nested_layout(d.get("a"))
+    d.remove("a")
+    assert btrfs("subvolume", "list", "-o", d.subvolumes).strip() == ""

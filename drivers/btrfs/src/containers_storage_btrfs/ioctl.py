@@ -36,6 +36,8 @@ _SEARCH_KEY = struct.Struct("<7Q4I4Q")
 _SEARCH_ARGS_SIZE = 4096
 #: struct btrfs_ioctl_search_header {__u64 transid, objectid, offset; __u32 type, len;}
 _SEARCH_HEADER = struct.Struct("<3Q2I")
+#: struct btrfs_root_ref {__le64 dirid; __le64 sequence; __le16 name_len;} (packed), then the name
+_ROOT_REF = struct.Struct("<QQH")
 #: struct btrfs_ioctl_quota_ctl_args {__u64 cmd; __u64 status;}
 _QUOTA_CTL_ARGS = struct.Struct("<QQ")
 #: struct btrfs_ioctl_qgroup_create_args {__u64 create; __u64 qgroupid;}
@@ -57,7 +59,9 @@ QUOTA_RESCAN_WAIT = _ioc(_NONE, 46, 0)
 
 #: inode number of the root directory of every subvolume
 FIRST_FREE_OBJECTID = 256
+_ROOT_TREE_OBJECTID = 1
 _QUOTA_TREE_OBJECTID = 8
+_ROOT_REF_KEY = 156
 _QGROUP_STATUS_KEY = 240
 _QUOTA_CTL_ENABLE = 1
 _QGROUP_LIMIT_MAX_RFER = 1 << 0
@@ -132,6 +136,62 @@ def subvolume_id(fd: int) -> int:
     if treeid == 0:
         raise OSError(errno.EINVAL, "invalid btrfs subvolume ID 0")
     return treeid
+
+
+def _search(fd: int, tree_id: int, objectid: int, item_type: int) -> Iterator[tuple[int, bytes]]:
+    """(key offset, item data) of every item ``(objectid, item_type, *)`` in the tree
+    ``tree_id``, in key order (BTRFS_IOC_TREE_SEARCH, several rounds when many match)."""
+    min_offset = 0
+    while True:
+        key = _SEARCH_KEY.pack(
+            tree_id,
+            objectid,
+            objectid,
+            min_offset,
+            _U64_MAX,
+            0,
+            _U64_MAX,
+            item_type,
+            item_type,
+            4096,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        args = bytearray(_SEARCH_ARGS_SIZE)
+        args[: len(key)] = key
+        _call(fd, TREE_SEARCH, args, "failed to search the btrfs tree")
+        nr_items = _SEARCH_KEY.unpack_from(args)[9]
+        pos = _SEARCH_KEY.size
+        last = -1
+        for _ in range(nr_items):
+            _transid, obj, offset, typ, length = _SEARCH_HEADER.unpack_from(args, pos)
+            pos += _SEARCH_HEADER.size
+            if obj == objectid and typ == item_type:
+                yield offset, bytes(args[pos : pos + length])
+            last = offset
+            pos += length
+        if nr_items == 0 or last >= _U64_MAX:
+            return
+        min_offset = last + 1
+
+
+def child_subvolumes(fd: int) -> list[str]:
+    """Paths, relative to the root of the subvolume holding ``fd``, of the subvolumes
+    directly inside it: its ROOT_REF items in the root tree name the directory and the
+    entry, and an inode lookup turns the directory into a path. Needs CAP_SYS_ADMIN."""
+    own = subvolume_id(fd)
+    out = []
+    for _child_id, data in _search(fd, _ROOT_TREE_OBJECTID, own, _ROOT_REF_KEY):
+        dirid, _sequence, name_len = _ROOT_REF.unpack_from(data)
+        name = data[_ROOT_REF.size : _ROOT_REF.size + name_len]
+        args = bytearray(_INO_LOOKUP_ARGS.pack(own, dirid, b""))
+        _call(fd, INO_LOOKUP, args, "failed to look up a btrfs directory")
+        dir_path = bytes(args[16:]).split(b"\0", 1)[0]
+        out.append(os.fsdecode(dir_path + name))
+    return out
 
 
 def quota_enabled(fd: int) -> bool:

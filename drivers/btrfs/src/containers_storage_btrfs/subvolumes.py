@@ -7,7 +7,14 @@ import errno
 import logging
 import os
 
-from .ioctl import destroy_qgroup, destroy_subvolume, is_subvolume, open_dir, subvolume_id
+from .ioctl import (
+    child_subvolumes,
+    destroy_qgroup,
+    destroy_subvolume,
+    is_subvolume,
+    open_dir,
+    subvolume_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +22,33 @@ log = logging.getLogger(__name__)
 def nested_subvolumes(path: str) -> list[str]:
     """Subvolumes below ``path`` (not ``path`` itself), deepest first.
 
-    Only directories are stat'ed; the walk never follows symbolic links.
+    Asks the kernel for each subvolume's children (cost grows with the number of nested
+    subvolumes, not with the layer's size); without the privilege for that, walks the tree.
     """
+    try:
+        found = _search_nested(path)
+    except PermissionError:
+        found = walk_nested(path)
+    found.sort(key=lambda p: p.count("/"), reverse=True)
+    return found
+
+
+def _search_nested(path: str) -> list[str]:
+    found: list[str] = []
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        with open_dir(current) as fd:
+            for rel in child_subvolumes(fd):
+                child = os.path.join(current, rel)
+                found.append(child)
+                stack.append(child)
+    return found
+
+
+def walk_nested(path: str) -> list[str]:
+    """Subvolumes below ``path`` found by walking it; only directories are stat'ed and
+    symbolic links are not followed."""
     found: list[str] = []
     stack = [path]
     while stack:
@@ -31,7 +63,6 @@ def nested_subvolumes(path: str) -> list[str]:
             if is_subvolume(entry.stat(follow_symlinks=False)):
                 found.append(entry.path)
             stack.append(entry.path)
-    found.sort(key=lambda p: p.count("/"), reverse=True)
     return found
 
 
