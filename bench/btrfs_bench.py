@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -32,44 +31,13 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from trees import make_tree
+
 from containers_storage.drivers.api import ApplyDiffOpts, Driver, DriverConfig
 from containers_storage.idtools import IDMappings
 from containers_storage.testing.loopdev import loop_filesystem, loop_unavailable
 
 CHUNK = 1 << 20
-
-
-def make_tree(root: str, target_bytes: int, seed: int = 1) -> tuple[int, int]:
-    """A deterministic tree shaped like an OS image: mostly small files, some medium and a
-    few large ones, symlinks and hard links. Returns (bytes, entries)."""
-    rng = random.Random(seed)
-    total = entries = 0
-    n = 0
-    while total < target_bytes:
-        d = os.path.join(root, f"usr{n % 23}", f"lib{n % 211}")
-        os.makedirs(d, exist_ok=True)
-        r = rng.random()
-        size = (
-            rng.randint(200, 16 << 10)
-            if r < 0.90
-            else rng.randint(64 << 10, 256 << 10)
-            if r < 0.995
-            else rng.randint(2 << 20, 6 << 20)
-        )
-        path = os.path.join(d, f"file{n}.so")
-        with open(path, "wb") as f:
-            f.write(rng.randbytes(size))
-        os.chmod(path, 0o755 if n % 3 == 0 else 0o644)
-        total += size
-        entries += 1
-        if n % 50 == 0:
-            os.symlink(f"file{n}.so", os.path.join(d, f"link{n}"))
-            entries += 1
-        if n % 97 == 0:
-            os.link(path, os.path.join(d, f"hard{n}"))
-            entries += 1
-        n += 1
-    return total, entries
 
 
 def timed(fn: Callable[..., object], *args: object) -> float:
