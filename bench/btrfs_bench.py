@@ -3,7 +3,8 @@
 What it measures, each against a reference timed in the same run on the same filesystem:
 
 * creating a child of a layer that holds a 250+ MB tree: btrfs (a snapshot) vs vfs (a
-  full copy of the tree; reflinked where the copy helper can), and removing it again;
+  full copy of the tree; reflinked where the copy helper can) and vs a plain data copy
+  (``cp -a --reflink=never``), and removing it again;
 * applying the tree's tar to a new layer (``apply_diff``) vs GNU ``tar -x``;
 * producing the layer's diff (``diff`` with no parent, read to the end) vs GNU ``tar -c``
   read to the end through a pipe;
@@ -110,10 +111,16 @@ def run(workdir: str, size_mb: int, repeat: int) -> dict[str, float | int | str]
             vfs_runs = min(repeat, 3)
             vfs_create = [timed(vfs.create, f"child{i}", "base") for i in range(vfs_runs)]
             vfs_remove = [timed(vfs.remove, f"child{i}") for i in range(vfs_runs)]
+            plain = []
+            for i in range(vfs_runs):
+                dest = os.path.join(mnt, f"plain-copy{i}")
+                plain.append(timed(subprocess.run, ["cp", "-a", "--reflink=never", bt.get("base"), dest]))
+                shutil.rmtree(dest)
             out.update(
                 btrfs_child_of_empty_create_s=median(bt_empty),
                 btrfs_child_create_s=median(bt_create),
                 vfs_child_create_s=median(vfs_create),
+                cp_a_no_reflink_s=median(plain),
                 child_create_ratio_vfs_over_btrfs=median(vfs_create) / median(bt_create),
                 btrfs_child_remove_s=median(bt_remove),
                 vfs_child_remove_s=median(vfs_remove),
