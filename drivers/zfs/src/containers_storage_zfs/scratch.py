@@ -59,7 +59,9 @@ def zfs_service() -> Iterator[Zfs]:
     with tempfile.TemporaryDirectory(prefix="zfs-fuse-") as tmp:
         pidfile = os.path.join(tmp, "pid")
         proc = subprocess.run(
-            ["zfs-fuse", "--no-kstat-mount", "--enable-xattr", "--pidfile", pidfile], capture_output=True, text=True
+            ["zfs-fuse", "--no-kstat-mount", "--enable-xattr", "--pidfile", pidfile],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise Unavailable(f"zfs-fuse did not start: {proc.stderr.strip()}")

@@ -1,0 +1,323 @@
+"""zfs-specific behaviour on a real pool: layout, probing, options, quotas, recovery."""
+
+from __future__ import annotations
+
+import errno
+import os
+from importlib.metadata import entry_points
+
+import pytest
+
+from containers_storage.drivers import mounts
+from containers_storage.drivers.api import CreateOpts, DriverConfig, MountOpts
+from containers_storage.errors import (
+    PROBE_SKIPPABLE,
+    DriverError,
+    DriverLayerUnknown,
+    DriverPrerequisites,
+    InvalidOption,
+)
+from containers_storage.idtools import IDMap, IDMappings
+from containers_storage_zfs.command import ZfsCommandError
+from containers_storage_zfs.driver import ZfsDriver
+
+from .conftest import DriverFactory, Pool
+
+
+def _props(driver: ZfsDriver, name: str, *props: str) -> dict[str, str]:
+    return driver.zfs.get([name], props)[name]
+
+
+def _datasets(driver: ZfsDriver) -> dict[str, str]:
+    """Every dataset (snapshots too) below the parent, with its type."""
+    return {n: p["type"] for n, p in driver.zfs.get([driver.fsname], ["type"], recursive=True).items()}
+
+
+def _config(root: str, run: str, *options: str) -> DriverConfig:
+    return DriverConfig(requested_name="zfs", root=root, run_root=run, options=options)
+
+
+# -- plugin ------------------------------------------------------------------------------
+def test_entry_point_offers_zfs() -> None:
+    (ep,) = [e for e in entry_points(group="containers_storage.drivers") if e.name == "zfs"]
+    (info,) = ep.load().cstorage_drivers()
+    assert (info.name, info.priority) == ("zfs", 40)
+    assert info.load() is ZfsDriver
+
+
+# -- probing ---------------------------------------------------------------------------
+def test_probe_without_zfs_command(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DriverPrerequisites, match="'zfs' command is not available"):
+        ZfsDriver.probe(_config(str(tmp_path), str(tmp_path)))
+
+
+def test_probe_graph_root_not_on_zfs(zfs_pool: Pool, tmp_path: os.PathLike[str]) -> None:
+    with pytest.raises(DriverPrerequisites, match="is not on a zfs filesystem") as info:
+        ZfsDriver.probe(_config(str(tmp_path), str(tmp_path)))
+    assert isinstance(info.value, PROBE_SKIPPABLE)
+
+
+def test_probe_finds_dataset_from_mount_and_changes_nothing(
+    zfs_dataset: tuple[str, str], tmp_path: os.PathLike[str]
+) -> None:
+    name, mountdir = zfs_dataset
+    root = os.path.join(mountdir, "not", "yet")
+    ZfsDriver.probe(_config(root, str(tmp_path)))
+    assert not os.path.exists(os.path.join(mountdir, "not"))
+    os.makedirs(root)
+    driver = ZfsDriver(_config(root, str(tmp_path)))
+    assert driver.fsname == name
+    assert os.path.isdir(os.path.join(root, "zfs"))
+
+
+def test_fsname_option_needs_no_zfs_graph_root(
+    zfs_dataset: tuple[str, str], tmp_path: os.PathLike[str]
+) -> None:
+    name, _ = zfs_dataset
+    root = os.path.join(str(tmp_path), "graph")
+    driver = ZfsDriver(_config(root, str(tmp_path), f"zfs.fsname={name}"))
+    driver.create("l", None)
+    assert driver.get("l") == os.path.join(root, "zfs", "graph", "l")
+    assert _datasets(driver)[f"{name}/l"] == "filesystem"
+    driver.put("l")
+    driver.remove("l")
+
+
+def test_missing_fsname_is_a_clear_error(zfs_pool: Pool, tmp_path: os.PathLike[str]) -> None:
+    with pytest.raises(DriverError, match=f"cannot find root filesystem {zfs_pool.name}/nope"):
+        ZfsDriver(_config(str(tmp_path), str(tmp_path), f"zfs.fsname={zfs_pool.name}/nope"))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("zfs.bogus=1", "unknown option zfs.bogus"), ("zfs.fsname", "unable to parse key/value option")],
+)
+def test_bad_driver_options(
+    zfs_dataset: tuple[str, str], tmp_path: os.PathLike[str], option: str, message: str
+) -> None:
+    with pytest.raises(InvalidOption, match=message):
+        ZfsDriver(_config(zfs_dataset[1], str(tmp_path), option))
+
+
+# -- layout ----------------------------------------------------------------------------
+def test_layout_clone_of_deferred_snapshot(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("base", None)
+    driver.create("child", "base")
+    base, child = driver.dataset("base"), driver.dataset("child")
+    props = _props(driver, child, "origin", "mountpoint")
+    snapshot = props["origin"]
+    parent_ds, _, nanos = snapshot.partition("@")
+    assert parent_ds == base and nanos.isdigit() and int(nanos) < 1_000_000_000
+    assert props["mountpoint"] == "legacy"
+    assert _props(driver, snapshot, "defer_destroy")["defer_destroy"] == "on"
+    assert _props(driver, base, "mountpoint")["mountpoint"] == "legacy"
+    driver.remove("child")
+    # the deferred snapshot went with its last clone
+    assert [n for n, t in _datasets(driver).items() if t == "snapshot"] == []
+    driver.remove("base")
+    assert _datasets(driver) == {driver.fsname: "filesystem"}
+
+
+def test_datasets_at_rest_are_never_mounted_by_the_daemon(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("l", None)
+    driver.get("l")
+    driver.put("l")
+    props = _props(driver, driver.dataset("l"), "mountpoint", "mounted", "canmount")
+    assert (props["mountpoint"], props["mounted"]) == ("legacy", "no")
+    if driver.mounter.kind == "fuse":
+        assert props["canmount"] == "noauto"
+    assert not os.path.exists(driver.mount_path("l"))
+    driver.remove("l")
+
+
+def test_base_root_owned_by_mapped_root(driver_factory: DriverFactory) -> None:
+    maps = IDMappings(uids=(IDMap(0, 100000, 65536),), gids=(IDMap(0, 200000, 65536),))
+    driver = driver_factory()
+    driver.create("mapped", None, CreateOpts(id_mappings=maps))
+    driver.create("default", None)
+    for layer, owner in (("mapped", (100000, 200000)), ("default", (0, 0))):
+        st = os.stat(driver.get(layer))
+        driver.put(layer)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (*owner, 0o555)
+        driver.remove(layer)
+
+
+# -- quotas ----------------------------------------------------------------------------
+def test_size_option_sets_quota(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("base", None, CreateOpts(storage_opt={"size": "1.5GiB"}))
+    driver.create("child", "base", CreateOpts(storage_opt={"Size": "50M"}))
+    assert _props(driver, driver.dataset("base"), "quota")["quota"] == str(3 << 29)
+    assert _props(driver, driver.dataset("child"), "quota")["quota"] == str(50 << 20)
+    driver.remove("child")
+    driver.remove("base")
+
+
+def test_quota_write_fails_with_edquot_in_base_layer(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("small", None, CreateOpts(storage_opt={"size": "8M"}))
+    root = driver.get("small")
+    try:
+        with pytest.raises(OSError) as info, open(os.path.join(root, "big"), "wb") as f:
+            for _ in range(32):
+                f.write(b"\1" * (1 << 20))
+                f.flush()
+                os.fsync(f.fileno())
+        assert info.value.errno == errno.EDQUOT
+    finally:
+        driver.put("small")
+    driver.remove("small")
+
+
+@pytest.mark.parametrize(
+    ("opt", "message"), [({"size": "lots"}, "invalid size"), ({"inodes": "10"}, "unknown option inodes")]
+)
+def test_bad_layer_options_leave_nothing(
+    driver_factory: DriverFactory, opt: dict[str, str], message: str
+) -> None:
+    driver = driver_factory()
+    before = _datasets(driver)
+    with pytest.raises(InvalidOption, match=message):
+        driver.create("bad", None, CreateOpts(storage_opt=opt))
+    assert not driver.exists("bad")
+    assert _datasets(driver) == before
+
+
+# -- failures and recovery -------------------------------------------------------------
+def test_unknown_parent_leaves_nothing(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    before = _datasets(driver)
+    with pytest.raises(DriverLayerUnknown, match="does not exist"):
+        driver.create("orphan", "no-such-parent")
+    assert _datasets(driver) == before
+    assert not driver.exists("orphan")
+
+
+def test_leftover_dataset_is_replaced(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("base", None)
+    # an aborted earlier run left the dataset behind, unknown to this driver
+    driver.zfs.run("create", "-o", "mountpoint=legacy", driver.dataset("stale"))
+    driver.create("stale", "base")
+    assert _props(driver, driver.dataset("stale"), "origin")["origin"].startswith(
+        driver.dataset("base") + "@"
+    )
+    driver.remove("stale")
+    driver.remove("base")
+
+
+def test_remove_is_tolerant_of_missing_datasets(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("l", None)
+    driver.zfs.run("destroy", "-r", driver.dataset("l"))
+    driver.remove("l")
+    driver.remove("never-existed")
+    assert not driver.exists("l")
+
+
+def test_remove_while_mounted(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("l", None)
+    path = driver.get("l")
+    driver.remove("l")
+    assert not mounts.is_mounted(path)
+    assert not driver.exists("l")
+
+
+def test_command_errors_carry_stderr(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    with pytest.raises(ZfsCommandError, match="dataset does not exist") as info:
+        driver.zfs.run("get", "-H", "-p", "type", driver.dataset("nothing"))
+    assert info.value.returncode != 0 and "does not exist" in info.value.stderr
+    assert isinstance(info.value, DriverError)
+
+
+def test_get_unknown_layer(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    with pytest.raises(DriverLayerUnknown):
+        driver.get("nothing")
+    assert not os.path.exists(driver.mount_path("nothing"))
+    driver.put("nothing")  # an unbalanced put is harmless, as upstream
+
+
+# -- several instances -----------------------------------------------------------------
+def test_second_instance_sees_new_layers_and_mounts(driver_factory: DriverFactory) -> None:
+    first = driver_factory()
+    second = driver_factory(root=first.config.root)
+    first.create("late", None)
+    assert second.exists("late")
+    path = first.get("late")
+    with open(os.path.join(path, "f"), "w") as f:
+        f.write("shared")
+    # the second instance adopts the existing mount instead of mounting again
+    assert second.get("late") == path
+    with open(os.path.join(path, "f")) as f:
+        assert f.read() == "shared"
+    second.put("late")
+    assert mounts.is_mounted(path)
+    first.put("late")
+    assert not mounts.is_mounted(path)
+    third = driver_factory(root=first.config.root)
+    first.remove("late")
+    assert not first.exists("late")
+    # positive answers are cached (as upstream); mounting then reports the dataset missing
+    assert third.exists("late")
+    with pytest.raises(ZfsCommandError, match="does not exist"):
+        third.get("late")
+    assert not os.path.exists(path)
+
+
+# -- mounting --------------------------------------------------------------------------
+def test_read_only_mount(driver_factory: DriverFactory) -> None:
+    driver = driver_factory()
+    driver.create("l", None)
+    path = driver.get("l", MountOpts(options=("ro",)))
+    try:
+        with pytest.raises(OSError) as info:
+            open(os.path.join(path, "x"), "w").close()
+        assert info.value.errno == errno.EROFS
+    finally:
+        driver.put("l")
+    path = driver.get("l")
+    open(os.path.join(path, "x"), "w").close()
+    driver.put("l")
+    driver.remove("l")
+
+
+def test_mountopt_option_applies(driver_factory: DriverFactory) -> None:
+    driver = driver_factory(["zfs.mountopt=noatime"])
+    driver.create("l", None)
+    path = driver.get("l")
+    try:
+        found = mounts.find_mount(path)
+        assert found is not None and "noatime" in found.options.split(",")
+    finally:
+        driver.put("l")
+    driver.remove("l")
+
+
+def test_status_and_metadata(driver_factory: DriverFactory, zfs_pool: Pool) -> None:
+    driver = driver_factory()
+    status = dict(driver.status())
+    assert [k for k, _ in driver.status()] == [
+        "Zpool",
+        "Zpool Health",
+        "Parent Dataset",
+        "Space Used By Parent",
+        "Space Available",
+        "Parent Quota",
+        "Compression",
+    ]
+    assert status["Zpool"] == zfs_pool.name and status["Zpool Health"] == "ONLINE"
+    assert status["Parent Dataset"] == driver.fsname and status["Parent Quota"] == "no"
+    assert int(status["Space Used By Parent"]) > 0 and int(status["Space Available"]) > 0
+    assert status["Compression"] == "off"
+    driver.zfs.run("set", "quota=1G", driver.fsname)
+    assert dict(driver.status())["Parent Quota"] == str(1 << 30)
+    assert driver.metadata("x") == {
+        "Mountpoint": os.path.join(driver.home, "graph", "x"),
+        "Dataset": f"{driver.fsname}/x",
+    }
