@@ -1,0 +1,182 @@
+"""CRC-64 with the ISO polynomial, bit for bit as Go's ``hash/crc64`` (tar-split payloads).
+
+A byte-at-a-time loop in Python manages ~10 MB/s, far too slow for layer-sized input.
+The checksum is linear over GF(2), so a block of ``_LANES`` bytes can be folded with one
+lookup table per byte position; doing that for every block at once uses only C-level
+bulk operations (``bytes.translate``, slicing, big-integer XOR), one pass per output
+byte.  A second stage folds the per-block values the same way, and the remainder is
+combined in Python.  Throughput here is ~100 MB/s, single-threaded.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+_POLY = 0xD800000000000000  # reflected x^64 + x^4 + x^3 + x + 1
+_MASK = (1 << 64) - 1
+_LANES = 64  # bytes per block in the first stage
+_GROUP = 64  # block values per group in the second stage
+_SMALL = 4096  # below this, the plain loop is cheaper than the table setup
+
+
+def _byte_table() -> list[int]:
+    out = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _POLY if c & 1 else c >> 1
+        out.append(c)
+    return out
+
+
+_TABLE = _byte_table()
+
+# A linear map on 64-bit states, as the images of the 64 unit vectors.
+_Op = list[int]
+
+
+def _apply(op: _Op, value: int) -> int:
+    out = 0
+    i = 0
+    while value:
+        if value & 1:
+            out ^= op[i]
+        value >>= 1
+        i += 1
+    return out
+
+
+def _compose(outer: _Op, inner: _Op) -> _Op:
+    return [_apply(outer, col) for col in inner]
+
+
+_ZERO_BYTE: _Op = [_TABLE[(1 << i) & 0xFF] ^ ((1 << i) >> 8) for i in range(64)]
+_IDENTITY: _Op = [1 << i for i in range(64)]
+
+
+@cache
+def _pow2(k: int) -> tuple[int, ...]:
+    """The map that feeds ``2**k`` zero bytes to a state."""
+    op = _ZERO_BYTE
+    for _ in range(k):
+        op = _compose(op, op)
+    return tuple(op)
+
+
+def _advance(state: int, nbytes: int) -> int:
+    """``state`` after ``nbytes`` zero bytes."""
+    k = 0
+    while nbytes:
+        if nbytes & 1:
+            state = _apply(list(_pow2(k)), state)
+        nbytes >>= 1
+        k += 1
+    return state
+
+
+def _shift(nbytes: int) -> _Op:
+    return [_advance(1 << i, nbytes) for i in range(64)]
+
+
+def _planes(values: list[int]) -> list[bytes]:
+    """Eight ``bytes.translate`` tables: byte ``p`` of each of 256 values."""
+    return [bytes((v >> (8 * p)) & 0xFF for v in values) for p in range(8)]
+
+
+@cache
+def _stage1() -> list[list[bytes]]:
+    tables = []
+    op = list(_IDENTITY)
+    per_lane: list[list[int]] = []
+    for _ in range(_LANES):  # distance from the end of the block: 0, 1, 2, ...
+        per_lane.append([_apply(op, _TABLE[b]) for b in range(256)])
+        op = _compose(_ZERO_BYTE, op)
+    for lane in range(_LANES):
+        tables.append(_planes(per_lane[_LANES - 1 - lane]))
+    return tables
+
+
+@cache
+def _stage2() -> list[list[list[bytes]]]:
+    """Per group slot, per input byte plane: eight output-plane tables."""
+    out = []
+    for slot in range(_GROUP):
+        op = _shift(_LANES * (_GROUP - 1 - slot))
+        out.append([_planes([_apply(op, b << (8 * p)) for b in range(256)]) for p in range(8)])
+    return out
+
+
+@cache
+def _stage_step(stride: int) -> _Op:
+    return _shift(stride)
+
+
+def _fold(lanes: list[tuple[bytes, list[bytes]]], count: int) -> list[bytes]:
+    acc = [0] * 8
+    for data, tables in lanes:
+        for p in range(8):
+            acc[p] ^= int.from_bytes(data.translate(tables[p]), "little")
+    return [a.to_bytes(count, "little") for a in acc]
+
+
+def _raw(data: bytes) -> int:
+    """Checksum contribution of ``data`` from a zero state, with no final XOR."""
+    pad = (-len(data)) % _LANES
+    if pad:
+        data = bytes(pad) + data
+    blocks = len(data) // _LANES
+    tables1 = _stage1()
+    planes = _fold([(data[r::_LANES], tables1[r]) for r in range(_LANES)], blocks)
+    stride = _LANES
+    if blocks > _GROUP:
+        pad = (-blocks) % _GROUP
+        if pad:
+            planes = [bytes(pad) + p for p in planes]
+        groups = len(planes[0]) // _GROUP
+        tables2 = _stage2()
+        lanes = [(planes[p][g::_GROUP], tables2[g][p]) for g in range(_GROUP) for p in range(8)]
+        planes = _fold(lanes, groups)
+        stride = _LANES * _GROUP
+    # Combine the remaining values (each standing `stride` bytes apart) in order.
+    step = _stage_step(stride)
+    state = 0
+    for q in range(len(planes[0])):
+        value = 0
+        for p in range(8):
+            value |= planes[p][q] << (8 * p)
+        state = _apply(step, state) ^ value
+    return state
+
+
+class Crc64:
+    """Incremental CRC-64/GO-ISO; :meth:`digest` is Go's ``Sum(nil)`` (8 bytes, big-endian)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self) -> None:
+        self._state = _MASK  # Go's initial ^crc
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        if not n:
+            return
+        if n < _SMALL:
+            crc = self._state
+            table = _TABLE
+            for b in bytes(data):
+                crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+            self._state = crc
+            return
+        self._state = _advance(self._state, n) ^ _raw(bytes(data))
+
+    def value(self) -> int:
+        return self._state ^ _MASK
+
+    def digest(self) -> bytes:
+        return self.value().to_bytes(8, "big")
+
+
+def crc64(data: bytes) -> bytes:
+    c = Crc64()
+    c.update(data)
+    return c.digest()
