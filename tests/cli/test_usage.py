@@ -28,7 +28,8 @@ def test_no_arguments_prints_usage() -> None:
 
 
 def test_usage_lists_commands_in_upstream_order() -> None:
-    names = [line.split()[0] for line in run_main().stdout.split("Commands:\n\n")[1].split("\n\n")[0].splitlines()]
+    listing = run_main().stdout.split("Commands:\n\n")[1].split("\n\n")[0]
+    names = [line.split()[0] for line in listing.splitlines()]
     assert names[:3] == ["check", "container", "list-container-data"]
     assert names.index("wipe") == names.index("version") + 1
     assert names.index("layers") < names.index("storage-layers") < names.index("metadata")
@@ -56,8 +57,9 @@ def test_global_h_is_a_parse_error() -> None:
 def test_unknown_global_flag() -> None:
     r = run_main("--bogus", "layers")
     assert r.status == 1
-    assert r.stderr.startswith(f"flag provided but not defined: --bogus\nSee '{sys.argv[0]} containers-storage --help'.\n")
-    assert r.stdout.startswith("flag provided but not defined: --bogus while parsing arguments (1)\n" + GLOBAL_USAGE)
+    error = "flag provided but not defined: --bogus"
+    assert r.stderr.startswith(f"{error}\nSee '{sys.argv[0]} containers-storage --help'.\n")
+    assert r.stdout.startswith(f"{error} while parsing arguments (1)\n" + GLOBAL_USAGE)
 
 
 def test_only_global_flags(roots: list[str]) -> None:
