@@ -346,3 +346,18 @@ def test_remove_without_privilege_for_tree_search_walks(
     _nested_layout(d.get("a"))
     d.remove("a")
     assert btrfs("subvolume", "list", "-o", d.subvolumes).strip() == ""
+
+
+def test_remove_with_a_mount_left_inside_the_layer(driver_factory: DriverFactory) -> None:
+    d = driver_factory()
+    d.create_read_write("ctr", None)
+    proc_dir = os.path.join(d.get("ctr"), "proc")
+    os.mkdir(proc_dir)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", proc_dir], check=True)
+    try:
+        d.remove("ctr")
+        assert not d.exists("ctr")
+        assert not is_mounted(proc_dir)
+    finally:
+        if is_mounted(proc_dir):
+            subprocess.run(["umount", "-l", proc_dir], check=False)
