@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO, Any
+
     from ..config import StoreOptions
     from ..store import Store
 
@@ -37,15 +38,17 @@ class Console:
         self.err_stream.flush()
 
 
-@dataclass
 class Context:
-    command: str
-    args: list[str]
-    flags: Mapping[str, object]
-    console: Console
-    options: StoreOptions
-    #: None only for our own commands that need no store (``drivers``)
-    opened_store: Store | None = None
+    """``opened_store`` is None only for our own commands that need no store (``drivers``)."""
+
+    def __init__(self, command: str, args: list[str], flags: Mapping[str, object], console: Console,
+                 options: StoreOptions, opened_store: Store | None = None) -> None:
+        self.command = command
+        self.args = args
+        self.flags = flags
+        self.console = console
+        self.options = options
+        self.opened_store = opened_store
 
     @property
     def store(self) -> Store:

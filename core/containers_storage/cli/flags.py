@@ -10,13 +10,16 @@ command keeps its value in the command pass unless given again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass
-from typing import Literal
 
 from .gofmt import go_list, go_quote
 
-FlagKind = Literal["bool", "string", "list"]
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, MutableMapping
+    from typing import Literal
+
+    FlagKind = Literal["bool", "string", "list"]
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -33,15 +36,22 @@ class HelpRequested(Exception):
         return "flag: help requested"
 
 
-@dataclass(frozen=True, slots=True)
 class Flag:
-    """One flag: its names as registered (``-graph``, ``g``, ``#help``), where it stores."""
+    """One flag: its names as registered (``-graph``, ``g``, ``#help``), where it stores.
 
-    names: tuple[str, ...]
-    dest: str
-    kind: FlagKind
-    usage: str
-    default: str | bool | None = None
+    A plain class rather than a dataclass: the tool builds dozens at start-up, and the
+    ``dataclasses`` import alone would cost more than the whole parse.
+    """
+
+    __slots__ = ("default", "dest", "kind", "names", "usage")
+
+    def __init__(self, names: tuple[str, ...], dest: str, kind: FlagKind, usage: str,
+                 default: str | bool | None = None) -> None:
+        self.names = names
+        self.dest = dest
+        self.kind = kind
+        self.usage = usage
+        self.default = default
 
     @property
     def visible_names(self) -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _SIMPLE_ESCAPES = {
     "\a": "\\a",

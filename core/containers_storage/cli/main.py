@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO
 
 from . import registry
 from .context import Console
 from .flags import FlagError, FlagSet, HelpRequested
+
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
+
+if TYPE_CHECKING:
+    from typing import IO
 
 EXIT_USAGE = 125
 

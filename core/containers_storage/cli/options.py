@@ -7,10 +7,12 @@ no root, driver or driver option; flags after the command then override single f
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
 
 if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
     from ..config import StoreOptions
 
 _GLOBAL_FIELDS = ("graph_root", "run_root", "driver", "driver_options")

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .flags import Flag
 
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .context import Context
+
+    Handler = Callable[[Context], int]
 
 
 def _is_rootless() -> bool:
@@ -61,21 +64,24 @@ ID_MAP_FLAGS = (
 
 UNLIMITED = -1
 
-Handler = Callable[["Context"], int]
 
-
-@dataclass(frozen=True, slots=True)
 class Command:
-    names: tuple[str, ...]
-    synopsis: str
-    description: str
-    min_args: int
-    max_args: int
-    flags: tuple[Flag, ...]
-    #: ``module:function`` under this package
-    target: str
-    #: upstream opens the store before every command; our own additions may not need it
-    needs_store: bool = True
+    """One command; ``target`` is ``module:function`` under this package, imported only
+    when the command runs. Upstream opens the store before every command; our own
+    additions may set ``needs_store`` to False."""
+
+    __slots__ = ("description", "flags", "max_args", "min_args", "names", "needs_store", "synopsis", "target")
+
+    def __init__(self, names: tuple[str, ...], synopsis: str, description: str, min_args: int, max_args: int,
+                 flags: tuple[Flag, ...], target: str, needs_store: bool = True) -> None:
+        self.names = names
+        self.synopsis = synopsis
+        self.description = description
+        self.min_args = min_args
+        self.max_args = max_args
+        self.flags = flags
+        self.target = target
+        self.needs_store = needs_store
 
     def load(self) -> Handler:
         module, _, func = self.target.partition(":")
