@@ -25,7 +25,8 @@ from ..errors import ArchiveError, UnmappableID, UnsafeArchive, UnsupportedTarEn
 from ..idtools import IDMappings, to_host
 from . import tarheader as th
 from .paths import layer_parts
-from .tarreader import Source, TarReader, iter_logical
+from .rooted import RootedDir, remove_all
+from .tarreader import Source, TarReader
 
 WHITEOUT_PREFIX = b".wh."
 WHITEOUT_META_PREFIX = b".wh..wh."
@@ -33,8 +34,6 @@ WHITEOUT_OPAQUE = b".wh..wh..opq"
 WHITEOUT_LINK_DIR = b".wh..wh.plnk"
 
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_SYMLINKS = 40
-_MAX_CACHED_DIRS = 256
 _IGNORED_XATTRS = frozenset({"security.selinux"})
 OVERRIDE_XATTR = "user.containers.override_stat"
 
@@ -77,9 +76,8 @@ class _Extractor:
     def __init__(self, root: str, options: ApplyOptions) -> None:
         self.opts = options
         self.userns = in_user_namespace() if options.in_userns is None else options.in_userns
-        self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.fds: dict[tuple[bytes, ...], int] = {}
-        self.resolved: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+        self.tree = RootedDir(root)
+        self.root_fd = self.tree.root_fd
         self.unpacked: set[tuple[bytes, ...]] = set()
         self.dir_times: list[tuple[tuple[bytes, ...], bytes, int, int]] = []
         self.root_times: tuple[int, int] | None = None
@@ -87,73 +85,10 @@ class _Extractor:
         self.plnk: dict[bytes, th.Entry] = {}
 
     def close(self) -> None:
-        self._forget()
         if self.plnk_dir is not None:
             with contextlib.suppress(OSError):
-                _remove_all(self.root_fd, self.plnk_dir)
-        os.close(self.root_fd)
-
-    # -- directory resolution ------------------------------------------------------
-    def _forget(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds.clear()
-        self.resolved.clear()
-
-    def _fd(self, real: tuple[bytes, ...]) -> int:
-        if not real:
-            return self.root_fd
-        fd = self.fds.get(real)
-        if fd is None:
-            fd = os.open(real[-1], _DIR_FLAGS, dir_fd=self._fd(real[:-1]))
-            if len(self.fds) >= _MAX_CACHED_DIRS:
-                old = next(iter(self.fds))
-                os.close(self.fds.pop(old))
-            self.fds[real] = fd
-        return fd
-
-    def _resolve(self, parts: tuple[bytes, ...], create: bool) -> tuple[bytes, ...]:
-        """Real (symlink-free) path of the directory named ``parts``, confined to the root."""
-        if not parts:
-            return ()
-        hit = self.resolved.get(parts)
-        if hit is not None:
-            return hit
-        real = self._walk(list(self._resolve(parts[:-1], create)), [parts[-1]], create, [0])
-        result = tuple(real)
-        self.resolved[parts] = result
-        return result
-
-    def _walk(self, real: list[bytes], comps: list[bytes], create: bool, hops: list[int]) -> list[bytes]:
-        for comp in comps:
-            if comp in (b"", b"."):
-                continue
-            if comp == b"..":
-                if real:
-                    real.pop()
-                continue
-            pfd = self._fd(tuple(real))
-            try:
-                st = os.lstat(comp, dir_fd=pfd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                os.mkdir(comp, 0o755, dir_fd=pfd)
-                real.append(comp)
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                real.append(comp)
-            elif stat.S_ISLNK(st.st_mode):
-                hops[0] += 1
-                if hops[0] > _MAX_SYMLINKS:
-                    raise OSError(errno.ELOOP, "too many levels of symbolic links", comp)
-                target = os.readlink(comp, dir_fd=pfd)
-                if target.startswith(b"/"):
-                    real = []
-                real = self._walk(real, target.split(b"/"), create, hops)
-            else:
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory", comp)
-        return real
+                remove_all(self.root_fd, self.plnk_dir)
+        self.tree.close()
 
     # -- the loop --------------------------------------------------------------------
     def run(self, reader: TarReader) -> int:
@@ -172,7 +107,7 @@ class _Extractor:
                 ) from exc
         for real, base, atime, mtime in self.dir_times:
             with contextlib.suppress(FileNotFoundError):
-                os.utime(base, ns=(atime, mtime), dir_fd=self._fd(real), follow_symlinks=False)
+                os.utime(base, ns=(atime, mtime), dir_fd=self.tree.fd(real), follow_symlinks=False)
         if self.root_times is not None:
             os.utime(self.root_fd, ns=self.root_times)
         return total
@@ -198,8 +133,8 @@ class _Extractor:
         if fmt != WhiteoutFormat.AUFS and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parent, base, entry)
             return
-        preal = self._resolve(parent, create=True)
-        pfd = self._fd(preal)
+        preal = self.tree.resolve(parent, create=True)
+        pfd = self.tree.fd(preal)
         if flag == th.LINK:
             link_parts = layer_parts(entry.linkname)
             if not link_parts:
@@ -215,12 +150,12 @@ class _Extractor:
     def _whiteout(self, parent: tuple[bytes, ...], base: bytes, entry: th.Entry) -> None:
         overlay = self.opts.whiteout_format == WhiteoutFormat.OVERLAY
         try:
-            preal = self._resolve(parent, create=True)
+            preal = self.tree.resolve(parent, create=True)
         except NotADirectoryError:
             if overlay:
                 return  # parent already whited out as a device
             raise
-        pfd = self._fd(preal)
+        pfd = self.tree.fd(preal)
         if overlay:
             if base == WHITEOUT_OPAQUE:
                 fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=pfd) if preal else os.dup(self.root_fd)
@@ -271,8 +206,8 @@ class _Extractor:
         except FileNotFoundError:
             return
         if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            self._forget()
-        _remove_all(dfd, name, st)
+            self.tree.forget()
+        remove_all(dfd, name, st)
 
     # -- AUFS hard-link sources ------------------------------------------------------
     def _plnk_source(self, base: bytes, entry: th.Entry, reader: TarReader) -> None:
@@ -353,10 +288,10 @@ class _Extractor:
                 if flag == th.DIR and stat.S_ISDIR(st.st_mode):
                     break  # merge: only the metadata is applied
                 if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-                    self._forget()
+                    self.tree.forget()
                     if preal is not None:
-                        pfd = self._fd(preal)
-                _remove_all(pfd, base, st)
+                        pfd = self.tree.fd(preal)
+                remove_all(pfd, base, st)
         if flag == th.DIR:
             fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
             try:
@@ -400,8 +335,8 @@ class _Extractor:
 
     def _hardlink(self, pfd: int, base: bytes, entry: th.Entry) -> None:
         target = layer_parts(entry.linkname)
-        treal = self._resolve(target[:-1], create=False)
-        os.link(target[-1], base, src_dir_fd=self._fd(treal), dst_dir_fd=pfd, follow_symlinks=False)
+        treal = self.tree.resolve(target[:-1], create=False)
+        os.link(target[-1], base, src_dir_fd=self.tree.fd(treal), dst_dir_fd=pfd, follow_symlinks=False)
 
     def _metadata_dir(self, fd: int, entry: th.Entry, root: bool) -> None:
         uid, gid = self._host_ids(entry)
@@ -445,27 +380,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def _remove_all(dfd: int, name: bytes, st: os.stat_result | None = None) -> None:
-    """Remove ``name`` under ``dfd`` recursively, never following symlinks."""
-    if st is None:
-        try:
-            st = os.lstat(name, dir_fd=dfd)
-        except FileNotFoundError:
-            return
-    if not stat.S_ISDIR(st.st_mode):
-        os.unlink(name, dir_fd=dfd)
-        return
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-    try:
-        with os.scandir(fd) as it:
-            children = [(os.fsencode(e.name), e.is_dir(follow_symlinks=False)) for e in it]
-        for child, is_dir in children:
-            if is_dir:
-                _remove_all(fd, child)
-            else:
-                os.unlink(child, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dfd)

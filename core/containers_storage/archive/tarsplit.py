@@ -1,0 +1,241 @@
+"""tar-split metadata (on-disk.md §11): recording while a layer is applied, and replay.
+
+The file is a gzip stream of JSON objects, one per line, in upstream's key order.
+Segments keep the raw header and padding bytes; file entries keep the name, the size
+and a CRC-64/ISO of the content, which is read back from the layer on replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from ..errors import ArchiveError, DuplicateTarPath, TarSplitIntegrity
+from . import tarheader as th
+from .crc64 import Crc64
+from .paths import go_clean, layer_parts
+from .rooted import RootedDir
+from .tarreader import Source, TarReader, iter_logical
+from .types import FileGetter
+
+SEGMENT = 2
+FILE = 1
+_PADDING_CHUNK = 1 << 20
+
+
+def _go_json_string(text: str) -> str:
+    """JSON string as Go's encoder writes it (HTML-safe escapes)."""
+    out = json.dumps(text, ensure_ascii=False)
+    if any(c in out for c in "<>&\u2028\u2029"):
+        out = (
+            out.replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
+        )
+    return out
+
+
+class TarSplitWriter:
+    """Writes entries to a gzip'd JSON-lines stream."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0)
+        self._pos = 0
+        self._lines: list[str] = []
+
+    def segment(self, payload: bytes) -> None:
+        if payload:
+            self._emit(f'{{"type":2,"payload":"{base64.b64encode(payload).decode()}","position":{self._pos}}}')
+
+    def file(self, name: bytes, size: int, checksum: bytes | None) -> None:
+        try:
+            key = f'"name":{_go_json_string(name.decode("utf-8"))}' if name else ""
+        except UnicodeDecodeError:
+            key = f'"name_raw":"{base64.b64encode(name).decode()}"'
+        parts = ['{"type":1']
+        if key:
+            parts.append(key)
+        if size:
+            parts.append(f'"size":{size}')
+        payload = "null" if checksum is None else f'"{base64.b64encode(checksum).decode()}"'
+        parts.append(f'"payload":{payload}')
+        parts.append(f'"position":{self._pos}}}')
+        self._emit(",".join(parts))
+
+    def _emit(self, line: str) -> None:
+        self._lines.append(line)
+        self._pos += 1
+        if len(self._lines) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            self._gz.write(("\n".join(self._lines) + "\n").encode())
+            self._lines.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._gz.close()
+
+
+@dataclass
+class OwnerSets:
+    """UIDs and GIDs seen in headers (whiteouts excluded), as upstream's uidset/gidset."""
+
+    uids: set[int] = field(default_factory=set)
+    gids: set[int] = field(default_factory=set)
+
+    def add(self, entry: th.Entry) -> None:
+        if not posixpath.basename(entry.name.rstrip(b"/")).startswith(b".wh."):
+            self.uids.add(entry.uid)
+            self.gids.add(entry.gid)
+
+
+def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerSets) -> Iterator[bytes]:
+    """Read a tar stream, record it into ``writer`` and yield every raw byte onwards.
+
+    The consumer sees the stream unchanged; the recording follows tar-split's rules: the
+    padding and header blocks before each entry form one segment, each entry is a file
+    record with the CRC of its logical content, and what follows the end-of-archive
+    marker is kept as segments of at most 1 MiB.
+    """
+    pending: list[bytes] = []
+    seen: set[bytes] = set()
+    src = Source(stream, tap=pending.append)
+    reader = TarReader(src)
+
+    def flush_segment() -> bytes:
+        data = b"".join(pending)
+        pending.clear()
+        if writer is not None:
+            writer.segment(data)
+        return data
+
+    while True:
+        entry = reader.next()
+        if entry is None:
+            break
+        if data := flush_segment():
+            yield data
+        owners.add(entry)
+        crc = Crc64() if writer is not None and entry.size > 0 else None
+        if entry.sparse is None:
+            while chunk := reader.read():
+                pending.clear()
+                if crc is not None:
+                    crc.update(chunk)
+                yield chunk
+        else:
+            for chunk in iter_logical(entry, reader):
+                if crc is not None:
+                    crc.update(chunk)
+                if pending:
+                    yield b"".join(pending)
+                    pending.clear()
+        cleaned = go_clean(entry.name)
+        if cleaned in seen:
+            raise DuplicateTarPath(f"{entry.name.decode('utf-8', 'replace')!r}")
+        seen.add(cleaned)
+        if writer is not None:
+            writer.file(entry.name, entry.size, crc.digest() if crc is not None else None)
+        if data := flush_segment():
+            yield data
+    if data := flush_segment():
+        yield data
+    for chunk in src.rest():
+        pending.clear()
+        for i in range(0, len(chunk), _PADDING_CHUNK):
+            piece = chunk[i : i + _PADDING_CHUNK]
+            if writer is not None:
+                writer.segment(piece)
+            yield piece
+
+
+# -- replay ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Record:
+    type: int
+    name: bytes | None
+    size: int
+    payload: bytes | None
+
+
+def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
+    """Entries of a tar-split file (gzip'd JSON lines), with upstream's duplicate check."""
+    seen: set[bytes] = set()
+    try:
+        with gzip.GzipFile(fileobj=tar_split, mode="rb") as gz:
+            for line in gz:
+                if not line.strip():
+                    continue
+                obj = json.loads(line)
+                kind = int(obj.get("type", 0))
+                raw_name = obj.get("name_raw")
+                name: bytes | None
+                if raw_name:
+                    name = base64.b64decode(raw_name)
+                elif obj.get("name") is not None:
+                    name = obj["name"].encode("utf-8", "surrogateescape")
+                else:
+                    name = None
+                payload = base64.b64decode(obj["payload"]) if obj.get("payload") else None
+                if kind == FILE:
+                    cleaned = go_clean(name or b"")
+                    if cleaned in seen:
+                        raise DuplicateTarPath(f"{(name or b'').decode('utf-8', 'replace')!r}")
+                    seen.add(cleaned)
+                elif kind != SEGMENT:
+                    raise ArchiveError(message=f"unknown tar-split entry type {kind}")
+                yield Record(kind, name, int(obj.get("size", 0) or 0), payload)
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, ArchiveError):
+            raise
+        raise ArchiveError("reading tar-split metadata", message=str(exc)) from exc
+
+
+def assemble(tar_split: IO[bytes], getter: FileGetter, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The original uncompressed tar stream, from tar-split plus file contents."""
+    for rec in read_records(tar_split):
+        if rec.type == SEGMENT:
+            if rec.payload:
+                yield rec.payload
+            continue
+        if rec.size == 0:
+            continue
+        name = (rec.name or b"").decode("utf-8", "surrogateescape")
+        crc = Crc64()
+        with getter.open(name) as f:
+            while data := f.read(chunk):
+                crc.update(data)
+                yield data
+        if crc.digest() != (rec.payload or b""):
+            raise TarSplitIntegrity(message=f"file integrity checksum failed for {json.dumps(name)}")
+
+
+class DirectoryFileGetter:
+    """Opens layer files below a directory (vfs ``dir/<id>``, a mount point), resolving
+    every name inside that root without following symlinks out of it."""
+
+    def __init__(self, root: str) -> None:
+        self._tree = RootedDir(root)
+
+    def open(self, name: str) -> IO[bytes]:
+        parts = layer_parts(os.fsencode(name))
+        return os.fdopen(self._tree.open_file(parts), "rb")
+
+    def close(self) -> None:
+        self._tree.close()
+
+    def __enter__(self) -> DirectoryFileGetter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
