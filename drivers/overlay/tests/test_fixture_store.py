@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+
 from containers_storage.drivers.api import Driver, MountOpts
 from containers_storage.drivers.mounts import is_mounted
 from containers_storage.idtools import IDMappings
@@ -84,7 +85,9 @@ def test_native_changes_and_sizes_match_upstream(driver: Driver, store: str) -> 
         lid, parent = str(layer["id"]), layer.get("parent")
         got = driver.changes(lid, IDMappings(), parent and str(parent), IDMappings())
         want = json.loads(str(expected[f"changes --json {lid}"]["stdout"]))
-        assert Counter((c.path, int(c.kind)) for c in got) == Counter((w["Path"], w["Kind"]) for w in want), lid
+        assert Counter((c.path, int(c.kind)) for c in got) == Counter((w["Path"], w["Kind"]) for w in want), (
+            lid
+        )
         size = driver.diff_size(lid, IDMappings(), parent and str(parent), IDMappings())
         assert f"{size}\n" == expected[f"diffsize {lid}"]["stdout"], lid
         checked += 1

@@ -8,13 +8,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
 from containers_storage.drivers.api import CreateOpts, Driver
 from containers_storage.errors import InvalidOption
-from containers_storage.testing.conformance import DriverConformance, create_base
+from containers_storage.testing.conformance import create_base
 from containers_storage.testing.loopdev import loop_filesystem, loop_unavailable
 
 from .conftest import DriverMaker, overlay_unavailable
-
+from . import test_conformance
 
 #: whether this kernel's XFS enforces project quotas (CONFIG_XFS_QUOTA)
 QUOTA: dict[str, bool] = {}
@@ -28,7 +29,9 @@ def xfs_root(scratch_dir: str) -> Iterator[str]:
         pytest.skip(reason)
     for n, opts in enumerate(("prjquota", "")):
         try:
-            with loop_filesystem(os.path.join(scratch_dir, f"xfs{n}"), "xfs", 512 << 20, ["mkfs.xfs", "-q"], opts) as fs:
+            with loop_filesystem(
+                os.path.join(scratch_dir, f"xfs{n}"), "xfs", 512 << 20, ["mkfs.xfs", "-q"], opts
+            ) as fs:
                 QUOTA["xfs"] = bool(opts)
                 yield fs.mountpoint
                 return
@@ -39,7 +42,9 @@ def xfs_root(scratch_dir: str) -> Iterator[str]:
 
 def _need_quota() -> None:
     if not QUOTA.get("xfs"):
-        pytest.skip("this kernel's XFS has no quota support (mount -o prjquota: EINVAL, CONFIG_XFS_QUOTA off)")
+        pytest.skip(
+            "this kernel's XFS has no quota support (mount -o prjquota: EINVAL, CONFIG_XFS_QUOTA off)"
+        )
 
 
 @pytest.fixture
@@ -53,9 +58,8 @@ def xfs_driver_factory(xfs_root: str, driver_factory: DriverMaker) -> DriverMake
     return make
 
 
-class TestOverlayOnXfsConformance(DriverConformance):
+class TestOverlayOnXfsConformance(test_conformance.TestOverlayConformance):
     deep_layers = 130
-    diff_apply_files = 10
     supports_quota = True
 
     @pytest.fixture
@@ -65,9 +69,6 @@ class TestOverlayOnXfsConformance(DriverConformance):
     def test_set_quota(self, driver: Driver) -> None:
         _need_quota()
         super().test_set_quota(driver)
-
-    def test_remove_with_children(self, driver: Driver) -> None:
-        pytest.skip("overlay children depend on their parent's diff; covered in test_conformance.py")
 
 
 def test_default_size_option_limits_rw_layers(xfs_driver_factory: DriverMaker) -> None:

@@ -4,7 +4,7 @@ fuse-overlayfs mount program, and with native overlay inside a user namespace.""
 from __future__ import annotations
 
 import ctypes
-import encodings.ascii  # noqa: F401  (the child cannot import from a 0700 /root)
+import encodings.ascii
 import encodings.latin_1  # noqa: F401
 import json
 import os
@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Callable
 
 import pytest
+
 from containers_storage.drivers.api import DriverConfig, MountOpts
 from containers_storage.drivers.fsutil import libc
 from containers_storage.idtools import IDMappings
-
 from containers_storage_overlay.driver import OverlayDriver
 
 UID = GID = 1000

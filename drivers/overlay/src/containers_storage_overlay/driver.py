@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from containers_storage.drivers import fsutil, mounts
 from containers_storage.drivers.api import (
@@ -575,19 +575,6 @@ class OverlayDriver(Driver):
         d = self.layout.dir(id)
         return nativediff.changes(self.layout.diff_path(id), self.layout.lower_layer_dirs(d))
 
-    def diff(
-        self,
-        id: str,
-        id_mappings: IDMappings,
-        parent: str | None,
-        parent_mappings: IDMappings,
-        mount_label: str = "",
-    ) -> IO[bytes]:
-        if not self._native(id, parent):
-            return super().diff(id, id_mappings, parent, parent_mappings, mount_label)
-        d = self.layout.dir(id)
-        return nativediff.diff(self.layout.diff_path(id), self.layout.lower_layer_dirs(d), id_mappings)
-
     def diff_size(
         self,
         id: str,
@@ -618,33 +605,3 @@ class OverlayDriver(Driver):
     def diff_getter(self, id: str) -> FileGetter | None:
         d = self.layout.dir(id)
         return nativediff.DiffFileGetter([self.layout.diff_path(id), *self.layout.lower_layer_dirs(d)])
-
-    def update_layer_id_map(
-        self, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str = ""
-    ) -> None:
-        """Chown through the merged view (copy-up), then push the result down as ``diff1``
-        under a fresh empty ``diff`` (on-disk.md §13.5)."""
-        d = self.layout.dir(id)
-        diff = os.path.join(d, "diff")
-        root_uid, root_gid = to_host.root_pair() if not to_host.empty else (0, 0)
-        words = [w for w in self.opts.mount_options.split(",") if w]
-        path = self.get(id, MountOpts(mount_label=mount_label, options=tuple(words), disable_shifting=True))
-        try:
-            nativediff.chown_by_maps(path, to_container, to_host)
-        finally:
-            self.put(id)
-        st = os.stat(diff)
-        perms = self.opts.force_mask if self.opts.force_mask is not None else stat.S_IMODE(st.st_mode)
-        n = 0
-        while os.path.exists(os.path.join(d, layout.diff_name(n))):
-            n += 1
-        while n > 0:
-            os.rename(os.path.join(d, layout.diff_name(n - 1)), os.path.join(d, layout.diff_name(n)))
-            n -= 1
-        work = os.path.join(d, "work")
-        shutil.rmtree(work, ignore_errors=True)
-        os.mkdir(work, DEFAULT_PERMS)
-        _chown(work, root_uid, root_gid)
-        os.mkdir(diff)
-        _chown(diff, root_uid, root_gid)
-        os.chmod(diff, perms)

@@ -8,7 +8,7 @@ import os
 import stat
 from typing import IO
 
-from containers_storage.drivers.api import Change, ChangeKind
+from containers_storage.drivers.api import ApplyDiffOpts, Change, ChangeKind, WhiteoutFormat
 
 from . import whiteouts
 
@@ -139,3 +139,28 @@ class DiffFileGetter:
 
     def close(self) -> None:
         pass
+
+
+def apply(
+    target: str,
+    opts: ApplyDiffOpts,
+    fmt: WhiteoutFormat,
+    ignore_chown_errors: bool,
+    force_mask: int | None,
+    userxattr: bool,
+) -> None:
+    """Untar ``opts.diff`` straight into the layer's upper directory: tar whiteouts become
+    kernel whiteouts (or stay AUFS names for a mount program)."""
+    from containers_storage.archive.apply import ApplyOptions, apply_tar
+
+    apply_tar(
+        opts.diff,
+        target,
+        ApplyOptions(
+            whiteout_format=fmt,
+            id_mappings=opts.id_mappings,
+            ignore_chown_errors=ignore_chown_errors,
+            force_mask=force_mask,
+            opaque_xattr=whiteouts.xattr_name("opaque", userxattr),
+        ),
+    )

@@ -131,11 +131,16 @@ class Control:
         q.d_ino_hardlimit = q.d_ino_softlimit = inodes
         c = libc()
         rc = c.quotactl(
-            ctypes.c_int(_qcmd(_Q_XSETQLIM)), os.fsencode(self.device), ctypes.c_int(project_id), ctypes.byref(q)
+            ctypes.c_int(_qcmd(_Q_XSETQLIM)),
+            os.fsencode(self.device),
+            ctypes.c_int(project_id),
+            ctypes.byref(q),
         )
         if rc != 0:
             e = ctypes.get_errno()
-            raise OSError(e, f"failed to set quota limit for projid {project_id}: {os.strerror(e)}", self.home)
+            raise OSError(
+                e, f"failed to set quota limit for projid {project_id}: {os.strerror(e)}", self.home
+            )
 
     def set_quota(self, path: str, size: int, inodes: int) -> None:
         """Give ``path`` a project and limit it (0 = track usage without a limit)."""
