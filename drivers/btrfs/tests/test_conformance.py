@@ -1,12 +1,11 @@
 """The conformance kit (driver-api.md §7) on a real btrfs, each scenario on a filesystem of
-its own: once as configured by default (quotas off until a layer asks for a size) and once
-with quotas on from the start, which changes how layers are removed."""
+its own, with the default configuration (quotas off until a layer asks for a size)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 
 import pytest
 
@@ -38,12 +37,3 @@ class TestBtrfsConformance(DriverConformance):
             assert not d.exists("test")
         finally:
             d.cleanup()
-
-
-class TestBtrfsConformanceQuotasOn(TestBtrfsConformance):
-    @pytest.fixture
-    def driver_factory(self, fresh_driver_factory: DriverFactory) -> Iterator[DriverFactory]:
-        def make(options: Sequence[str] = ()) -> BtrfsDriver:
-            return fresh_driver_factory(["btrfs.min_space=1M", *options])
-
-        yield make
