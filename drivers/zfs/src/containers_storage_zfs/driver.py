@@ -25,6 +25,8 @@ from .site import Site, ZfsOptions, locate
 #: mode of a new base layer's root directory
 DEFAULT_PERMS = 0o555
 _ALREADY_EXISTS = "dataset already exists"
+#: seconds a destroy is retried while ZFS calls the dataset busy
+BUSY_WAIT = 5.0
 
 
 def _quota(opts: CreateOpts | None) -> int:
@@ -166,7 +168,7 @@ class ZfsDriver(Driver):
         """``zfs destroy -r``; layers cloned from this one are promoted first, so that
         they take over the snapshots they depend on and the parent can go."""
         try:
-            self.zfs.run("destroy", "-r", name)
+            self._destroy_retrying_busy(name)
         except ZfsCommandError as e:
             if not e.says("dependent clones"):
                 raise
@@ -174,7 +176,19 @@ class ZfsDriver(Driver):
             for clone, props in origins.items():
                 if props.get("origin", "").startswith(f"{name}@"):
                     self.zfs.run("promote", clone)
-            self.zfs.run("destroy", "-r", name)
+            self._destroy_retrying_busy(name)
+
+    def _destroy_retrying_busy(self, name: str) -> None:
+        """zfs-fuse reports a dataset busy for a moment after its last unmount."""
+        deadline = time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                self.zfs.run("destroy", "-r", name)
+                return
+            except ZfsCommandError as e:
+                if not e.says("busy") or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
 
     def _remember(self, name: str, canmount: str = "") -> None:
         with self._lock:
