@@ -1,0 +1,84 @@
+"""CLI start-up benchmark: small commands against a bare interpreter start, in one run.
+
+Each figure is the median wall time of ``--repeat`` runs of the installed console script
+(what users run), divided by the median of ``python -I -c pass`` on the same interpreter
+measured in the same run. Target (issue 5): ``layers`` on an empty store under 4x.
+
+Usage::
+
+    python bench/cli_bench.py [--repeat 30] [--layers 1000] [--dir /var/tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCRIPT = str(Path(sys.executable).parent / "containers-storage")
+
+
+def median_ms(cmd: list[str], repeat: int, before: list[str] | None = None) -> float:
+    """Median wall time of ``cmd``; ``before`` (untimed) runs ahead of each timed run."""
+    times = []
+    for _ in range(repeat):
+        if before:
+            subprocess.run(before, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        times.append(time.perf_counter() - start)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()}")
+    return statistics.median(times) * 1000
+
+
+def populate(graph: str, run: str, count: int) -> None:
+    """``count`` layers (a chain of ten-layer stacks) through the library, not the CLI."""
+    from containers_storage.config import StoreOptions
+    from containers_storage.store import get_store
+
+    with get_store(StoreOptions(graph_root=graph, run_root=run, driver_name="vfs")) as store:
+        parent = ""
+        for i in range(count):
+            parent = "" if i % 10 == 0 else parent
+            parent = store.create_layer(parent=parent, names=[f"layer-{i}"]).id
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--layers", type=int, default=1000)
+    ap.add_argument("--dir", default="/var/tmp")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="cli-bench-", dir=args.dir)
+    try:
+        empty = [SCRIPT, "-g", f"{work}/empty/graph", "-R", f"{work}/empty/run", "-s", "vfs"]
+        full = [SCRIPT, "-g", f"{work}/full/graph", "-R", f"{work}/full/run", "-s", "vfs"]
+        subprocess.run([*empty, "layers"], check=True, stdout=subprocess.DEVNULL)
+        populate(f"{work}/full/graph", f"{work}/full/run", args.layers)
+        cases = [
+            ("version", [*empty, "version"], None),
+            ("layers (empty store)", [*empty, "layers"], None),
+            (f"layers ({args.layers} layers)", [*full, "layers"], None),
+            ("create-layer", [*empty, "create-layer", "--id", "b" * 64],
+             [*empty, "delete-layer", "b" * 64]),
+            ("exists", [*full, "exists", "layer-500"], None),
+        ]
+        base = median_ms([sys.executable, "-I", "-c", "pass"], args.repeat)
+        print(f"interpreter: {sys.executable} ({sys.version.split()[0]}); {os.cpu_count()} CPUs")
+        print(f"{'python -I -c pass':<28}{base:8.1f} ms   1.00x")
+        for label, cmd, before in cases:
+            ms = median_ms(cmd, args.repeat, before)
+            print(f"{label:<28}{ms:8.1f} ms  {ms / base:5.2f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
