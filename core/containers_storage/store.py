@@ -8,18 +8,51 @@ changed them, so several processes -- ours or upstream's -- can share one store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import hashlib
+import io
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from .drivers.api import Change, Driver, MountOpts
+from .errors import (
+    ContainerUnknown,
+    DuplicateID,
+    DuplicateName,
+    ImageUsedByContainer,
+    IncompleteOptions,
+    LayerHasChildren,
+    LayerUnknown,
+    LayerUsedByContainer,
+    LayerUsedByImage,
+    NotAContainer,
+    NotALayer,
+    NotAnID,
+    ParentIsContainer,
+    StorageError,
+)
 from .gojson import GoTime
-from .idtools import IDMaps
-from .records.model import Container, Image, Layer
+from .idtools import IDMappings, IDMaps
+from .locks.api import Lock
+from .records.containers import ContainerStore
+from .records.files import read_file, write_atomic
+from .records.ids import dedupe
+from .records.images import ImageStore
+from .records.layers import LayerStore
+from .records.model import (
+    MOUNT_LABEL_FLAG,
+    MOUNT_OPTS_FLAG,
+    PROCESS_LABEL_FLAG,
+    Container,
+    Image,
+    Layer,
+)
 
 if TYPE_CHECKING:
     from .config import StoreOptions
-    from .drivers.api import Change, Driver
-    from .locks.api import Lock
     from .plugins import PluginHost
 
 __all__ = [
@@ -110,70 +143,218 @@ def get_store(options: StoreOptions, *, plugins: PluginHost | None = None) -> St
     return Store(options, plugins=plugins)
 
 
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _read_all(data: bytes | IO[bytes]) -> bytes:
+    return data if isinstance(data, bytes | bytearray) else data.read()
+
+
 class Store:
     """See the module docstring. Methods accept an ID, a name or an unambiguous ID prefix
     wherever upstream does."""
 
     def __init__(self, options: StoreOptions, *, plugins: PluginHost | None = None) -> None:
-        raise NotImplementedError
+        from .plugins import get_plugin_host
+
+        if not options.run_root or not options.graph_root:
+            raise IncompleteOptions("the run root and the graph root must both be set")
+        if options.image_store and os.path.abspath(options.image_store) == os.path.abspath(
+            options.graph_root
+        ):
+            raise IncompleteOptions(
+                message=f"imagestore {options.image_store} must either be not set "
+                "or be a different than graphroot"
+            )
+        self._options = options
+        self._plugins = plugins or get_plugin_host()
+        self._run_root = os.path.abspath(options.run_root)
+        self._graph_root = os.path.abspath(options.graph_root)
+        self._image_store = os.path.abspath(options.image_store) if options.image_store else ""
+        for d in filter(None, (self._run_root, self._graph_root, self._image_store)):
+            os.makedirs(d, 0o700, exist_ok=True)
+        self._graph_lock = self._lock(os.path.join(self._graph_root, "storage.lock"))
+        self._userns_lock = self._lock(os.path.join(self._graph_root, "userns.lock"))
+        self._driver: Driver | None = None
+        self._graph_token = b""
+        self._closed = False
+        with self._graph():
+            pass
+        name = self.driver.name
+        self._driver_name = name
+        root = self._image_store or self._graph_root
+        layer_dir = os.path.join(root, f"{name}-layers")
+        run_layers = os.path.join(self._run_root, f"{name}-layers")
+        image_dir = os.path.join(root, f"{name}-images")
+        self._container_dir = os.path.join(self._graph_root, f"{name}-containers")
+        self._run_container_dir = os.path.join(self._run_root, f"{name}-containers")
+        for d in (
+            os.path.join(self._graph_root, name),
+            image_dir,
+            self._container_dir,
+            self._run_container_dir,
+            os.path.join(self._run_root, f"{name}-locks"),
+            layer_dir,
+            run_layers,
+        ):
+            os.makedirs(d, 0o700, exist_ok=True)
+        transient = options.transient_store
+        self._layers = LayerStore(
+            self._lock(os.path.join(layer_dir, "layers.lock")),
+            layer_dir,
+            run_layers if transient else layer_dir,
+            self.driver,
+            mounts_lock=self._lock(os.path.join(run_layers, "mountpoints.lock")),
+            run_dir=run_layers,
+        )
+        self._images = ImageStore(self._lock(os.path.join(image_dir, "images.lock")), image_dir)
+        cdir = self._run_container_dir if transient else self._container_dir
+        self._containers = ContainerStore(
+            self._lock(os.path.join(cdir, "containers.lock")), self._container_dir, cdir
+        )
+
+    def _lock(self, path: str, read_only: bool = False) -> Lock:
+        return self._plugins.lock(path, read_only, self._options.lock_kind)
+
+    # -- locking helpers ---------------------------------------------------------------
+    @contextmanager
+    def _graph(self) -> Iterator[Driver]:
+        """Hold ``storage.lock`` exclusively with a current driver: re-create the driver
+        when another process shut it down (its token changed)."""
+        from .drivers.select import open_driver
+
+        if self._closed:
+            raise StorageError(message="the store has been shut down")
+        self._graph_lock.lock()
+        try:
+            if self._driver is not None and self._graph_lock.modified_since(self._graph_token):
+                self._driver.cleanup()
+                self._driver = None
+            if self._driver is None:
+                self._driver = open_driver(self._options, self._plugins)
+                if hasattr(self, "_layers"):
+                    self._layers.driver = self._driver
+            self._graph_token = self._graph_lock.last_write()
+            yield self._driver
+        finally:
+            self._graph_lock.unlock()
+
+    def _fresh_driver(self) -> None:
+        with self._graph():
+            pass
+
+    @contextmanager
+    def _read_layers(self) -> Iterator[LayerStore]:
+        self._fresh_driver()
+        with self._layers.reading():
+            yield self._layers
+
+    @contextmanager
+    def _write_layers(self) -> Iterator[LayerStore]:
+        self._fresh_driver()
+        with self._layers.writing():
+            yield self._layers
+
+    @contextmanager
+    def _write_all(self) -> Iterator[None]:
+        """Layers, images, containers exclusively, in upstream's order (§7.5)."""
+        self._fresh_driver()
+        with self._layers.writing(), self._images.writing(), self._containers.writing():
+            yield
 
     # -- identity and configuration -----------------------------------------------------
     @property
     def run_root(self) -> str:
-        raise NotImplementedError
+        return self._run_root
 
     @property
     def graph_root(self) -> str:
-        raise NotImplementedError
+        return self._graph_root
 
     @property
     def image_store(self) -> str:
-        raise NotImplementedError
+        return self._image_store
 
     @property
     def transient_store(self) -> bool:
-        raise NotImplementedError
+        return self._options.transient_store
 
     @property
     def graph_driver_name(self) -> str:
-        raise NotImplementedError
+        return self._driver_name
 
     @property
     def graph_options(self) -> list[str]:
-        raise NotImplementedError
+        return list(self._options.driver_options)
 
     @property
     def pull_options(self) -> dict[str, str]:
-        raise NotImplementedError
+        return dict(self._options.pull_options)
 
     @property
     def uid_map(self) -> IDMaps:
-        raise NotImplementedError
+        return tuple(self._options.uid_map)
 
     @property
     def gid_map(self) -> IDMaps:
-        raise NotImplementedError
+        return tuple(self._options.gid_map)
 
     @property
     def driver(self) -> Driver:
-        raise NotImplementedError
+        if self._driver is None:
+            self._fresh_driver()
+        assert self._driver is not None
+        return self._driver
 
     def status(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        with self._graph() as driver:
+            return driver.status()
 
     def version(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        from . import __version__
+
+        return [("Version", __version__)]
 
     def get_digest_lock(self, digest: str) -> Lock:
-        raise NotImplementedError
+        """A lock named for ``digest`` in the run root, for callers that de-duplicate
+        work on one blob (upstream ``GetDigestLock``)."""
+        from .records.images import validate_digest
+
+        try:
+            validate_digest(digest)
+        except ValueError as exc:
+            raise StorageError(f"invalid digest {digest!r}", message=str(exc)) from None
+        return self._lock(os.path.join(self._run_root, f"{self._driver_name}-locks", digest))
 
     def close(self) -> None:
-        """Release the driver and locks; mounts stay (see :meth:`shutdown`)."""
-        raise NotImplementedError
+        """Release the driver; mounts stay (see :meth:`shutdown`)."""
+        if self._driver is not None:
+            self._driver.cleanup()
+            self._driver = None
+        self._closed = True
 
     def shutdown(self, force: bool = False) -> list[str]:
-        """Unmount (``force``) and release everything; returns the layers still mounted."""
-        raise NotImplementedError
+        """Release the driver so other processes re-initialise theirs. Layers still
+        mounted make it fail with :class:`LayerUsedByContainer` (``force`` unmounts them
+        first, and still reports them, as upstream does); the error's ``mounted``
+        attribute lists them. Returns the list (empty) on success."""
+        with self._graph():
+            with self._layers.writing():
+                mounted = [lid for lid, (_p, c) in self._layers.mounts().items() if c > 0]
+                if force:
+                    for lid in mounted:
+                        self._layers.unmount(lid, force=True)
+            if mounted:
+                err = LayerUsedByContainer(message="a layer is mounted: layer is in use by a container")
+                err.mounted = mounted  # type: ignore[attr-defined]
+                raise err
+            self._graph_lock.record_write()
+            assert self._driver is not None
+            self._driver.cleanup()
+            self._driver = None
+            self._closed = True
+        return mounted
 
     def __enter__(self) -> Store:
         return self
@@ -183,36 +364,120 @@ class Store:
 
     # -- generic by ID ------------------------------------------------------------------
     def exists(self, id: str) -> bool:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            if layers.resolve(id) is not None:
+                return True
+        with self._images.reading():
+            if self._images.resolve(id) is not None:
+                return True
+        with self._containers.reading():
+            return self._containers.resolve(id) is not None
 
     def lookup(self, name: str) -> str:
         """The ID of the layer, image or container called ``name`` (ID, name or prefix)."""
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            rec: Layer | Image | Container | None = layers.resolve(name)
+        if rec is None:
+            with self._images.reading():
+                rec = self._images.resolve(name)
+        if rec is None:
+            with self._containers.reading():
+                rec = self._containers.resolve(name)
+        if rec is None:
+            raise LayerUnknown(f"locating item named {name!r}")
+        return rec.id
 
     def metadata(self, id: str) -> str:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            lrec = layers.resolve(id)
+            if lrec is not None:
+                return lrec.metadata
+        with self._images.reading():
+            irec = self._images.resolve(id)
+            if irec is not None:
+                return irec.metadata
+        with self._containers.reading():
+            crec = self._containers.resolve(id)
+            if crec is not None:
+                return crec.metadata
+        raise NotAnID(f"locating item named {id!r}")
 
     def set_metadata(self, id: str, metadata: str) -> None:
-        raise NotImplementedError
+        with self._write_all():
+            if self._layers.resolve(id) is not None:
+                self._layers.set_metadata(id, metadata)
+            elif self._images.resolve(id) is not None:
+                self._images.set_metadata(id, metadata)
+            elif self._containers.resolve(id) is not None:
+                self._containers.set_metadata(id, metadata)
+            else:
+                raise NotAnID(f"locating item named {id!r}")
 
     def names(self, id: str) -> list[str]:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            lrec = layers.resolve(id)
+            if lrec is not None:
+                return list(lrec.names)
+        with self._images.reading():
+            irec = self._images.resolve(id)
+            if irec is not None:
+                return list(irec.names)
+        with self._containers.reading():
+            crec = self._containers.resolve(id)
+            if crec is not None:
+                return list(crec.names)
+        raise LayerUnknown(f"locating item named {id!r}")
+
+    def _update_names(self, id: str, names: Sequence[str], op: str) -> None:
+        names = dedupe(names)
+        with self._write_layers() as layers:
+            if layers.resolve(id) is not None:
+                layers.update_names(id, names, op)
+                return
+        with self._images.writing():
+            if self._images.resolve(id) is not None:
+                self._images.update_names(id, names, op)
+                return
+        with self._containers.writing():
+            if self._containers.resolve(id) is not None:
+                self._containers.update_names(id, names, op)
+                return
+        raise LayerUnknown(f"locating item named {id!r}")
 
     def set_names(self, id: str, names: Sequence[str]) -> None:
-        raise NotImplementedError
+        self._update_names(id, names, "set")
 
     def add_names(self, id: str, names: Sequence[str]) -> None:
-        raise NotImplementedError
+        self._update_names(id, names, "add")
 
     def remove_names(self, id: str, names: Sequence[str]) -> None:
-        raise NotImplementedError
+        self._update_names(id, names, "remove")
 
     def delete(self, id: str) -> None:
         """Delete a container (with its layer), an image or a layer, without safety checks."""
-        raise NotImplementedError
+        with self._write_all():
+            c = self._containers.resolve(id)
+            if c is not None:
+                if self._layers.resolve(c.layer_id) is None:
+                    raise NotALayer(f"container {c.id} layer {c.layer_id}")
+                self._layers.delete(c.layer_id)
+                self._containers.delete(c.id)
+                for base in (self._container_dir, self._run_container_dir):
+                    shutil.rmtree(os.path.join(base, c.id, "userdata"), ignore_errors=True)
+                return
+            if self._images.resolve(id) is not None:
+                self._images.delete(id)
+                return
+            if self._layers.resolve(id) is not None:
+                self._layers.delete(id)
+                return
+            raise LayerUnknown(f"locating item named {id!r}")
 
     def wipe(self) -> None:
-        raise NotImplementedError
+        with self._write_all():
+            self._containers.wipe()
+            self._images.wipe()
+            self._layers.wipe()
 
     # -- layers -------------------------------------------------------------------------
     def create_layer(
@@ -224,7 +489,16 @@ class Store:
         writeable: bool = False,
         options: LayerOptions | None = None,
     ) -> Layer:
-        raise NotImplementedError
+        return self.put_layer(id, parent, names, mount_label, writeable, options, None)[0]
+
+    def _layer_maps(self, opts: IDMappingOptions, base: IDMappings) -> IDMappings:
+        """Upstream's choice: explicit maps, else the parent's (or store's) maps; host
+        mapping means none; a driver that shifts at mount time stores none."""
+        uids = () if opts.host_uid_mapping else (opts.uid_map or base.uids)
+        gids = () if opts.host_gid_mapping else (opts.gid_map or base.gids)
+        if self.driver.supports_shifting():
+            return IDMappings()
+        return IDMappings(tuple(uids), tuple(gids))
 
     def put_layer(
         self,
@@ -237,70 +511,187 @@ class Store:
         diff: IO[bytes] | None = None,
     ) -> tuple[Layer, int]:
         """Create a layer and apply ``diff`` (any compression); returns the layer and the
-        size the driver reported."""
-        raise NotImplementedError
+        size the driver reported (-1 without a diff)."""
+        opts = options or LayerOptions()
+        with self._write_layers() as layers, self._containers.writing():
+            parent_rec: Layer | None = None
+            if parent:
+                parent_rec = layers.resolve(parent)
+                if parent_rec is None:
+                    raise LayerUnknown(f"locating parent layer {parent!r}")
+                if self._containers.by_layer(parent_rec.id) is not None:
+                    raise ParentIsContainer(f"layer {parent_rec.id}")
+                base = IDMappings(parent_rec.uid_map, parent_rec.gid_map)
+            else:
+                base = IDMappings(self.uid_map, self.gid_map)
+            maps = self._layer_maps(opts.id_mapping, base)
+            return layers.create(
+                id,
+                parent_rec,
+                names,
+                mount_label,
+                opts.storage_opt,
+                maps,
+                writeable=writeable,
+                template=opts.template_layer,
+                flags=opts.flags,
+                big_data=opts.big_data,
+                volatile=opts.volatile,
+                original_digest=opts.original_digest,
+                original_size=opts.original_size,
+                uncompressed_digest=opts.uncompressed_digest,
+                diff=diff,
+            )
 
     def layer(self, id: str) -> Layer:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            rec = layers.resolve(id)
+            if rec is None:
+                raise LayerUnknown(f"locating layer with ID {id!r}")
+            return layers.public(rec)
 
     def layers(self) -> list[Layer]:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            return [layers.public(r) for r in layers.all()]
 
     def layer_size(self, id: str) -> int:
         """The layer's uncompressed diff size, or -1 when not recorded."""
-        raise NotImplementedError
+        rec = self.layer(id)
+        return rec.uncompressed_size if rec.uncompressed_digest else -1
 
     def layers_by_compressed_digest(self, digest: str) -> list[Layer]:
-        raise NotImplementedError
+        self._check_digest(digest)
+        with self._read_layers() as layers:
+            return layers.by_compressed_digest(digest)
 
     def layers_by_uncompressed_digest(self, digest: str) -> list[Layer]:
-        raise NotImplementedError
+        self._check_digest(digest)
+        with self._read_layers() as layers:
+            return layers.by_uncompressed_digest(digest)
+
+    @staticmethod
+    def _check_digest(digest: str) -> None:
+        from .records.images import validate_digest
+
+        try:
+            validate_digest(digest)
+        except ValueError as exc:
+            raise StorageError(f"looking for layers by digest {digest!r}", message=str(exc)) from None
 
     def layer_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            return layers.parent_owners(id)
 
     def list_layer_big_data(self, id: str) -> list[str]:
-        raise NotImplementedError
+        return list(self.layer(id).big_data_names)
 
     def layer_big_data(self, id: str, key: str) -> bytes:
-        raise NotImplementedError
+        with self._read_layers() as layers:
+            return layers.big_data(id, key)
 
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
-        raise NotImplementedError
+        payload = _read_all(data)
+        with self._write_layers() as layers:
+            layers.set_big_data(id, key, payload)
 
     def delete_layer(self, id: str) -> None:
-        raise NotImplementedError
+        with self._write_all():
+            rec = self._layers.resolve(id)
+            if rec is None:
+                raise NotALayer(f"locating layer {id!r}")
+            for other in self._layers.all():
+                if other.parent == rec.id:
+                    raise LayerHasChildren(f"used by layer {other.id}")
+            images = self._images.all()
+            for img in images:
+                if img.top_layer == rec.id:
+                    raise LayerUsedByImage(f"layer {rec.id} used by image {img.id}")
+            for ctr in self._containers.all():
+                if ctr.layer_id == rec.id:
+                    raise LayerUsedByContainer(f"layer {rec.id} used by container {ctr.id}")
+            self._layers.delete(rec.id)
+            for img in images:
+                if rec.id in img.mapped_top_layers:
+                    self._images.remove_mapped_top_layer(img.id, rec.id)
+
+    def _container_mount_opts(self, id: str, mount_label: str) -> tuple[str, MountOpts]:
+        """The layer to mount and how: a container's layer with its maps and options."""
+        with self._containers.reading():
+            ctr = self._containers.resolve(id)
+        if ctr is None:
+            return id, MountOpts(mount_label=mount_label)
+        return ctr.layer_id, MountOpts(
+            mount_label=mount_label,
+            id_mappings=IDMappings(ctr.uid_map, ctr.gid_map),
+            options=ctr.mount_opts,
+            volatile=ctr.volatile and not self._options.disable_volatile,
+        )
 
     def mount(self, id: str, mount_label: str = "") -> str:
         """Mount a layer (or a container's layer) read-write; counted across processes."""
-        raise NotImplementedError
+        layer_id, opts = self._container_mount_opts(id, mount_label)
+        with self._graph(), self._layers.writing():
+            return self._layers.mount(layer_id, opts)
 
     def unmount(self, id: str, force: bool = False) -> bool:
         """Drop one mount reference (all with ``force``); True if still mounted."""
-        raise NotImplementedError
+        layer_id, _opts = self._container_mount_opts(id, "")
+        with self._graph(), self._layers.writing():
+            return self._layers.unmount(layer_id, force)
 
     def mounted(self, id: str) -> int:
-        raise NotImplementedError
+        layer_id, _opts = self._container_mount_opts(id, "")
+        with self._read_layers() as layers:
+            rec = layers.resolve(layer_id)
+            if rec is None:
+                raise LayerUnknown(f"locating layer with ID {id!r}")
+            return layers.mount_count(rec.id)
 
     def mount_image(self, id: str, mount_options: Sequence[str] = (), mount_label: str = "") -> str:
-        raise NotImplementedError
+        """Mount an image's top layer read-only (``ro`` is added to the options)."""
+        img = self.image(id)
+        if not img.top_layer:
+            raise LayerUnknown(f"image {img.id} has no layers")
+        opts = tuple(dict.fromkeys([*mount_options, "ro"]))
+        with self._graph(), self._layers.writing():
+            return self._layers.mount(img.top_layer, MountOpts(mount_label=mount_label, options=opts))
 
     def unmount_image(self, id: str, force: bool = False) -> bool:
-        raise NotImplementedError
+        img = self.image(id)
+        with self._graph(), self._layers.writing():
+            return self._layers.unmount(img.top_layer, force)
 
     def changes(self, from_: str, to: str) -> list[Change]:
         """Changes of layer ``to`` against ``from_`` ("" = its parent)."""
-        raise NotImplementedError
+        with self._graph(), self._layers.writing():
+            return self._layers.changes(from_, to, self._layers.resolve)
 
     def diff_size(self, from_: str, to: str) -> int:
-        raise NotImplementedError
+        with self._graph(), self._layers.writing():
+            return self._layers.diff_size(from_, to, self._layers.resolve)
 
     def diff(self, from_: str, to: str, options: DiffOptions | None = None) -> IO[bytes]:
-        """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream."""
-        raise NotImplementedError
+        """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream, compressed
+        as recorded for the layer unless ``options`` says otherwise. The layer lock stays
+        held until the stream is closed."""
+        compression = options.compression if options is not None else None
+        self._fresh_driver()
+        ctx = self._layers.writing()
+        ctx.__enter__()
+        try:
+            stream = self._layers.diff(from_, to, compression, self._layers.resolve)
+        except BaseException:
+            ctx.__exit__(None, None, None)
+            raise
+
+        def release() -> None:
+            ctx.__exit__(None, None, None)
+
+        return io.BufferedReader(_ClosingStream(stream, release), 1 << 20)  # type: ignore[return-value]
 
     def apply_diff(self, to: str, diff: IO[bytes]) -> int:
-        raise NotImplementedError
+        with self._write_layers() as layers:
+            return layers.apply_diff(to, diff)
 
     # -- images -------------------------------------------------------------------------
     def create_image(
@@ -311,52 +702,192 @@ class Store:
         metadata: str = "",
         options: ImageOptions | None = None,
     ) -> Image:
-        raise NotImplementedError
+        opts = options or ImageOptions()
+        with self._read_layers() as layers:
+            if layer:
+                lrec = layers.resolve(layer)
+                if lrec is None:
+                    raise LayerUnknown(f"locating layer for image: {layer!r}")
+                layer = lrec.id
+            with self._images.writing():
+                big = [(k, v, "") for k, v in opts.big_data.items()]
+                return self._images.create(
+                    id,
+                    names,
+                    layer,
+                    digest=opts.digest,
+                    digests=opts.digests,
+                    metadata=metadata or opts.metadata,
+                    created=opts.created,
+                    big_data=big,
+                    names_history=opts.names_history,
+                    flags=opts.flags,
+                )
 
     def image(self, id: str) -> Image:
-        raise NotImplementedError
+        with self._images.reading():
+            return self._images.get(id)
 
     def images(self) -> list[Image]:
-        raise NotImplementedError
+        with self._images.reading():
+            return self._images.all()
 
     def images_by_top_layer(self, id: str) -> list[Image]:
-        raise NotImplementedError
+        layer_id = self.layer(id).id
+        with self._images.reading():
+            return self._images.by_top_layer(layer_id)
 
     def images_by_digest(self, digest: str) -> list[Image]:
-        raise NotImplementedError
+        from .records.images import validate_digest
+
+        try:
+            validate_digest(digest)
+        except ValueError as exc:
+            raise StorageError(f"invalid digest {digest!r}", message=str(exc)) from None
+        with self._images.reading():
+            return self._images.by_digest(digest)
 
     def list_image_big_data(self, id: str) -> list[str]:
-        raise NotImplementedError
+        return list(self.image(id).big_data_names)
 
     def image_big_data(self, id: str, key: str) -> bytes:
-        raise NotImplementedError
+        with self._images.reading():
+            return self._images.big_data(id, key)
 
     def image_big_data_size(self, id: str, key: str) -> int:
-        raise NotImplementedError
+        with self._images.reading():
+            return self._images.big_data_size(id, key)
 
     def image_big_data_digest(self, id: str, key: str) -> str:
-        raise NotImplementedError
+        with self._images.reading():
+            return self._images.big_data_digest(id, key)
 
     def set_image_big_data(
         self, id: str, key: str, data: bytes, digest_manifest: ManifestDigester | None = None
     ) -> None:
-        raise NotImplementedError
+        """Store an item; keys starting with ``manifest`` are digested by
+        ``digest_manifest`` (SHA-256 of the bytes when not given), others by SHA-256."""
+        from .records.images import is_manifest_key
+
+        digest = (digest_manifest or _sha256)(data) if is_manifest_key(key) else _sha256(data)
+        with self._images.writing():
+            self._images.set_big_data(id, key, data, digest)
 
     def image_size(self, id: str) -> int:
-        raise NotImplementedError
+        """Sizes of the image's layers (each counted once) plus its big data."""
+        with self._graph(), self._layers.writing(), self._images.reading():
+            img = self._images.get(id)
+            queue = [x for x in (img.top_layer, *img.mapped_top_layers) if x]
+            seen: set[str] = set()
+            total = 0
+            while queue:
+                lid = queue.pop()
+                if lid in seen:
+                    continue
+                seen.add(lid)
+                rec = self._layers.resolve(lid)
+                if rec is None:
+                    raise LayerUnknown(f"locating layer with ID {lid!r}")
+                if rec.uncompressed_digest:
+                    total += rec.uncompressed_size
+                else:
+                    total += self._layers.diff_size("", rec.id, self._layers.resolve)
+                if rec.parent:
+                    queue.append(rec.parent)
+            for key in img.big_data_names:
+                total += self._images.big_data_size(img.id, key)
+            return total
 
     def image_directory(self, id: str) -> str:
-        raise NotImplementedError
+        with self._images.reading():
+            img = self._images.get(id)
+        path = os.path.join(self._images.image_dir, img.id, "userdata")
+        os.makedirs(path, 0o700, exist_ok=True)
+        return path
 
     def image_run_directory(self, id: str) -> str:
-        raise NotImplementedError
+        with self._images.reading():
+            img = self._images.get(id)
+        path = os.path.join(self._run_root, f"{self._driver_name}-images", img.id, "userdata")
+        os.makedirs(path, 0o700, exist_ok=True)
+        return path
 
     def delete_image(self, id: str, commit: bool = True) -> list[str]:
         """Delete the image and the layers only it used; returns those layers' IDs.
         ``commit=False`` only reports what would be removed."""
-        raise NotImplementedError
+        with self._write_all():
+            img = self._images.get(id)
+            for ctr in self._containers.all():
+                if ctr.image_id == img.id:
+                    raise ImageUsedByContainer(f"image used by {ctr.id}")
+            children: dict[str, list[str]] = {}
+            for lrec in self._layers.all():
+                children.setdefault(lrec.parent, []).append(lrec.id)
+            others: set[str] = set()
+            for other in self._images.all():
+                if other.id != img.id:
+                    others.add(other.top_layer)
+                    others.update(other.mapped_top_layers)
+            if commit:
+                self._images.delete(img.id)
+            remove = list(img.mapped_top_layers)
+            slated = set(remove)
+            layer = img.top_layer
+            while layer:
+                if self._containers.resolve(layer) is not None or layer in others:
+                    break
+                rec = self._layers.resolve(layer)
+                parent = rec.parent if rec is not None else ""
+                check = [layer, *img.mapped_top_layers] if layer == img.top_layer else [layer]
+                if any(c not in slated for lid in check for c in children.get(lid, ())):
+                    break
+                remove.append(layer)
+                slated.add(layer)
+                layer = parent
+            if commit:
+                for lid in remove:
+                    if self._layers.by_id(lid) is not None:
+                        self._layers.delete(lid)
+            return remove
 
     # -- containers ---------------------------------------------------------------------
+    def _top_layer_for_mapping(self, img: Image, opts: IDMappingOptions) -> Layer:
+        """§5.4: the image's top layer, or a copy of it with the requested ID maps."""
+        shifting = self.driver.supports_shifting()
+
+        def matches(rec: Layer) -> bool:
+            if shifting and not rec.uid_map and not rec.gid_map:
+                return True
+            if (opts.host_uid_mapping and rec.uid_map) or (opts.host_gid_mapping and rec.gid_map):
+                return False
+            return rec.uid_map == tuple(opts.uid_map) and rec.gid_map == tuple(opts.gid_map)
+
+        first: Layer | None = None
+        first_parent: Layer | None = None
+        for cand in (img.top_layer, *img.mapped_top_layers):
+            rec = self._layers.by_id(cand)
+            if rec is None:
+                continue
+            parent_rec = self._layers.by_id(rec.parent) if rec.parent else None
+            if rec.parent and parent_rec is None:
+                continue
+            if matches(rec):
+                return rec
+            if first is None:
+                first, first_parent = rec, parent_rec
+        if first is None:
+            raise LayerUnknown(f"locating top layer {img.top_layer!r} of image {img.id}")
+        maps = IDMappings() if shifting else IDMappings(tuple(opts.uid_map), tuple(opts.gid_map))
+        mapped, _size = self._layers.create(
+            "", first_parent, (), first.mount_label, {}, maps, writeable=False, template=first.id
+        )
+        try:
+            self._images.add_mapped_top_layer(img.id, mapped.id)
+        except BaseException:
+            self._layers.delete(mapped.id)
+            raise
+        return mapped
+
     def create_container(
         self,
         id: str = "",
@@ -367,55 +898,217 @@ class Store:
         options: ContainerOptions | None = None,
     ) -> Container:
         """``layer`` is the ID wanted for the container's new layer ("" = random)."""
-        raise NotImplementedError
+        opts = options or ContainerOptions()
+        idm = opts.id_mapping
+        uid_map = () if idm.host_uid_mapping else tuple(idm.uid_map)
+        gid_map = () if idm.host_gid_mapping else tuple(idm.gid_map)
+        flags = dict(opts.flags)
+        if opts.mount_opts:
+            flags[MOUNT_OPTS_FLAG] = list(opts.mount_opts)
+        plabel = flags.get(PROCESS_LABEL_FLAG, "")
+        mlabel = flags.get(MOUNT_LABEL_FLAG, "")
+        if bool(plabel) != bool(mlabel):
+            raise StorageError(
+                message="ProcessLabel and Mountlabel must either not be specified or both specified"
+            )
+        flags.setdefault(PROCESS_LABEL_FLAG, "")
+        flags.setdefault(MOUNT_LABEL_FLAG, "")
+        volatile = opts.volatile or self._options.transient_store
+        self._fresh_driver()
+        with ExitStack() as stack:
+            if uid_map or gid_map:
+                stack.enter_context(_held(self._userns_lock))
+            stack.enter_context(self._layers.writing())
+            stack.enter_context(self._images.writing())
+            stack.enter_context(self._containers.writing())
+            if id and self._containers.by_id(id) is not None:
+                raise DuplicateID(f"container ID {id!r} is already in use")
+            for name in dedupe(names):
+                if self._containers.name_owner(name) is not None:
+                    raise DuplicateName(f"container name {name!r} is in use")
+            top: Layer | None = None
+            image_id = ""
+            if image:
+                img = self._images.get(image)
+                image_id = img.id
+                if img.top_layer:
+                    top = self._top_layer_for_mapping(img, idm)
+            base = IDMappings(top.uid_map, top.gid_map) if top else IDMappings(self.uid_map, self.gid_map)
+            maps = self._layer_maps(idm, base)
+            clayer, _size = self._layers.create(
+                layer,
+                top,
+                (),
+                str(mlabel),
+                opts.storage_opt,
+                maps,
+                writeable=True,
+                volatile=volatile,
+            )
+            try:
+                return self._containers.create(
+                    id,
+                    names,
+                    image_id,
+                    clayer.id,
+                    metadata=metadata or opts.metadata,
+                    flags=flags,
+                    uid_map=uid_map,
+                    gid_map=gid_map,
+                    volatile=volatile,
+                    big_data=opts.big_data,
+                )
+            except BaseException:
+                self._layers.delete(clayer.id)
+                raise
+        raise AssertionError("unreachable")
 
     def container(self, id: str) -> Container:
-        raise NotImplementedError
+        with self._containers.reading():
+            return self._containers.get(id)
 
     def containers(self) -> list[Container]:
-        raise NotImplementedError
+        with self._containers.reading():
+            return self._containers.all()
 
     def container_by_layer(self, layer_id: str) -> Container:
-        raise NotImplementedError
+        lid = self.layer(layer_id).id
+        with self._containers.reading():
+            ctr = self._containers.by_layer(lid)
+        if ctr is None:
+            raise ContainerUnknown(f"locating container with layer {lid!r}")
+        return ctr
 
     def list_container_big_data(self, id: str) -> list[str]:
-        raise NotImplementedError
+        return list(self.container(id).big_data_names)
 
     def container_big_data(self, id: str, key: str) -> bytes:
-        raise NotImplementedError
+        with self._containers.reading():
+            return self._containers.big_data(id, key)
 
     def container_big_data_size(self, id: str, key: str) -> int:
-        raise NotImplementedError
+        with self._containers.writing():
+            return self._containers.big_data_size_recording(id, key)
 
     def container_big_data_digest(self, id: str, key: str) -> str:
-        raise NotImplementedError
+        with self._containers.writing():
+            return self._containers.big_data_digest_recording(id, key)
 
     def set_container_big_data(self, id: str, key: str, data: bytes) -> None:
-        raise NotImplementedError
+        with self._containers.writing():
+            self._containers.set_big_data(id, key, data)
 
     def container_size(self, id: str) -> int:
-        raise NotImplementedError
+        """The container layer's diff size, its big data and both userdata directories."""
+        cdir = self.container_directory(id)
+        rdir = self.container_run_directory(id)
+        with self._graph(), self._layers.writing(), self._containers.writing():
+            ctr = self._containers.get(id)
+            if self._layers.resolve(ctr.layer_id) is None:
+                raise LayerUnknown(f"locating layer with ID {ctr.layer_id!r}")
+            total = self._layers.diff_size("", ctr.layer_id, self._layers.resolve)
+            for key in ctr.big_data_names:
+                total += self._containers.big_data_size_recording(ctr.id, key)
+        return total + _dir_size(cdir) + _dir_size(rdir)
+
+    def _container_subdir(self, base: str, id: str) -> str:
+        with self._containers.reading():
+            ctr = self._containers.get(id)
+        path = os.path.join(base, ctr.id, "userdata")
+        os.makedirs(path, 0o700, exist_ok=True)
+        return path
 
     def container_directory(self, id: str) -> str:
-        raise NotImplementedError
+        return self._container_subdir(self._container_dir, id)
 
     def container_run_directory(self, id: str) -> str:
-        raise NotImplementedError
+        return self._container_subdir(self._run_container_dir, id)
+
+    @staticmethod
+    def _set_file(directory: str, file: str, data: bytes) -> None:
+        path = os.path.join(directory, file)
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        write_atomic(path, data)
 
     def set_container_directory_file(self, id: str, file: str, data: bytes) -> None:
-        raise NotImplementedError
+        self._set_file(self.container_directory(id), file, data)
 
     def from_container_directory(self, id: str, file: str) -> bytes:
-        raise NotImplementedError
+        return read_file(os.path.join(self.container_directory(id), file))
 
     def set_container_run_directory_file(self, id: str, file: str, data: bytes) -> None:
-        raise NotImplementedError
+        self._set_file(self.container_run_directory(id), file, data)
 
     def from_container_run_directory(self, id: str, file: str) -> bytes:
-        raise NotImplementedError
+        return read_file(os.path.join(self.container_run_directory(id), file))
 
     def container_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
-        raise NotImplementedError
+        ctr = self.container(id)
+        with self._read_layers() as layers:
+            return layers.parent_owners(ctr.layer_id)
 
     def delete_container(self, id: str) -> None:
-        raise NotImplementedError
+        with self._write_all():
+            ctr = self._containers.resolve(id)
+            if ctr is None:
+                raise NotAContainer(f"locating container {id!r}")
+            if self._layers.resolve(ctr.layer_id) is not None:
+                self._layers.delete(ctr.layer_id)
+            self._containers.delete(ctr.id)
+            for base in (self._container_dir, self._run_container_dir):
+                shutil.rmtree(os.path.join(base, ctr.id), ignore_errors=True)
+
+
+@contextmanager
+def _held(lock: Lock) -> Iterator[None]:
+    lock.lock()
+    try:
+        yield
+    finally:
+        lock.unlock()
+
+
+def _dir_size(path: str) -> int:
+    """Apparent size of the files below ``path`` (hard links counted once)."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            if not os.path.isdir(os.path.join(root, name)) or os.path.islink(os.path.join(root, name)):
+                total += st.st_size
+    return total
+
+
+class _ClosingStream(io.RawIOBase):
+    """A read stream that runs ``on_close`` once (releases the layer lock of a diff)."""
+
+    def __init__(self, inner: IO[bytes], on_close: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_close: Callable[[], None] | None = on_close
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._inner.read(size)
+
+    def readinto(self, b: Any) -> int:
+        data = self._inner.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            cb, self._on_close = self._on_close, None
+            try:
+                self._inner.close()
+            finally:
+                cb()
+        super().close()

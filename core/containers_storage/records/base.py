@@ -1,0 +1,347 @@
+"""The generic JSON record store under a lock (on-disk.md §2, §3, §7.3, §7.6).
+
+Records of one kind live in one or two JSON array files (stable and volatile) guarded by
+one lock file. This class owns the protocol every kind shares:
+
+* **reload only when changed**: the last-writer token of the lock (and, for layers, the
+  files' mtimes) is compared on every acquisition; unchanged stores are not re-read;
+* **cheap saves**: each record keeps the exact JSON text it was read with or last encoded
+  to; a save re-encodes only the records that changed and joins the rest, and writes only
+  the files that hold a changed record;
+* **indexes**: ID, name and sorted-ID (prefix) indexes, kept up to date in place;
+* **atomic, crash-safe writes**: a new token first, then temp file, fsync, rename.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Generic, Protocol, TypeVar
+
+from ..errors import LoadError, StoreIsReadOnly
+from ..gojson import dumps
+from ..locks.api import Lock
+from .files import read_json_array, write_atomic
+from .model import RecordFormatError
+
+
+class _Record(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    def to_json(self, *, extra: bool = True) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Record)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFile:
+    path: str
+    #: volatile files are written without fsync
+    volatile: bool = False
+
+
+class RecordStore(Generic[R]):
+    """Records of one kind; subclasses supply parsing and kind-specific indexes."""
+
+    #: "layer", "image" or "container" (for messages)
+    kind = "record"
+
+    def __init__(self, lock: Lock, files: Sequence[RecordFile], *, read_only: bool = False) -> None:
+        self.lock = lock
+        self.files = list(files)
+        self.read_only = read_only
+        self._mem = threading.RLock()
+        self._loaded = False
+        self._token: bytes | None = None
+        self._mtimes: list[int | None] = [None] * len(self.files)
+        self._records: dict[str, R] = {}
+        self._file_of: dict[str, int] = {}
+        self._text: dict[str, str] = {}
+        self._by_name: dict[str, str] = {}
+        self._sorted_ids: list[str] = []
+        self._dirty: set[int] = set()
+        self._write_depth = 0
+
+    # -- kind hooks ----------------------------------------------------------------------
+    def parse(self, data: dict[str, Any], file_index: int) -> R:
+        raise TypeError("subclasses define parse")
+
+    def check_mtimes(self) -> bool:
+        """Whether file mtimes also signal changes (layer stores, §7.3)."""
+        return False
+
+    def index_add(self, rec: R) -> None:
+        """Add kind-specific index entries for ``rec``."""
+
+    def index_remove(self, rec: R) -> None:
+        """Remove kind-specific index entries for ``rec``."""
+
+    def index_clear(self) -> None:
+        """Drop every kind-specific index entry (before a reload)."""
+
+    def needs_repair(self) -> bool:
+        """After a load: whether the store must be rewritten (read-write stores only);
+        kinds extend this (incomplete layers)."""
+        return bool(self._dirty)
+
+    def repair(self) -> None:
+        """Fix what :meth:`needs_repair` found; runs under the exclusive lock."""
+
+    # -- locking protocol ----------------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the lock shared with up-to-date records; repairs first if needed (§7.6)."""
+        for _attempt in range(3):
+            self.lock.rlock()
+            try:
+                self._refresh()
+                if self.read_only or not self.needs_repair() or self.lock.locked_for_writing:
+                    break
+            except BaseException:
+                self.lock.unlock()
+                raise
+            self.lock.unlock()
+            with self.writing():
+                pass
+        else:
+            self.lock.rlock()
+            try:
+                self._refresh()
+            except BaseException:
+                self.lock.unlock()
+                raise
+        try:
+            yield
+        finally:
+            self.lock.unlock()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the lock exclusively with up-to-date records; on exit nothing is saved
+        implicitly -- callers :meth:`save` after changing records."""
+        if self.read_only:
+            raise StoreIsReadOnly(f"not allowed to modify the {self.kind} store at {self.files[0].path}")
+        self.lock.lock()
+        self._write_depth += 1
+        try:
+            if self._write_depth == 1:
+                self._refresh()
+                if self.needs_repair():
+                    self.repair()
+                    self.save()
+            yield
+        finally:
+            self._write_depth -= 1
+            if self._write_depth == 0 and self._dirty:
+                # a failed operation: forget the unsaved changes, the files are the truth
+                self._loaded = False
+                self._dirty.clear()
+            self.lock.unlock()
+
+    def _changed_on_disk(self) -> bool:
+        if not self._loaded or self.lock.modified_since(self._token or b""):
+            return True
+        return self.check_mtimes() and self._current_mtimes() != self._mtimes
+
+    def _current_mtimes(self) -> list[int | None]:
+        out: list[int | None] = []
+        for f in self.files:
+            try:
+                out.append(os.stat(f.path).st_mtime_ns)
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
+    def _refresh(self) -> None:
+        with self._mem:
+            if self._changed_on_disk():
+                self.load()
+
+    # -- loading -------------------------------------------------------------------------
+    def load(self) -> None:
+        """Read all files (the lock must be held). On failure the store stays unloaded
+        and nothing is ever written over the files."""
+        token = self.lock.last_write()
+        mtimes: list[int | None] = [None] * len(self.files)
+        if self.check_mtimes():
+            mtimes = self._current_mtimes()
+        records: dict[str, R] = {}
+        file_of: dict[str, int] = {}
+        texts: dict[str, str] = {}
+        for idx, rf in enumerate(self.files):
+            for data, text in read_json_array(rf.path):
+                try:
+                    rec = self.parse(data, idx)
+                except RecordFormatError as exc:
+                    raise LoadError(f"loading {rf.path}", message=f"{self.kind} record: {exc}") from None
+                if rec.id in records:
+                    continue  # the first one read wins (§3)
+                records[rec.id] = rec
+                file_of[rec.id] = idx
+                texts[rec.id] = text
+        self._loaded = False
+        self._records, self._file_of, self._text = records, file_of, texts
+        self._by_name = {}
+        self._dirty = set()
+        self.index_clear()
+        for rec in records.values():
+            self.index_add(rec)
+        self._sorted_ids = sorted(i for i in records if " " not in i)
+        self._assign_names()
+        self._token = token
+        self._mtimes = mtimes
+        self._loaded = True
+
+    def _assign_names(self) -> None:
+        """Build the name index; a name claimed twice stays with the later record (§3)."""
+        owner: dict[str, str] = {}
+        losers: dict[str, list[str]] = {}
+        for rec in self._records.values():
+            for name in rec.names:
+                prev = owner.get(name)
+                if prev is not None and prev != rec.id:
+                    losers.setdefault(prev, []).append(name)
+                owner[name] = rec.id
+        self._by_name = owner
+        if losers:
+            if self.read_only:
+                raise self.duplicate_names_error()
+            for rid, lost in losers.items():
+                rec = self._records[rid]
+                self._replace(replace(rec, names=tuple(n for n in rec.names if n not in lost)))  # type: ignore[type-var]
+
+    def duplicate_names_error(self) -> Exception:
+        return LoadError(
+            message=f"read-only {self.kind} store assigns the same name to multiple {self.kind}s"
+        )
+
+    # -- lookups -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def all(self) -> list[R]:
+        return list(self._records.values())
+
+    def by_id(self, id: str) -> R | None:
+        return self._records.get(id)
+
+    def resolve(self, ref: str) -> R | None:
+        """Exact ID, exact name, unique ID prefix (§3)."""
+        rec = self._records.get(ref)
+        if rec is not None:
+            return rec
+        rid = self._by_name.get(ref)
+        if rid is not None:
+            return self._records[rid]
+        return self._by_prefix(ref)
+
+    def _by_prefix(self, prefix: str) -> R | None:
+        if not prefix:
+            return None
+        ids = self._sorted_ids
+        i = bisect.bisect_left(ids, prefix)
+        if i < len(ids) and ids[i].startswith(prefix):
+            if i + 1 < len(ids) and ids[i + 1].startswith(prefix):
+                return None  # ambiguous
+            return self._records[ids[i]]
+        return None
+
+    def name_owner(self, name: str) -> R | None:
+        rid = self._by_name.get(name)
+        return None if rid is None else self._records[rid]
+
+    def file_index(self, id: str) -> int:
+        return self._file_of[id]
+
+    # -- changing (under :meth:`writing`) -------------------------------------------------
+    def add(self, rec: R, file_index: int = 0) -> None:
+        self._require_writable()
+        self._records[rec.id] = rec
+        self._file_of[rec.id] = file_index
+        if " " not in rec.id:
+            bisect.insort(self._sorted_ids, rec.id)
+        for name in rec.names:
+            self._by_name[name] = rec.id
+        self.index_add(rec)
+        self._dirty.add(file_index)
+
+    def _replace(self, rec: R) -> None:
+        old = self._records[rec.id]
+        self.index_remove(old)
+        for name in old.names:
+            if self._by_name.get(name) == rec.id:
+                del self._by_name[name]
+        self._records[rec.id] = rec
+        for name in rec.names:
+            self._by_name[name] = rec.id
+        self.index_add(rec)
+        self._text.pop(rec.id, None)
+        self._dirty.add(self._file_of[rec.id])
+
+    def update(self, rec: R) -> None:
+        """Replace the record with the same ID (names re-indexed)."""
+        self._require_writable()
+        self._replace(rec)
+
+    def remove(self, id: str) -> R:
+        self._require_writable()
+        rec = self._records.pop(id)
+        idx = self._file_of.pop(id)
+        self._text.pop(id, None)
+        for name in rec.names:
+            if self._by_name.get(name) == id:
+                del self._by_name[name]
+        i = bisect.bisect_left(self._sorted_ids, id)
+        if i < len(self._sorted_ids) and self._sorted_ids[i] == id:
+            del self._sorted_ids[i]
+        self.index_remove(rec)
+        self._dirty.add(idx)
+        return rec
+
+    def take_names(self, names: Sequence[str], new_owner: str, update_other: Callable[[R], R]) -> None:
+        """Move ``names`` to ``new_owner``: other records lose them (upstream moves names)."""
+        for name in names:
+            other = self.name_owner(name)
+            if other is not None and other.id != new_owner:
+                self._replace(update_other(replace(other, names=tuple(n for n in other.names if n != name))))  # type: ignore[type-var]
+
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise StoreIsReadOnly(f"not allowed to modify the {self.kind} store at {self.files[0].path}")
+        if not self.lock.locked_for_writing:
+            raise RuntimeError(f"{self.kind} store changed without holding its lock for writing")
+
+    def save(self) -> None:
+        """Write the files holding changed records: new token first (§7.3), then each
+        file atomically. Unchanged records are written from their cached text."""
+        self._require_writable()
+        if not self._dirty:
+            return
+        self._token = self.lock.record_write()
+        parts: list[list[str]] = [[] for _ in self.files]
+        text = self._text
+        for rid, rec in self._records.items():
+            idx = self._file_of[rid]
+            if idx not in self._dirty:
+                continue
+            t = text.get(rid)
+            if t is None:
+                t = text[rid] = dumps(rec.to_json())
+            parts[idx].append(t)
+        for idx in sorted(self._dirty):
+            rf = self.files[idx]
+            os.makedirs(os.path.dirname(rf.path), 0o700, exist_ok=True)
+            data = ("[" + ",".join(parts[idx]) + "]").encode("utf-8", "surrogateescape")
+            write_atomic(rf.path, data, durable=not rf.volatile)
+        self._dirty.clear()
+        if self.check_mtimes():
+            self._mtimes = self._current_mtimes()

@@ -1,0 +1,231 @@
+"""Image records (``images.json``): names with history, digests recomputed from big data,
+mapped top layers (on-disk.md §5)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..errors import DuplicateID, DuplicateImageNames, DuplicateName, ImageUnknown, StorageError
+from ..gojson import GoTime
+from ..locks.api import Lock
+from .base import RecordFile
+from .bigdata import BigDataStore, sha256_of
+from .ids import dedupe, generate_id
+from .layers import apply_name_operation
+from .model import Image, RecordFormatError
+
+_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
+_DIGEST_RE = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z")
+
+
+def validate_digest(digest: str) -> None:
+    """Raise ValueError unless ``digest`` is ``<algorithm>:<hex>`` of a known algorithm."""
+    m = _DIGEST_RE.match(digest)
+    if m is None:
+        raise ValueError("invalid checksum digest format")
+    algorithm, hexpart = m.groups()
+    size = _DIGEST_HEX.get(algorithm)
+    if size is None:
+        raise ValueError("unsupported digest algorithm")
+    if len(hexpart) != size or not re.fullmatch(r"[a-f0-9]+", hexpart):
+        raise ValueError(
+            "invalid checksum digest length" if len(hexpart) != size else "invalid checksum digest format"
+        )
+
+
+def is_manifest_key(key: str) -> bool:
+    return key.startswith("manifest")
+
+
+def recompute_digests(img: Image) -> Image:
+    """§5.3: ``digest`` then the digests of ``manifest*`` items, de-duplicated; an empty
+    ``digest`` takes the first. Raises ValueError naming the bad digest."""
+    out: list[str] = []
+    if img.digest:
+        try:
+            validate_digest(img.digest)
+        except ValueError as exc:
+            raise ValueError(f"validating image digest {img.digest!r}: {exc}") from None
+        out.append(img.digest)
+    keys = list(img.big_data_names) + sorted(k for k in img.big_data_digests if k not in img.big_data_names)
+    for key in keys:
+        d = img.big_data_digests.get(key)
+        if d is None or not is_manifest_key(key):
+            continue
+        try:
+            validate_digest(d)
+        except ValueError as exc:
+            raise ValueError(f"validating digest {d!r} for big data item {key!r}: {exc}") from None
+        if d not in out:
+            out.append(d)
+    digest = img.digest or (out[0] if out else "")
+    if tuple(out) == img.digests and digest == img.digest:
+        return img
+    return replace(img, digests=tuple(out), digest=digest)
+
+
+def with_history(img: Image, names: Sequence[str]) -> Image:
+    """§5.2: each resulting name moves to the front of the history, in order."""
+    history = list(img.names_history)
+    for name in names:
+        history = [name, *(h for h in history if h != name)]
+    return replace(img, names_history=tuple(history))
+
+
+class ImageStore(BigDataStore[Image]):
+    kind = "image"
+    unknown_error = ImageUnknown
+
+    def __init__(self, lock: Lock, image_dir: str, *, read_only: bool = False) -> None:
+        super().__init__(
+            lock,
+            [RecordFile(os.path.join(image_dir, "images.json"))],
+            read_only=read_only,
+            data_root=image_dir,
+        )
+        self.image_dir = image_dir
+        self._by_digest: dict[str, list[str]] = {}
+
+    def parse(self, data: dict[str, Any], file_index: int) -> Image:
+        img = Image.from_json(data, read_only=self.read_only)
+        try:
+            done = recompute_digests(img)
+        except ValueError as exc:
+            raise RecordFormatError(
+                f"computing digests for image with ID {img.id!r} ({list(img.names)}): {exc}"
+            ) from None
+        if done.digest != img.digest:
+            self._filled.add(img.id)
+        return done
+
+    def load(self) -> None:
+        self._filled: set[str] = set()
+        super().load()
+        for rid in self._filled:
+            self._text.pop(rid, None)  # digest filled in from big data: persist on next save
+
+    def index_add(self, rec: Image) -> None:
+        for d in rec.digests:
+            self._by_digest.setdefault(d, []).append(rec.id)
+
+    def index_remove(self, rec: Image) -> None:
+        for d in rec.digests:
+            ids = self._by_digest.get(d)
+            if ids and rec.id in ids:
+                ids.remove(rec.id)
+                if not ids:
+                    del self._by_digest[d]
+
+    def index_clear(self) -> None:
+        self._by_digest = {}
+
+    def duplicate_names_error(self) -> Exception:
+        return DuplicateImageNames()
+
+    def after_big_data_change(self, rec: Image) -> Image:
+        try:
+            return recompute_digests(rec)
+        except ValueError as exc:
+            raise StorageError(f"loading recomputed image digest information for {rec.id}: {exc}") from None
+
+    # -- queries -------------------------------------------------------------------------
+    def by_digest(self, digest: str) -> list[Image]:
+        return [self._records[i] for i in self._by_digest.get(digest, ())]
+
+    def by_top_layer(self, layer_id: str) -> list[Image]:
+        return [
+            r for r in self._records.values() if r.top_layer == layer_id or layer_id in r.mapped_top_layers
+        ]
+
+    # -- changes (under writing) ---------------------------------------------------------
+    def create(
+        self,
+        id: str,
+        names: Sequence[str],
+        layer: str,
+        *,
+        digest: str = "",
+        digests: Sequence[str] = (),
+        metadata: str = "",
+        created: GoTime | None = None,
+        big_data: Sequence[tuple[str, bytes, str]] = (),
+        names_history: Sequence[str] = (),
+        flags: Mapping[str, Any] | None = None,
+    ) -> Image:
+        if not id:
+            id = generate_id(self._records.__contains__)
+        if id in self._records:
+            raise DuplicateID(f"an image with ID {id!r} already exists")
+        names = dedupe(names)
+        for name in names:
+            owner = self.name_owner(name)
+            if owner is not None:
+                raise DuplicateName(f"image name {name!r} is already associated with image {owner.id!r}")
+        img = Image(
+            id=id,
+            digest=digest,
+            digests=tuple(digests),
+            names=names,
+            names_history=tuple(names_history),
+            top_layer=layer,
+            metadata=metadata,
+            created=created if created is not None and not created.is_zero else GoTime.now(),
+            flags=dict(flags or {}),
+        )
+        try:
+            img = recompute_digests(replace(img, digests=()))
+        except ValueError as exc:
+            raise StorageError(f"validating digests for new image: {exc}") from None
+        self.add(img)
+        try:
+            for key, data, item_digest in big_data:
+                self.write_big_data(id, key, data, item_digest or sha256_of(data))
+            self.save()
+        except BaseException:
+            self.remove_data_dir(id)
+            raise
+        return self._records[id]
+
+    def delete(self, ref: str) -> None:
+        rec = self.get(ref)
+        self.remove(rec.id)
+        self.save()
+        self.remove_data_dir(rec.id)
+
+    def wipe(self) -> None:
+        ids = list(self._records)
+        for rid in ids:
+            self.remove(rid)
+        self.save()
+        for rid in ids:
+            self.remove_data_dir(rid)
+
+    def update_names(self, ref: str, names: Sequence[str], op: str) -> None:
+        rec = self.get(ref)
+        new = apply_name_operation(rec.names, names, op)
+        self.take_names(new, rec.id, lambda r: r)
+        self.update(with_history(replace(self._records[rec.id], names=new), new))
+        self.save()
+
+    def set_metadata(self, ref: str, metadata: str) -> None:
+        rec = self.get(ref)
+        self.update(replace(rec, metadata=metadata))
+        self.save()
+
+    def set_big_data(self, ref: str, key: str, data: bytes, digest: str) -> None:
+        if self.write_big_data(ref, key, data, digest):
+            self.save()
+
+    def add_mapped_top_layer(self, ref: str, layer_id: str) -> None:
+        rec = self.get(ref)
+        self.update(replace(rec, mapped_top_layers=(*rec.mapped_top_layers, layer_id)))
+        self.save()
+
+    def remove_mapped_top_layer(self, ref: str, layer_id: str) -> None:
+        rec = self.get(ref)
+        self.update(replace(rec, mapped_top_layers=tuple(x for x in rec.mapped_top_layers if x != layer_id)))
+        self.save()
