@@ -133,9 +133,10 @@ def bench(mnt: str, workdir: str, size_mb: int, repeat: int) -> dict[str, float 
 
         # whole-layer diff vs tar -c, apply vs tar -x
         tar_path = os.path.join(workdir, "tree.tar")
-        with open(tar_path, "wb") as f:
+        with open(tar_path, "wb") as out_file:
             src = zfs.get("base")
-            subprocess.run(["tar", "--numeric-owner", "-C", src, "-cf", "-", "."], stdout=f, check=True)
+            tar_cmd = ["tar", "--numeric-owner", "-C", src, "-cf", "-", "."]
+            subprocess.run(tar_cmd, stdout=out_file, check=True)
             tar_c = samples(lambda i: tar_create(src), repeat)
             zfs.put("base")
         out["gnu_tar_create_s"] = median(tar_c)
