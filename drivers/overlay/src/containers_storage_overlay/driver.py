@@ -31,7 +31,8 @@ from containers_storage.errors import (
 )
 from containers_storage.idtools import IDMappings
 
-from . import features, layout, mounting, nativediff
+from . import additional_layers, features, layout, mounting, nativediff
+from .additional_layers import OverlayAdditionalLayer
 from . import options as overlay_options
 from .layout import Layout
 
@@ -129,7 +130,7 @@ class OverlayDriver(Driver):
         self.run_home = os.path.join(config.run_root, os.path.basename(self.home))
         os.makedirs(os.path.join(self.home, layout.LINK_DIR), 0o755, exist_ok=True)
         self.backing_fs = fsutil.backing_fs_name(self.home)
-        self.layout = Layout(self.home, os.path.basename(self.home), self._image_stores())
+        self.layout = Layout(self.home, self.name, self._image_stores())
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._home_bound = False
@@ -191,9 +192,9 @@ class OverlayDriver(Driver):
 
     def _image_stores(self) -> list[str]:
         stores = list(self.opts.image_stores)
-        if self.config.image_store:
-            stores.append(self.config.root if self.config.root != self.config.image_store else "")
-        return [s for s in stores if s]
+        if self.config.image_store and self.config.image_store != self.config.root:
+            stores.append(self.config.image_store)
+        return stores
 
     def _native_usable(self) -> bool:
         """Upstream's SupportsNativeOverlay: as (namespace) root, unless this home was
@@ -320,6 +321,20 @@ class OverlayDriver(Driver):
             meta["LowerDir"] = ":".join(lowers)
         return meta
 
+    # -- additional layer stores (on-disk.md §14) ------------------------------------
+    def lookup_additional_layer(self, digest: str, ref: str) -> OverlayAdditionalLayer:
+        """The layer ``digest`` of image ``ref`` in a configured additional layer store
+        (DriverLayerUnknown if none has it); the store is told it is in use."""
+        path = additional_layers.find(self.opts.layer_stores, digest, ref)
+        additional_layers.notify_use(path)
+        return OverlayAdditionalLayer(self, path)
+
+    def lookup_additional_layer_by_id(self, id: str) -> OverlayAdditionalLayer:
+        with open(os.path.join(self.layout.dir(id), "additionallayer"), encoding="utf-8") as f:
+            path = f.read()
+        additional_layers.notify_use(path)
+        return OverlayAdditionalLayer(self, path)
+
     # -- layer lifecycle ---------------------------------------------------------------
     def create(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
         if opts is not None:
@@ -418,9 +433,7 @@ class OverlayDriver(Driver):
             als = ""
         self._remove_dir(os.path.join(self.home, id))
         if als:
-            from .additional_layers import notify_release
-
-            notify_release(als)
+            additional_layers.notify_release(als)
         if self.quota is not None:
             self.quota.clear_quota(d)  # type: ignore[attr-defined]
 
