@@ -91,7 +91,12 @@ def test_missing_fsname_is_a_clear_error(zfs_pool: Pool, tmp_path: os.PathLike[s
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [("zfs.bogus=1", "unknown option zfs.bogus"), ("zfs.fsname", "unable to parse key/value option")],
+    [
+        ("zfs.bogus=1", "unknown option zfs.bogus"),
+        # storage.conf's [storage.options.zfs] size becomes zfs.size, which upstream rejects
+        ("zfs.size=10G", "unknown option zfs.size"),
+        ("zfs.fsname", "unable to parse key/value option"),
+    ],
 )
 def test_bad_driver_options(
     zfs_dataset: tuple[str, str], tmp_path: os.PathLike[str], option: str, message: str
