@@ -78,6 +78,61 @@ def attempt(fn: Callable[[], float]) -> tuple[float | None, str]:
         return None, f"{type(e).__name__}: {e}"
 
 
+def run_depth(work: str, depth: int, repeat: int, files: int) -> list[str]:
+    """Print one depth's figures; returns notes on what could not be measured."""
+    notes: list[str] = []
+    ov = OverlayDriver(DriverConfig("overlay", f"{work}/o{depth}/graph", f"{work}/o{depth}/run"))
+    vf = VFSDriver(DriverConfig("vfs", f"{work}/v{depth}/graph", f"{work}/v{depth}/run"))
+    t0 = time.perf_counter()
+    oids = chain(ov, depth)
+    t_ov_chain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    vids = chain(vf, depth)
+    t_vf_chain = time.perf_counter() - t0
+
+    def cycle(d: Driver, top: str) -> Callable[[], None]:
+        def run() -> None:
+            d.get(top)
+            d.put(top)
+
+        return run
+
+    t_ov_mount = timed(cycle(ov, oids[-1]), repeat)
+    t_vf_mount = timed(cycle(vf, vids[-1]), repeat)
+    t_native, _ = attempt(
+        lambda: timed(lambda: ov.changes(oids[-1], IDMappings(), oids[-2], IDMappings()), repeat)
+    )
+    t_generic, why = attempt(
+        lambda: timed(lambda: Driver.changes(ov, oids[-1], IDMappings(), oids[-2], IDMappings()), repeat)
+    )
+    if why:
+        notes.append(f"generic changes: {why}")
+    data = tar_of(files)
+
+    def apply(d: Driver, parent: str) -> float:
+        d.create("applied", parent)
+        t = time.perf_counter()
+        d.apply_diff("applied", parent, ApplyDiffOpts(diff=io.BytesIO(data)))
+        return time.perf_counter() - t
+
+    # the new layer sits on the second-highest layer: 500 lowers is the maximum
+    t_ov_apply, why_o = attempt(lambda: apply(ov, oids[-2]))
+    t_vf_apply, why_v = attempt(lambda: apply(vf, vids[-2]))
+    notes += [f"apply: {w}" for w in (why_o, why_v) if w]
+    print(f"\n== chain of {depth} layers ==")
+    rows = [
+        ("create chain", "overlay", t_ov_chain, "vfs", t_vf_chain),
+        ("mount+unmount", "overlay", t_ov_mount, "vfs", t_vf_mount),
+        ("changes (top)", "native", t_native, "generic", t_generic),
+        (f"apply {files} files", "overlay", t_ov_apply, "vfs", t_vf_apply),
+    ]
+    for what, a_name, a, b_name, b in rows:
+        print(f"{what:18} {a_name:8}{fmt(a)}   {b_name:8}{fmt(b)}   ratio {ratio(a, b)}")
+    ov.cleanup()
+    vf.cleanup()
+    return notes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--depths", default="150,500")
@@ -92,48 +147,7 @@ def main() -> None:
     notes: list[str] = []
     try:
         for depth in (int(x) for x in args.depths.split(",")):
-            ov = OverlayDriver(DriverConfig("overlay", f"{work}/o{depth}/graph", f"{work}/o{depth}/run"))
-            vf = VFSDriver(DriverConfig("vfs", f"{work}/v{depth}/graph", f"{work}/v{depth}/run"))
-            t0 = time.perf_counter()
-            oids = chain(ov, depth)
-            t_ov_chain = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            vids = chain(vf, depth)
-            t_vf_chain = time.perf_counter() - t0
-
-            def cycle(d: Driver, top: str) -> Callable[[], None]:
-                return lambda: (d.get(top), d.put(top))
-
-            t_ov_mount = timed(cycle(ov, oids[-1]), args.repeat)
-            t_vf_mount = timed(cycle(vf, vids[-1]), args.repeat)
-            t_native, _ = attempt(
-                lambda: timed(lambda: ov.changes(oids[-1], IDMappings(), oids[-2], IDMappings()), args.repeat)
-            )
-            t_generic, why = attempt(
-                lambda: timed(
-                    lambda: Driver.changes(ov, oids[-1], IDMappings(), oids[-2], IDMappings()), args.repeat
-                )
-            )
-            if why:
-                notes.append(f"generic changes: {why}")
-            data = tar_of(args.files)
-
-            def apply(d: Driver, top: str, name: str) -> float:
-                d.create(name, top)
-                t = time.perf_counter()
-                d.apply_diff(name, top, ApplyDiffOpts(diff=io.BytesIO(data)))
-                return time.perf_counter() - t
-
-            t_ov_apply, why_o = attempt(lambda: apply(ov, oids[-1], "applied"))
-            t_vf_apply, why_v = attempt(lambda: apply(vf, vids[-1], "applied"))
-            notes += [f"apply: {w}" for w in (why_o, why_v) if w]
-            print(f"\n== chain of {depth} layers ==")
-            print(f"create chain     overlay {fmt(t_ov_chain)}   vfs {fmt(t_vf_chain)}   ratio {ratio(t_ov_chain, t_vf_chain)}")
-            print(f"mount+unmount    overlay {fmt(t_ov_mount)}   vfs {fmt(t_vf_mount)}   ratio {ratio(t_ov_mount, t_vf_mount)}")
-            print(f"changes (top)    native  {fmt(t_native)}   generic {fmt(t_generic)}   ratio {ratio(t_native, t_generic)}")
-            print(f"apply {args.files} files overlay {fmt(t_ov_apply)}   vfs {fmt(t_vf_apply)}   ratio {ratio(t_ov_apply, t_vf_apply)}")
-            ov.cleanup()
-            vf.cleanup()
+            notes += run_depth(work, depth, args.repeat, args.files)
         for n in sorted(set(notes)):
             print("note:", n)
     finally:

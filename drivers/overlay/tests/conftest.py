@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -45,7 +46,10 @@ def scratch_dir() -> Iterator[str]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-DriverMaker = Callable[..., Driver]
+if TYPE_CHECKING:
+    from containers_storage_overlay.driver import OverlayDriver
+
+DriverMaker = Callable[..., "OverlayDriver"]
 
 
 @pytest.fixture
@@ -65,7 +69,7 @@ def driver_factory(scratch_dir: str) -> Iterator[DriverMaker]:
         root: str | None = None,
         run_root: str | None = None,
         id_mappings: IDMappings = IDMappings(),
-    ) -> Driver:
+    ) -> OverlayDriver:
         n = next(counter)
         cfg = DriverConfig(
             requested_name=name,

@@ -15,6 +15,11 @@ from containers_storage_overlay import layout, mounting
 from .conftest import DriverMaker
 
 
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def _chain(driver, depth: int) -> list[str]:  # type: ignore[no-untyped-def]
     """A base plus ``depth`` layers, layer k adding ``f<k>`` (written straight into diff)."""
     ids = [f"{k:064x}" for k in range(depth + 1)]
@@ -51,7 +56,7 @@ def test_each_mount_technique(driver_factory: DriverMaker, technique: str, depth
     try:
         assert mounts.is_mounted(top)
         assert sorted(os.listdir(top)) == sorted(f"f{k}" for k in range(1, depth + 1))
-        assert open(os.path.join(top, "f1")).read() == "1"
+        assert _read(os.path.join(top, "f1")) == "1"
         with open(os.path.join(top, "new"), "w") as f:
             f.write("x")
     finally:
@@ -65,10 +70,7 @@ def test_default_technique_choice(driver_factory: DriverMaker) -> None:
     d = driver_factory()
     ids = _chain(d, 150)
     spec = mounting.OverlaySpec(
-        [
-            os.path.join(d.home, "l", e[2:])
-            for e in open(os.path.join(d.home, ids[-1], "lower")).read().split(":")
-        ]
+        [os.path.join(d.home, "l", e[2:]) for e in _read(os.path.join(d.home, ids[-1], "lower")).split(":")]
     )
     target = os.path.join(d.home, ids[-1], "merged")
     assert mounting.mount_overlay(spec, target, d.home) == "fsconfig"
@@ -89,11 +91,11 @@ def test_500_lowers_mount_and_501_is_refused(driver_factory: DriverMaker) -> Non
     ro = d.get(ids[-2], MountOpts(options=("ro",)))
     try:
         assert len(os.listdir(ro)) == 499
-        with pytest.raises(OSError):
-            open(os.path.join(ro, "x"), "w")
+        with pytest.raises(OSError), open(os.path.join(ro, "x"), "w"):
+            pass
     finally:
         d.put(ids[-2])
-    lowers = open(os.path.join(d.home, ids[-1], "lower")).read().split(":")
+    lowers = _read(os.path.join(d.home, ids[-1], "lower")).split(":")
     assert len(lowers) == 500
     assert all(e.startswith("l/") and len(e) == 2 + layout.ID_LENGTH for e in lowers)
     with pytest.raises(DriverError, match="max depth exceeded"):

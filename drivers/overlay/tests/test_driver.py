@@ -9,10 +9,10 @@ import shutil
 import stat
 
 import pytest
+
 from containers_storage.drivers import mounts
 from containers_storage.drivers.api import CreateOpts, DriverConfig, MountOpts
 from containers_storage.errors import DriverLayerUnknown, IncompatibleFS, InvalidOption
-
 from containers_storage_overlay import options as overlay_options
 from containers_storage_overlay.driver import OverlayDriver
 from containers_storage_overlay.layout import ID_LENGTH
@@ -26,7 +26,10 @@ from .conftest import DriverMaker
     [
         ("overlay.bogus=1", "overlay: Unknown option overlay.bogus"),
         ("noequals", "unable to parse key/value option: noequals"),
-        ("overlay.imagestore=relative/dir", 'overlay: image path "relative/dir" is not absolute.  Can not be relative'),
+        (
+            "overlay.imagestore=relative/dir",
+            'overlay: image path "relative/dir" is not absolute.  Can not be relative',
+        ),
         ("overlay.imagestore=/no/such/dir", "overlay: can't stat imageStore dir /no/such/dir"),
         ("overlay.mount_program=/no/such/prog", 'overlay: can\'t stat program "/no/such/prog"'),
         ("overlay.additionallayerstore=/tmp:ref:ref", 'contains "ref" option twice'),
@@ -116,10 +119,14 @@ def test_probe_passes_and_init_caches_features(driver_factory: DriverMaker, scra
     assert status["Backing Filesystem"] == "extfs" and status["Supports d_type"] == "true"
     assert status["Native Overlay Diff"] == "true"
     run_home = os.path.join(cfg.run_root, "overlay")
-    assert {"overlay-true", "metacopy()-false", "native-diff()-true", "volatile-true"} <= set(os.listdir(run_home))
+    assert {"overlay-true", "metacopy()-false", "native-diff()-true", "volatile-true"} <= set(
+        os.listdir(run_home)
+    )
     with open(os.path.join(cfg.root, "overlay", ".has-mount-program")) as f:
         assert f.read() == "false"
-    assert not [n for n in os.listdir(os.path.join(cfg.root, "overlay")) if n.startswith(("compat", "native"))]
+    assert not [
+        n for n in os.listdir(os.path.join(cfg.root, "overlay")) if n.startswith(("compat", "native"))
+    ]
 
 
 # -- layout (on-disk.md §13) -----------------------------------------------------------
@@ -231,7 +238,9 @@ def test_storage_opt_on_read_only_create(driver_factory: DriverMaker) -> None:
 
 # -- additional image stores and layer stores ------------------------------------------
 def test_additional_image_store(driver_factory: DriverMaker, scratch_dir: str) -> None:
-    ro = driver_factory(root=os.path.join(scratch_dir, "ro-store"), run_root=os.path.join(scratch_dir, "ro-run"))
+    ro = driver_factory(
+        root=os.path.join(scratch_dir, "ro-store"), run_root=os.path.join(scratch_dir, "ro-run")
+    )
     ro.create("image", None)
     p = ro.get("image")
     with open(os.path.join(p, "from-ro"), "w") as f:
@@ -244,8 +253,8 @@ def test_additional_image_store(driver_factory: DriverMaker, scratch_dir: str) -
     try:
         with open(os.path.join(p, "from-ro")) as f:
             assert f.read() == "ro"
-        with pytest.raises(OSError):
-            open(os.path.join(p, "x"), "w")
+        with pytest.raises(OSError), open(os.path.join(p, "x"), "w"):
+            pass
     finally:
         d.put("image")
     d.create_read_write("ctr", "image")
@@ -293,7 +302,9 @@ def test_additional_layer_store(driver_factory: DriverMaker, scratch_dir: str) -
             assert f.read() == "from als"
     finally:
         d.put("ctr")
-    assert [(c.path, int(c.kind)) for c in d.changes("from-als", d.config.id_mappings, None, d.config.id_mappings)] == [
+    assert [
+        (c.path, int(c.kind)) for c in d.changes("from-als", d.config.id_mappings, None, d.config.id_mappings)
+    ] == [
         ("/etc", 1),
         ("/etc/hello", 1),
     ]

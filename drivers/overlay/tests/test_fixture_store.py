@@ -82,13 +82,14 @@ def test_native_changes_and_sizes_match_upstream(driver: Driver, store: str) -> 
     expected = _expected()
     checked = 0
     for layer in _layers(store):
-        lid, parent = str(layer["id"]), layer.get("parent")
-        got = driver.changes(lid, IDMappings(), parent and str(parent), IDMappings())
+        lid = str(layer["id"])
+        parent = str(layer["parent"]) if layer.get("parent") else None
+        got = driver.changes(lid, IDMappings(), parent, IDMappings())
         want = json.loads(str(expected[f"changes --json {lid}"]["stdout"]))
         assert Counter((c.path, int(c.kind)) for c in got) == Counter((w["Path"], w["Kind"]) for w in want), (
             lid
         )
-        size = driver.diff_size(lid, IDMappings(), parent and str(parent), IDMappings())
+        size = driver.diff_size(lid, IDMappings(), parent, IDMappings())
         assert f"{size}\n" == expected[f"diffsize {lid}"]["stdout"], lid
         checked += 1
     assert checked == 5

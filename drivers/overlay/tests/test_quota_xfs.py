@@ -13,9 +13,10 @@ from containers_storage.drivers.api import CreateOpts, Driver
 from containers_storage.errors import InvalidOption
 from containers_storage.testing.conformance import create_base
 from containers_storage.testing.loopdev import loop_filesystem, loop_unavailable
+from containers_storage_overlay.driver import OverlayDriver
 
-from .conftest import DriverMaker, overlay_unavailable
 from . import test_conformance
+from .conftest import DriverMaker, overlay_unavailable
 
 #: whether this kernel's XFS enforces project quotas (CONFIG_XFS_QUOTA)
 QUOTA: dict[str, bool] = {}
@@ -51,7 +52,7 @@ def _need_quota() -> None:
 def xfs_driver_factory(xfs_root: str, driver_factory: DriverMaker) -> DriverMaker:
     counter = iter(range(1000))
 
-    def make(options: tuple[str, ...] = (), **kw: object) -> Driver:
+    def make(options: tuple[str, ...] = (), **kw: object) -> OverlayDriver:
         n = next(counter)
         return driver_factory(options, root=f"{xfs_root}/graph{n}", run_root=f"{xfs_root}/run{n}", **kw)
 

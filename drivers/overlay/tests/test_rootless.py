@@ -186,7 +186,8 @@ def test_fuse_overlayfs_as_unprivileged_user(scratch_dir: str) -> None:
     assert res["seen"] == ["dir", "keep", "dir/new"]
     with open(os.path.join(work, "graph", "overlay", ".has-mount-program")) as f:
         assert f.read() == "true"
-    status = dict(res["status"])  # type: ignore[arg-type]
+    status = res["status"]
+    assert isinstance(status, dict)
     assert status["Native Overlay Diff"] == "false" and status["Supports shifting"] == "true"
 
 

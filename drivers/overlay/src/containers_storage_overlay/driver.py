@@ -32,8 +32,8 @@ from containers_storage.errors import (
 from containers_storage.idtools import IDMappings
 
 from . import additional_layers, features, layout, mounting, nativediff
-from .additional_layers import OverlayAdditionalLayer
 from . import options as overlay_options
+from .additional_layers import OverlayAdditionalLayer
 from .layout import Layout
 
 if TYPE_CHECKING:
@@ -542,8 +542,9 @@ class OverlayDriver(Driver):
         try:
             mounting.mount_overlay(spec, merged, self.home)
         except OSError as e:
+            data = mounting.describe(spec)
             raise DriverError(
-                message=f"creating overlay mount to {merged}, mount_data={mounting.describe(spec)!r}: {e.strerror or e}"
+                message=f"creating overlay mount to {merged}, mount_data={data!r}: {e.strerror or e}"
             ) from e
 
     def put(self, id: str) -> None:
