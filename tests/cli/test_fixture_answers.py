@@ -32,7 +32,7 @@ def run_line(store: Store, line: str) -> Result:
     """One expected key: a command, or a command piped into ``sha256sum`` / ``tar -t``."""
     command, _, pipe = line.partition(" | ")
     result = store(*shlex.split(command))
-    if not pipe:
+    if not pipe or result.status:
         return result
     if pipe == "sha256sum":
         return Result(0, f"{hashlib.sha256(result.out).hexdigest()}  -\n".encode(), result.err)
