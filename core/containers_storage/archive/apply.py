@@ -120,7 +120,9 @@ class _Extractor:
             return  # device nodes cannot be created in a user namespace
         if not parts:
             if flag != th.DIR:
-                raise UnsafeArchive(f"{entry.name!r}", message="the layer root would be replaced by a non-directory")
+                raise UnsafeArchive(
+                    f"{entry.name!r}", message="the layer root would be replaced by a non-directory"
+                )
             self._metadata_dir(self.root_fd, entry, root=True)
             return
         if fmt == WhiteoutFormat.DELETE and parts[0].startswith(WHITEOUT_META_PREFIX):
@@ -312,7 +314,9 @@ class _Extractor:
         os.utime(base, ns=self._times(entry), dir_fd=pfd, follow_symlinks=False)
 
     def _regular(self, pfd: int, base: bytes, entry: th.Entry, reader: TarReader, uid: int, gid: int) -> None:
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        fd = os.open(
+            base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
+        )
         try:
             if entry.sparse is None:
                 while data := reader.read():

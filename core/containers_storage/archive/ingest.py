@@ -84,7 +84,9 @@ class _Counter:
         return "sha256:" + self.sha.hexdigest()
 
 
-def _decompressed(raw: IO[bytes], compressed: _Counter, uncompressed: _Counter) -> tuple[int, Iterator[bytes]]:
+def _decompressed(
+    raw: IO[bytes], compressed: _Counter, uncompressed: _Counter
+) -> tuple[int, Iterator[bytes]]:
     head = raw.read(10240)
     kind = detect(head)
     dec = decompressor(kind)

@@ -182,9 +182,7 @@ def parse_pax(data: bytes) -> dict[bytes, bytes]:
         if eq <= 0:
             raise InvalidTarHeader("malformed PAX record")
         key, value = record[:eq], record[eq + 1 :]
-        if b"\x00" in key or (
-            key in (b"path", b"linkpath", b"uname", b"gname") and b"\x00" in value
-        ):
+        if b"\x00" in key or (key in (b"path", b"linkpath", b"uname", b"gname") and b"\x00" in value):
             raise InvalidTarHeader("NUL in PAX record")
         if key in (b"GNU.sparse.offset", b"GNU.sparse.numbytes"):
             sparse_map.append(value)  # sparse format 0.0: repeated keys, kept in order

@@ -53,7 +53,9 @@ class TarSplitWriter:
 
     def segment(self, payload: bytes) -> None:
         if payload:
-            self._emit(f'{{"type":2,"payload":"{base64.b64encode(payload).decode()}","position":{self._pos}}}')
+            self._emit(
+                f'{{"type":2,"payload":"{base64.b64encode(payload).decode()}","position":{self._pos}}}'
+            )
 
     def file(self, name: bytes, size: int, checksum: bytes | None) -> None:
         try:
