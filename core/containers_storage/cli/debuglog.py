@@ -33,6 +33,8 @@ def enable_debug_log(console: Console, options: StoreOptions) -> None:
     handler = _ConsoleHandler(console)
     handler.setFormatter(_LogrusFormatter())
     logger = logging.getLogger("containers_storage")
+    for old in [h for h in logger.handlers if isinstance(h, _ConsoleHandler)]:
+        logger.removeHandler(old)
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     log = logging.getLogger("containers_storage.cli")
