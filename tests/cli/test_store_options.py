@@ -24,7 +24,8 @@ def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f'runroot = "{tmp_path}/conf-run"\n'
     )
     monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(path))
-    for name in ("STORAGE_DRIVER", "STORAGE_OPTS", "_CONTAINERS_USERNS_CONFIGURED", "_CONTAINERS_ROOTLESS_UID"):
+    for name in ("STORAGE_DRIVER", "STORAGE_OPTS", "_CONTAINERS_USERNS_CONFIGURED",
+                 "_CONTAINERS_ROOTLESS_UID"):
         monkeypatch.delenv(name, raising=False)
     return path
 
