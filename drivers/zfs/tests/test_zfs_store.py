@@ -1,0 +1,116 @@
+"""The store and the command-line tool on a zfs graph root (cli.md), end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from containers_storage.drivers import mounts
+
+from .conftest import Pool
+
+INPUTS = Path("/work/shared/fixtures/go-store-inputs")
+BASE_TAR = INPUTS / "base.tar"
+CHILD_TAR = INPUTS / "child.tar"
+L1, L2, L3 = "1" * 64, "2" * 64, "3" * 64
+
+
+@dataclass
+class Result:
+    status: int
+    stdout: str
+    stderr: str
+    out: bytes
+
+
+Tool = Callable[..., Result]
+
+
+@pytest.fixture
+def tool(zfs_dataset: tuple[str, str], tmp_path: Path) -> Iterator[Tool]:
+    """``containers-storage --storage-driver zfs`` on a graph root in the test's dataset."""
+    from containers_storage.cli.main import main
+
+    graph = os.path.join(zfs_dataset[1], "graph")
+    prefix = ["--graph", graph, "--run", str(tmp_path / "run"), "--storage-driver", "zfs"]
+
+    def run(*args: str, stdin: bytes = b"") -> Result:
+        out, err = io.BytesIO(), io.BytesIO()
+        saved, sys.stdin = sys.stdin, io.TextIOWrapper(io.BytesIO(stdin))
+        try:
+            status = main([*prefix, *args], stdout=out, stderr=err)
+        finally:
+            sys.stdin = saved
+        text = err.getvalue().decode()
+        assert "Traceback" not in text
+        return Result(status, out.getvalue().decode("utf-8", "replace"), text, out.getvalue())
+
+    yield run
+    run("shutdown", "-f")
+
+
+def _layer_datasets(pool: Pool, dataset: str) -> set[str]:
+    found = pool.zfs.get([dataset], ["type"], recursive=True)
+    return {name.rsplit("/", 1)[1] for name in found if name != dataset}
+
+
+def test_import_layer_and_diff_round_trip(tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool) -> None:
+    r = tool("import-layer", "--id", L1, "-n", "base", "-f", str(BASE_TAR))
+    assert r.status == 0, r.stderr
+    record = json.loads(tool("layer", "--json", "base").stdout)[0]
+    assert record["diff-digest"] == "sha256:" + hashlib.sha256(BASE_TAR.read_bytes()).hexdigest()
+    r = tool("diff", "-u", L1)
+    assert r.status == 0 and r.out == BASE_TAR.read_bytes()
+    assert _layer_datasets(zfs_pool, zfs_dataset[0]) == {L1}
+
+
+def test_child_layer_applydiff_changes_and_delete(
+    tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool
+) -> None:
+    assert tool("import-layer", "--id", L1, "-f", str(BASE_TAR)).status == 0
+    assert tool("create-layer", "--id", L2, L1).status == 0
+    r = tool("applydiff", "-f", str(CHILD_TAR), L2)
+    assert r.status == 0, r.stderr
+    lines = tool("changes", L2).stdout.splitlines()
+    assert 'Add "/etc/added-by-child"' in lines and 'Delete "/remove-me"' in lines
+    origin = zfs_pool.zfs.get([f"{zfs_dataset[0]}/{L2}"], ["origin"])[f"{zfs_dataset[0]}/{L2}"]["origin"]
+    assert origin.startswith(f"{zfs_dataset[0]}/{L1}@")
+    assert tool("delete-layer", L2).status == 0
+    assert tool("delete-layer", L1).status == 0
+    assert _layer_datasets(zfs_pool, zfs_dataset[0]) == set()
+
+
+def test_mount_unmount_and_metadata(tool: Tool, zfs_dataset: tuple[str, str]) -> None:
+    assert tool("create-layer", "--id", L3).status == 0
+    r = tool("mount", L3)
+    path = r.stdout.strip()
+    assert r.status == 0 and mounts.is_mounted(path)
+    assert path.endswith(f"/zfs/graph/{L3}")
+    assert tool("mounted", L3).stdout == f"{L3} mounted\n"
+    assert tool("unmount", L3).status == 0
+    assert not mounts.is_mounted(path)
+    assert tool("delete-layer", L3).status == 0
+
+
+def test_status_and_unsupported_listing(tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool) -> None:
+    r = tool("status")
+    assert r.status == 0
+    assert "Driver Name: zfs\n" in r.stderr
+    assert f"Zpool: {zfs_pool.name}\nZpool Health: ONLINE\nParent Dataset: {zfs_dataset[0]}\n" in r.stderr
+    r = tool("storage-layers")
+    assert r.status == 1 and r.stderr.endswith("driver not supported\n")
+
+
+def test_failed_import_leaves_no_dataset(tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool) -> None:
+    r = tool("import-layer", "--id", L1, stdin=b"this is not a tar stream at all" * 40)
+    assert r.status == 1
+    assert _layer_datasets(zfs_pool, zfs_dataset[0]) == set()
+    assert L1 not in tool("layers").stdout
