@@ -116,3 +116,40 @@ def test_unshare_as_root_still_makes_a_namespace(tmp_path: Path) -> None:
     r = run_process(*roots, "unshare", "readlink", "/proc/self/ns/user", env=env)
     assert r.status == 0, r.stderr
     assert r.stdout != os.readlink("/proc/self/ns/user") + "\n"
+
+
+def _run_with_terminal_stderr(cmd: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
+    """Run ``cmd`` with standard error on a pseudo-terminal; returns status, stdout, tty text."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        out, _ = proc.communicate(stdin, timeout=120)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return proc.returncode, out, seen
+    finally:
+        os.close(master)
+
+
+def test_progress_line_only_on_a_terminal(empty_store: Store) -> None:
+    from .test_commands import BASE_TAR
+
+    cli = [sys.executable, "-m", "containers_storage.cli", *empty_store.prefix]
+    status, out, tty = _run_with_terminal_stderr([*cli, "import-layer", "--id", L1], BASE_TAR.read_bytes())
+    assert status == 0 and out == f"{L1}\n".encode()
+    assert b"Importing: " in tty
+    status, out, tty = _run_with_terminal_stderr([*cli, "diff", "-u", L1], b"")
+    assert status == 0 and out == BASE_TAR.read_bytes()
+    assert b"Writing diff: " in tty
+    r = run_process(*empty_store.prefix, "diff", "-u", L1)
+    assert r.err == b"" and r.out == BASE_TAR.read_bytes()
