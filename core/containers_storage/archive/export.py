@@ -135,7 +135,7 @@ class TarBuilder:
             gid = to_container(st.st_gid, self.maps.gids)
             if uid is None or gid is None:
                 raise UnmappableID(
-                    message=f"host ID pair {st.st_uid}:{st.st_gid} of {name!r} cannot be mapped to the container"
+                    message=f"host ID pair {st.st_uid}:{st.st_gid} of {name!r} has no container ID"
                 )
             h.uid, h.gid = uid, gid
         extra: Header | None = None
@@ -144,17 +144,20 @@ class TarBuilder:
                 head, _, tail = h.name.rpartition(b"/")
                 h.name = (head + b"/" if head else b"") + b".wh." + tail
                 h.mode, h.typeflag, h.size, h.devmajor, h.devminor = 0, th.REG, 0, 0, 0
-            elif flag == th.DIR and _opaque(proc, self.opaque_xattr):
-                if self.opaque_wanted is None or self.opaque_wanted(name):
-                    extra = Header(
-                        name=h.name + b".wh..wh..opq",
-                        typeflag=th.REG,
-                        mode=h.mode & 0o777,
-                        uid=h.uid,
-                        gid=h.gid,
-                        uname=h.uname,
-                        gname=h.gname,
-                    )
+            elif (
+                flag == th.DIR
+                and _opaque(proc, self.opaque_xattr)
+                and (self.opaque_wanted is None or self.opaque_wanted(name))
+            ):
+                extra = Header(
+                    name=h.name + b".wh..wh..opq",
+                    typeflag=th.REG,
+                    mode=h.mode & 0o777,
+                    uid=h.uid,
+                    gid=h.gid,
+                    uname=h.uname,
+                    gname=h.gname,
+                )
         yield encode(h)
         if h.typeflag == th.REG and h.size > 0:
             yield from self._content(dfd, base, h.size)

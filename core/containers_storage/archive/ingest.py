@@ -11,7 +11,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from .compression import decompressor, detect
 from .tarsplit import OwnerSets, TarSplitWriter, disassemble
@@ -122,8 +122,8 @@ def apply_layer_stream(
     kind, chunks = _decompressed(raw, compressed, uncompressed)
     writer = TarSplitWriter(tar_split_out) if tar_split_out is not None else None
     owners = OwnerSets()
-    stream = IterReader(disassemble(IterReader(chunks), writer, owners))
-    size = apply(stream)
+    stream = IterReader(disassemble(cast(IO[bytes], IterReader(chunks)), writer, owners))
+    size = apply(cast(IO[bytes], stream))
     stream.drain()
     if writer is not None:
         writer.close()

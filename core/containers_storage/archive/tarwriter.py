@@ -162,10 +162,9 @@ def encode(h: Header) -> bytes:
     number(h.size, 12, b"size")
     number(h.devmajor, 8, None)
     number(h.devminor, 8, None)
-    if h.mtime:
-        if not _fits_octal(12, h.mtime):
-            ustar = False
-            records[b"mtime"] = str(h.mtime).encode()
+    if h.mtime and not _fits_octal(12, h.mtime):
+        ustar = False
+        records[b"mtime"] = str(h.mtime).encode()
     if h.xattrs:
         for k, v in h.xattrs.items():
             records[b"SCHILY.xattr." + k.encode("utf-8", "surrogateescape")] = v
