@@ -32,7 +32,10 @@ def unpack_fixture(driver: str, dest: Path) -> Path:
 
 def options(root: Path, **kw: object) -> StoreOptions:
     return StoreOptions(
-        graph_root=str(root / "graph"), run_root=str(root / "run"), driver_name="vfs", **kw  # type: ignore[arg-type]
+        graph_root=str(root / "graph"),
+        run_root=str(root / "run"),
+        driver_name="vfs",
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -78,6 +81,9 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
     import sys
 
     return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )

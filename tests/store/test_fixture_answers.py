@@ -40,7 +40,7 @@ def _tar_names(data: bytes) -> str:
     return "".join(n + "\n" for n in names)
 
 
-def answer(s: Store, root: Path, cmd: str) -> tuple[str, int] | None:  # noqa: C901
+def answer(s: Store, root: Path, cmd: str) -> tuple[str, int] | None:
     """What upstream's tool printed for ``cmd``, computed with the API; None if the
     command's output is plain text formatting (CLI territory)."""
     if " | " in cmd:
@@ -79,8 +79,11 @@ def answer(s: Store, root: Path, cmd: str) -> tuple[str, int] | None:  # noqa: C
         if op == "metadata":
             return "".join(f"{i}: {s.metadata(i).strip()}\n" for i in rest), 0
         if op in ("list-layer-data", "list-image-data", "list-container-data") and as_json:
-            lister = {"list-layer-data": s.list_layer_big_data, "list-image-data": s.list_image_big_data,
-                      "list-container-data": s.list_container_big_data}[op]
+            lister = {
+                "list-layer-data": s.list_layer_big_data,
+                "list-image-data": s.list_image_big_data,
+                "list-container-data": s.list_container_big_data,
+            }[op]
             keys = lister(rest[0])
             return _json(keys or None), 0
         if op == "get-layer-data":
@@ -120,12 +123,40 @@ def answer(s: Store, root: Path, cmd: str) -> tuple[str, int] | None:  # noqa: C
     return None
 
 
-API_KEYS = [k for k in EXPECTED if answer.__doc__ and k.split()[0] in {
-    "layers", "images", "containers", "layer", "image", "container", "get-names", "metadata",
-    "list-layer-data", "list-image-data", "list-container-data", "get-layer-data", "get-image-data",
-    "get-container-data", "get-image-data-digest", "get-image-data-size", "get-container-data-digest",
-    "get-container-data-size", "images-by-digest", "diffsize", "changes", "get-container-dir",
-    "get-container-run-dir", "exists", "mounted", "diff"}]
+API_KEYS = [
+    k
+    for k in EXPECTED
+    if answer.__doc__
+    and k.split()[0]
+    in {
+        "layers",
+        "images",
+        "containers",
+        "layer",
+        "image",
+        "container",
+        "get-names",
+        "metadata",
+        "list-layer-data",
+        "list-image-data",
+        "list-container-data",
+        "get-layer-data",
+        "get-image-data",
+        "get-container-data",
+        "get-image-data-digest",
+        "get-image-data-size",
+        "get-container-data-digest",
+        "get-container-data-size",
+        "images-by-digest",
+        "diffsize",
+        "changes",
+        "get-container-dir",
+        "get-container-run-dir",
+        "exists",
+        "mounted",
+        "diff",
+    }
+]
 
 
 def _compare(cmd: str, got: str, want: dict[str, object]) -> None:
@@ -167,7 +198,9 @@ def test_expected_answers(fixture_store: Store, fixture_root: Path) -> None:
     assert checked >= 100
 
 
-@pytest.mark.parametrize("ref", ["d6db310b17f0", "base-gz", "d6db310b17f0ac4411be77be1bfcdc91cab10f92d6e4caf3b9348f8c5609de1f"])
+@pytest.mark.parametrize(
+    "ref", ["d6db310b17f0", "base-gz", "d6db310b17f0ac4411be77be1bfcdc91cab10f92d6e4caf3b9348f8c5609de1f"]
+)
 def test_lookup_forms(fixture_store: Store, ref: str) -> None:
     assert fixture_store.lookup(ref) == "d6db310b17f0ac4411be77be1bfcdc91cab10f92d6e4caf3b9348f8c5609de1f"
 
@@ -202,6 +235,10 @@ def test_rewrite_keeps_upstream_bytes(fixture_root: Path) -> None:
     assert after.split('{"id":"57cc')[0] == before.split('{"id":"57cc')[0]
     two = json.loads(after)[1]
     # each change walks the resulting names, moving each to the front (§5.2)
-    assert two["names-history"] == ["example.com/fixture/two:latest", "localhost/one:v1", "extra:name",
-                                    "localhost/two:extra"]
+    assert two["names-history"] == [
+        "example.com/fixture/two:latest",
+        "localhost/one:v1",
+        "extra:name",
+        "localhost/two:extra",
+    ]
     assert two["names"] == ["localhost/one:v1", "example.com/fixture/two:latest"]

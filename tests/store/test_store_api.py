@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from containers_storage import errors
-from containers_storage.store import ContainerOptions, DiffOptions, ImageOptions, LayerOptions, Store, get_store
+from containers_storage.store import (
+    ContainerOptions,
+    DiffOptions,
+    ImageOptions,
+    LayerOptions,
+    Store,
+    get_store,
+)
 
 from .conftest import options, tar_bytes
 
@@ -142,8 +149,9 @@ def test_delete_layer_safety(store: Store) -> None:
 def test_containers(store: Store, store_root: Path) -> None:
     base = store.create_layer(names=["base"])
     img = store.create_image(names=["img"], layer=base.id)
-    ctr = store.create_container(names=["c1"], image="img", metadata="meta",
-                                 options=ContainerOptions(big_data={"state.json": b"{}"}))
+    ctr = store.create_container(
+        names=["c1"], image="img", metadata="meta", options=ContainerOptions(big_data={"state.json": b"{}"})
+    )
     assert ctr.image_id == img.id
     assert ctr.flags == {"MountLabel": "", "ProcessLabel": ""}
     layer = store.layer(ctr.layer_id)
@@ -156,7 +164,9 @@ def test_containers(store: Store, store_root: Path) -> None:
         store.delete_image(img.id)
     store.set_container_directory_file("c1", "sub/f.txt", b"data")
     assert store.from_container_directory("c1", "sub/f.txt") == b"data"
-    assert store.container_directory("c1") == str(store_root / "graph" / "vfs-containers" / ctr.id / "userdata")
+    assert store.container_directory("c1") == str(
+        store_root / "graph" / "vfs-containers" / ctr.id / "userdata"
+    )
     store.set_container_run_directory_file("c1", "r.txt", b"run")
     assert store.from_container_run_directory("c1", "r.txt") == b"run"
     assert store.container_big_data_digest("c1", "state.json").startswith("sha256:")
@@ -206,8 +216,11 @@ def test_mount_counts_are_shared(store: Store, store_root: Path) -> None:
 
 
 def test_layer_big_data_and_template(store: Store) -> None:
-    layer, _ = store.put_layer(names=["t"], diff=io.BytesIO(tar_bytes({"f": b"1"})),
-                               options=LayerOptions(big_data={"notes.txt": b"n"}))
+    layer, _ = store.put_layer(
+        names=["t"],
+        diff=io.BytesIO(tar_bytes({"f": b"1"})),
+        options=LayerOptions(big_data={"notes.txt": b"n"}),
+    )
     assert store.list_layer_big_data("t") == ["notes.txt"]
     assert store.layer_big_data("t", "notes.txt") == b"n"
     copy = store.create_layer(options=LayerOptions(template_layer=layer.id))
