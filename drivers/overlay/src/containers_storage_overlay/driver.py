@@ -589,6 +589,20 @@ class OverlayDriver(Driver):
         d = self.layout.dir(id)
         return nativediff.changes(self.layout.diff_path(id), self.layout.lower_layer_dirs(d))
 
+    def diff(
+        self,
+        id: str,
+        id_mappings: IDMappings,
+        parent: str | None,
+        parent_mappings: IDMappings,
+        mount_label: str = "",
+    ) -> IO[bytes]:
+        if not self._native(id, parent):
+            return super().diff(id, id_mappings, parent, parent_mappings, mount_label)
+        d = self.layout.dir(id)
+        lowers = self.layout.lower_layer_dirs(d)
+        return nativediff.diff(self.layout.diff_path(id), lowers, id_mappings, self.userxattr)
+
     def diff_size(
         self,
         id: str,

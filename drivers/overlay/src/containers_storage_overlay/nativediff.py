@@ -9,6 +9,7 @@ import stat
 from typing import IO
 
 from containers_storage.drivers.api import ApplyDiffOpts, Change, ChangeKind, WhiteoutFormat
+from containers_storage.idtools import IDMappings
 
 from . import whiteouts
 
@@ -164,3 +165,27 @@ def apply(
             opaque_xattr=whiteouts.xattr_name("opaque", userxattr),
         ),
     )
+
+
+def opaque_replaces_lower(lowers: list[str], rel: str) -> bool:
+    """An opaque directory is exported with ``.wh..wh..opq`` only when it hides a lower
+    directory: some lower (nearest first) has it, and none whites it out before."""
+    for lower in lowers:
+        if whited_out(lower, rel):
+            return False
+        if _lstat(os.path.join(lower, rel.strip("/"))) is not None:
+            return True
+    return False
+
+
+def diff(upper: str, lowers: list[str], id_mappings: IDMappings, userxattr: bool) -> IO[bytes]:
+    """Tar of the upper directory with kernel whiteouts turned into tar whiteouts."""
+    from containers_storage.archive.export import TarBuilder, as_stream, tar_tree
+
+    builder = TarBuilder(
+        id_mappings,
+        overlay_whiteouts=True,
+        opaque_xattr=whiteouts.xattr_name("opaque", userxattr),
+        opaque_wanted=lambda name: opaque_replaces_lower(lowers, os.fsdecode(name).rstrip("/")),
+    )
+    return as_stream(tar_tree(upper, builder))
