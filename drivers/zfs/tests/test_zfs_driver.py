@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import subprocess
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +24,7 @@ from containers_storage.errors import (
 from containers_storage.idtools import IDMap, IDMappings
 from containers_storage_zfs.command import ZfsCommandError
 from containers_storage_zfs.driver import ZfsDriver
+from containers_storage_zfs.site import DEV_ZFS
 
 from .conftest import DriverFactory, Pool
 
@@ -326,3 +331,30 @@ def test_status_and_metadata(driver_factory: DriverFactory, zfs_pool: Pool) -> N
         "Mountpoint": os.path.join(driver.home, "graph", "x"),
         "Dataset": f"{driver.fsname}/x",
     }
+
+
+def test_probe_when_the_zfs_fuse_daemon_does_not_answer(zfs_dataset: tuple[str, str], tmp_path: Path) -> None:
+    """Hide the daemon's socket in a private mount namespace and probe from there."""
+    if os.path.exists(DEV_ZFS):
+        pytest.skip("kernel OpenZFS has no daemon")
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    script = (
+        "from containers_storage.drivers.api import DriverConfig\n"
+        "from containers_storage_zfs.driver import ZfsDriver\n"
+        "from containers_storage.errors import DriverPrerequisites\n"
+        "try:\n"
+        f"    ZfsDriver.probe(DriverConfig(requested_name='zfs', root={zfs_dataset[1]!r}, run_root='/x'))\n"
+        "except DriverPrerequisites as e:\n"
+        "    print(e)\n"
+    )
+    socket_dir = os.path.realpath("/var/run/zfs")
+    shell = f'mount -t tmpfs tmpfs "{socket_dir}" && exec "$0" -c "$1"'
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", shell, sys.executable, script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "zfs-fuse daemon does not answer" in proc.stdout
+    assert "Please make sure that the zfs-fuse daemon is running" in proc.stdout

@@ -72,18 +72,35 @@ def _existing(path: str) -> str:
     return path
 
 
-def dataset_mounted_at(path: str) -> str:
+def dataset_mounted_at(path: str) -> str | None:
     """The dataset whose mount holds ``path``, from the mount table by device number."""
     st = os.stat(_existing(path))
     wanted = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
     found = [m for m in mounts.mountinfo() if m.major_minor == wanted and m.fstype in _ZFS_FSTYPES]
-    if not found:
-        raise DriverPrerequisites(
-            f"{path!r} is not on a zfs filesystem (no zfs dataset with device {wanted} in "
-            "/proc/self/mountinfo); mount one there or set zfs.fsname"
-        )
     # the topmost of stacked mounts is the one that is visible
-    return found[-1].source
+    return found[-1].source if found else None
+
+
+def _unreachable(kernel: bool, error: ZfsCommandError) -> DriverPrerequisites:
+    if kernel:
+        return DriverPrerequisites(f"cannot query ZFS: {error}")
+    return DriverPrerequisites(
+        f"no {DEV_ZFS} (kernel module not loaded) and the zfs-fuse daemon does not answer: {error}"
+    )
+
+
+def _not_on_zfs(zfs: Zfs, kernel: bool, root: str) -> DriverPrerequisites:
+    """The most useful reason why no dataset holds ``root``."""
+    try:
+        pools = zfs.run_zpool("list", "-H", "-o", "name").split()
+    except ZfsCommandError as e:
+        return _unreachable(kernel, e)
+    if not pools:
+        return DriverPrerequisites("no ZFS pool is imported (zpool list shows none)")
+    return DriverPrerequisites(
+        f"{root!r} is not on a zfs filesystem (no zfs dataset is mounted there); "
+        "mount one there or set zfs.fsname"
+    )
 
 
 def locate(config: DriverConfig, options: ZfsOptions) -> Site:
@@ -91,14 +108,12 @@ def locate(config: DriverConfig, options: ZfsOptions) -> Site:
     zfs = Zfs.find()
     kernel = _kernel_module()
     fsname = options.fsname or dataset_mounted_at(config.root)
+    if not fsname:
+        raise _not_on_zfs(zfs, kernel, config.root)
     try:
         kind = zfs.dataset_type(fsname)
     except ZfsCommandError as e:
-        if kernel:
-            raise DriverPrerequisites(f"cannot query ZFS: {e}") from e
-        raise DriverPrerequisites(
-            f"no {DEV_ZFS} (kernel module not loaded) and the zfs-fuse daemon does not answer: {e}"
-        ) from e
+        raise _unreachable(kernel, e) from e
     if kind is None:
         raise DriverError(message=f"cannot find root filesystem {fsname}: dataset does not exist")
     if kind != "filesystem":
