@@ -195,6 +195,11 @@ def test_lost_links_are_recovered(driver: Driver, store: str) -> None:
             assert os.readlink(os.path.join(home, "l", f.read())) == f"../{lid}/diff"
 
 
+def _members(data: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return list(tf)
+
+
 def _diff_bytes(driver: Driver, lid: str, parent: str | None) -> bytes:
     with driver.diff(lid, IDMappings(), parent, IDMappings()) as stream:
         return stream.read()
@@ -222,7 +227,7 @@ def test_native_diff_matches_generic_export_and_upstream_listing(driver: Driver,
             driver.put(lid)
         if lid == MOD:  # the ctr layer's generic export stamps its whiteout with "now"
             assert data == generic, lid
-        names = [m.name + ("/" if m.isdir() else "") for m in tarfile.open(fileobj=io.BytesIO(data))]
+        names = [m.name + ("/" if m.isdir() else "") for m in _members(data)]
         assert (
             names
             == str(expected[f"diff -u {lid} | tar --quoting-style=literal -tf -"]["stdout"]).splitlines()
@@ -234,7 +239,7 @@ def test_native_diff_converts_kernel_whiteouts(driver: Driver) -> None:
     store without tar-split would produce) has the same entries as upstream's tar."""
     expected = _expected()
     data = _diff_bytes(driver, CHILD, BASE_GZ)
-    members = list(tarfile.open(fileobj=io.BytesIO(data)))
+    members = _members(data)
     names = [m.name + ("/" if m.isdir() else "") for m in members]
     want = str(expected[f"diff -u {CHILD} | tar --quoting-style=literal -tf -"]["stdout"]).splitlines()
     assert sorted(names) == sorted(want)

@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from containers_storage.drivers import fsutil, mounts
 from containers_storage.drivers.api import (
