@@ -358,3 +358,34 @@ def test_probe_when_the_zfs_fuse_daemon_does_not_answer(zfs_dataset: tuple[str, 
     )
     assert "zfs-fuse daemon does not answer" in proc.stdout
     assert "Please make sure that the zfs-fuse daemon is running" in proc.stdout
+
+
+def test_probe_without_any_pool(zfs_pool: Pool, tmp_path: Path) -> None:
+    """A second zfs-fuse daemon, private to a mount namespace, that has no pool."""
+    if os.path.exists(DEV_ZFS) or shutil.which("zfs-fuse") is None:
+        pytest.skip("needs zfs-fuse (a second daemon without pools)")
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    script = (
+        "import time\n"
+        "from containers_storage.drivers.api import DriverConfig\n"
+        "from containers_storage_zfs.driver import ZfsDriver\n"
+        "from containers_storage_zfs.scratch import zfs_service\n"
+        "from containers_storage.errors import DriverPrerequisites\n"
+        "with zfs_service():\n"
+        "    try:\n"
+        f"        ZfsDriver.probe(DriverConfig(requested_name='zfs', root={str(tmp_path)!r}, run_root=''))\n"
+        "    except DriverPrerequisites as e:\n"
+        "        print(e)\n"
+    )
+    # the pool cache, socket and lock of the host's daemon stay out of sight
+    hidden = [os.path.realpath(p) for p in ("/var/lib/zfs", "/var/run/zfs", "/var/lock/zfs")]
+    mounts_cmd = " && ".join(f'mkdir -p "{p}" && mount -t tmpfs tmpfs "{p}"' for p in hidden)
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{mounts_cmd} && exec "$0" -c "$1"', sys.executable, script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no ZFS pool is imported" in proc.stdout
