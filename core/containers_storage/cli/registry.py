@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 def _is_rootless() -> bool:
-    return os.geteuid() != 0 or bool(os.environ.get("_CONTAINERS_USERNS_CONFIGURED"))
+    """cli.md §2's rule, kept in one place (config); config is imported by every run anyway."""
+    from ..config import is_rootless
+
+    return is_rootless(os.environ)
 
 
 def global_flags() -> list[Flag]:
