@@ -92,7 +92,9 @@ def _userxattr_needed() -> bool:
 class OverlayDriver(Driver):
     name = "overlay"
     priority = 10
-    whiteout_format = WhiteoutFormat.OVERLAY
+    #: the generic apply writes through the mounted layer, where the kernel turns
+    #: deletions into whiteouts itself; the native apply uses OVERLAY (or AUFS)
+    whiteout_format = WhiteoutFormat.DELETE
 
     # -- probing and initialisation ------------------------------------------------------
     @classmethod
@@ -633,3 +635,35 @@ class OverlayDriver(Driver):
     def diff_getter(self, id: str) -> FileGetter | None:
         d = self.layout.dir(id)
         return nativediff.DiffFileGetter([self.layout.diff_path(id), *self.layout.lower_layer_dirs(d)])
+
+    def update_layer_id_map(
+        self, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str = ""
+    ) -> None:
+        """Re-own through the merged view (the kernel copies files up), then push that
+        generation down as ``diff1`` under a fresh empty ``diff`` (on-disk.md §13.5)."""
+        from containers_storage.archive.idshift import shift_tree
+
+        d = self.layout.dir(id)
+        diff = os.path.join(d, "diff")
+        root_uid, root_gid = (0, 0) if to_host.empty else to_host.root_pair()
+        words = tuple(w for w in self.opts.mount_options.split(",") if w)
+        merged = self.get(id, MountOpts(mount_label=mount_label, options=words, disable_shifting=True))
+        try:
+            shift_tree(merged, to_container, to_host)
+        finally:
+            self.put(id)
+        perms = self.opts.force_mask
+        if perms is None:
+            perms = stat.S_IMODE(os.stat(diff).st_mode)
+        n = 0
+        while os.path.exists(os.path.join(d, layout.diff_name(n))):
+            n += 1
+        for k in range(n, 0, -1):
+            os.rename(os.path.join(d, layout.diff_name(k - 1)), os.path.join(d, layout.diff_name(k)))
+        work = os.path.join(d, "work")
+        shutil.rmtree(work, ignore_errors=True)
+        os.mkdir(work, DEFAULT_PERMS)
+        _chown(work, root_uid, root_gid)
+        os.mkdir(diff)
+        _chown(diff, root_uid, root_gid)
+        os.chmod(diff, perms)
