@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from .context import Context
-from .errtext import CommandError, error_text
+from .errtext import error_text
 from .gofmt import go_list, parse_duration
 
 #: (JSON key, text label, report attribute) of the check report's sections, in order
@@ -38,16 +38,39 @@ def _final_shutdown(ctx: Context) -> None:
 
 
 def check(ctx: Context) -> int:
+    """Checks, optionally repairs, then always shuts down with force (before the command's
+    own error is printed, as upstream's deferred shutdown does).
+
+    Store interface used: ``CheckOptions.everything()``/``CheckOptions.most()`` (upstream's
+    CheckEverything/CheckMost, a dataclass with ``layer_unreferenced_maximum_age`` in
+    seconds), ``Store.check(options)`` returning a report with
+    ``layers``, ``ro_layers``, ``images``, ``ro_images``, ``containers`` mappings of ID to
+    errors, and ``Store.repair(report, RepairOptions(remove_containers=...))`` returning
+    the errors it met.
+    """
+    try:
+        status, error = _check(ctx)
+    finally:
+        _final_shutdown(ctx)
+    if error:
+        ctx.console.err(error + "\n")
+    return status
+
+
+def _check(ctx: Context) -> tuple[int, str]:
+    from dataclasses import replace
+
     from ..store import CheckOptions, RepairOptions
 
-    try:
-        max_age = parse_duration(str(ctx.flag("max")))
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    options = CheckOptions.most() if ctx.flag("quick") else CheckOptions.everything()
+    max_age = str(ctx.flag("max") or "")
+    if max_age:
+        try:
+            options = replace(options, layer_unreferenced_maximum_age=parse_duration(max_age) / 1e9)
+        except ValueError as exc:
+            return 1, str(exc)
     force = bool(ctx.flag("force"))
-    repair = force or bool(ctx.flag("repair"))
-    quick = bool(ctx.flag("quick"))
-    report = ctx.store.check(CheckOptions.everything(max_age_ns=max_age, quick=quick))
+    report = ctx.store.check(options)
     sections: list[tuple[str, str, Mapping[str, Sequence[BaseException]]]] = [
         (key, label, getattr(report, attr)) for key, label, attr in _SECTIONS
     ]
@@ -58,45 +81,37 @@ def check(ctx: Context) -> int:
         out: list[str] = []
         for _, label, items in sections:
             for item_id, errs in items.items():
-                out.append(f"{label} {item_id}:\n")
+                if errs:
+                    out.append(f"{label} {item_id}:\n")
                 out.extend(f" {error_text(e)}\n" for e in errs)
         ctx.console.out("".join(out))
-    counts = [len(items) for _, _, items in sections]
-    status = 0
-    if not repair:
-        if any(counts):
-            ctx.console.err(
-                f"{counts[0]} layer errors, {counts[1]} read-only layer errors, {counts[2]} image errors, "
-                f"{counts[3]} read-only image errors, {counts[4]} container errors\n"
-            )
-            status = 1
-    else:
-        failures = ctx.store.repair(report, RepairOptions(remove_containers=force))
-        if failures:
-            if ctx.json:
-                ctx.console.json([{} for _ in failures])
-            else:
-                ctx.console.err("".join(f"{error_text(e)}\n" for e in failures))
-            status = 1
-        elif counts[1] or counts[3] or (counts[4] and not force):
-            text = f"{counts[1]} read-only layer errors, {counts[3]} read-only image errors"
-            if not force:
-                text += f", {counts[4]} container errors"
-            ctx.console.err(text + "\n")
-            status = 1
-    _final_shutdown(ctx)
-    return status
+    layers, ro_layers, images, ro_images, containers = (len(items) for _, _, items in sections)
+    if not (force or ctx.flag("repair")):
+        if layers or ro_layers or images or ro_images or containers:
+            return 1, (f"{layers} layer errors, {ro_layers} read-only layer errors, {images} image errors, "
+                       f"{ro_images} read-only image errors, {containers} container errors")
+        return 0, ""
+    failures = ctx.store.repair(report, RepairOptions(remove_containers=force))
+    if failures:
+        if ctx.json:
+            ctx.console.json([{} for _ in failures])
+        else:
+            ctx.console.err("".join(f"{error_text(e)}\n" for e in failures))
+        return 1, error_text(failures[0])
+    if ro_layers or ro_images or (containers and not force):
+        text = f"{ro_layers} read-only layer errors, {ro_images} read-only image errors"
+        return 1, text if force else f"{text}, {containers} container errors"
+    return 0, ""
 
 
 def gc(ctx: Context) -> int:
     try:
         ctx.store.garbage_collect()
-        text = ""
-    except Exception as exc:
-        text = error_text(exc)
-    status = _report_action(ctx, "gc", text)
-    _final_shutdown(ctx)
-    return status
+        if ctx.json:
+            ctx.console.json("")
+    finally:
+        _final_shutdown(ctx)
+    return 0
 
 
 def _report_action(ctx: Context, action: str, text: str) -> int:
@@ -138,9 +153,10 @@ def status(ctx: Context) -> int:
 
 
 def version(ctx: Context) -> int:
+    """Like ``status``, the text goes to standard error."""
     pairs = ctx.store.version()
     if ctx.json:
         ctx.console.json([[k, v] for k, v in pairs])
     else:
-        ctx.console.out("".join(f"{k}: {v}\n" for k, v in pairs))
+        ctx.console.err("".join(f"{k}: {v}\n" for k, v in pairs))
     return 0

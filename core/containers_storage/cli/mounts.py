@@ -5,8 +5,8 @@ from __future__ import annotations
 from .context import Context
 from .errtext import error_text
 
-#: what ``mount -r`` asks for (an image's top layer, read-only)
-_READ_ONLY_IMAGE_OPTIONS = ("noexec", "nosuid", "ro")
+#: what ``mount -r`` passes (the store adds ``ro`` for an image's top layer), as upstream
+_READ_ONLY_IMAGE_OPTIONS = ("noexec", "nosuid")
 
 
 def mount(ctx: Context) -> int:
