@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None, *, stdout: IO[bytes] | None = None,
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         return _main(args, con)
+    except KeyboardInterrupt:
+        return 130
     except BrokenPipeError:
         # The reader went away (``| head``): nothing more to say, as Go's SIGPIPE exit.
         try:

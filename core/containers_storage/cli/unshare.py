@@ -144,7 +144,10 @@ def unshare_command(ctx: Context) -> int:
         return 1
     if proc.returncode != 0:
         if proc.returncode < 0:
-            ctx.console.err(f"signal: {proc.returncode}\n")
+            import signal
+
+            name = signal.strsignal(-proc.returncode) or str(-proc.returncode)
+            ctx.console.err(f"signal: {name[:1].lower() + name[1:]}\n")
         else:
             ctx.console.err(f"exit status {proc.returncode}\n")
         return 1
