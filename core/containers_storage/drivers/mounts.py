@@ -439,3 +439,96 @@ def mount_in_dir(
         e = proc.returncode if 0 < proc.returncode < 256 else errno.EIO
         detail = proc.stderr.decode("utf-8", "replace").strip() or os.strerror(e)
         raise OSError(e, f"mount {fstype or source}: {detail}", target)
+
+
+# -- ID-mapped bind mounts ----------------------------------------------------------------
+_SYS_MOUNT_SETATTR = 442
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_IDMAP = 0x100000
+_CLONE_NEWUSER = 0x10000000
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+_USERNS_HELPER = """
+import ctypes, sys
+if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:
+    sys.exit(ctypes.get_errno() or 1)
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+def user_namespace_fd(
+    uid_maps: Sequence[tuple[int, int, int]], gid_maps: Sequence[tuple[int, int, int]]
+) -> int:
+    """A descriptor of a new user namespace with these ``(inside, outside, size)`` maps
+    (for ID-mapped mounts). The helper process that owns it exits before returning."""
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _USERNS_HELPER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if proc.stdout.readline() != b"ready\n":
+            code = proc.wait()
+            raise OSError(
+                code or errno.EPERM, f"creating a user namespace: {os.strerror(code or errno.EPERM)}"
+            )
+        for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
+            with open(f"/proc/{proc.pid}/{name}", "w", encoding="ascii") as f:
+                f.write("".join(f"{a} {b} {c}\n" for a, b, c in maps))
+        return os.open(f"/proc/{proc.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+        proc.stdout.close()
+
+
+def idmapped_bind_mount(source: str, target: str, userns_fd: int) -> None:
+    """Bind ``source`` on ``target`` with file owners shown through ``userns_fd``'s maps
+    (open_tree + mount_setattr(MOUNT_ATTR_IDMAP) + move_mount, Linux 5.12+)."""
+    fd = _syscall(
+        ctypes.c_long(_SYS_OPEN_TREE),
+        ctypes.c_int(AT_FDCWD),
+        os.fsencode(source),
+        ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
+    )
+    if fd < 0:
+        _raise_errno("open_tree", source)
+    try:
+        attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+        rc = _syscall(
+            ctypes.c_long(_SYS_MOUNT_SETATTR),
+            ctypes.c_int(fd),
+            b"",
+            ctypes.c_uint(AT_EMPTY_PATH),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        )
+        if rc < 0:
+            _raise_errno("mount_setattr idmap", source)
+        rc = _syscall(
+            ctypes.c_long(_SYS_MOVE_MOUNT),
+            ctypes.c_int(fd),
+            b"",
+            ctypes.c_int(AT_FDCWD),
+            os.fsencode(target),
+            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        )
+        if rc < 0:
+            _raise_errno("move_mount", target)
+    finally:
+        os.close(fd)

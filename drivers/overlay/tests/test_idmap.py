@@ -76,3 +76,38 @@ def test_apply_against_non_direct_parent_goes_through_the_mount(driver_factory: 
         assert sorted(os.listdir(root)) == ["new"]
     finally:
         d.put("c")
+
+
+def test_shifting_with_idmapped_lowers(driver_factory: DriverMaker) -> None:
+    d = driver_factory()
+    if not d.supports_shifting():
+        import pytest
+
+        pytest.skip("the kernel cannot use ID-mapped mounts as overlay lowers")
+    assert dict(d.status())["Supports shifting"] == "true"
+    assert "idmapped-lower-dir-true" in os.listdir(d.run_home)
+    d.create("base", None)
+    root = d.get("base")
+    with open(os.path.join(root, "user-file"), "w") as f:
+        f.write("u")
+    os.chown(os.path.join(root, "user-file"), 1000, 1000)
+    d.put("base")
+    d.create_read_write("ctr", "base")
+    root = d.get("ctr", MountOpts(id_mappings=MAPS))
+    try:
+        # layers stay stored unshifted; the mount shows them through the maps
+        assert os.stat(os.path.join(root, "user-file"))[4:6] == (101000, 101000)
+        with open(os.path.join(root, "new"), "w") as f:
+            f.write("n")
+    finally:
+        d.put("ctr")
+    assert os.stat(os.path.join(d.home, "base", "diff", "user-file"))[4:6] == (1000, 1000)
+    assert os.path.exists(os.path.join(d.home, "ctr", "diff", "new"))
+    mapped = os.path.join(d.home, "ctr", "mapped")
+    assert all(not os.path.ismount(os.path.join(mapped, n)) for n in os.listdir(mapped))
+    # disable_shifting shows the stored owners
+    root = d.get("ctr", MountOpts(id_mappings=MAPS, disable_shifting=True))
+    try:
+        assert os.stat(os.path.join(root, "user-file"))[4:6] == (1000, 1000)
+    finally:
+        d.put("ctr")

@@ -141,6 +141,7 @@ class OverlayDriver(Driver):
         self.using_metacopy = False
         self._native_diff: bool | None = None
         self._volatile: bool | None = None
+        self._idmapped: bool | None = None
         rootless = _rootless()
         self.userxattr = _userxattr_needed()
         root_uid, root_gid = config.id_mappings.root_pair()
@@ -303,9 +304,19 @@ class OverlayDriver(Driver):
         ]
 
     def supports_shifting(self) -> bool:
+        """ID maps applied at mount time: by the mount program, or with ID-mapped lower
+        layers when the kernel supports them (on-disk.md §13.5)."""
         if os.environ.get("_CONTAINERS_OVERLAY_DISABLE_IDMAP") == "yes":
             return False
-        return bool(self.opts.mount_program)
+        if self.opts.mount_program:
+            return True
+        if self._idmapped is None:
+            self._idmapped, _ = features.checked(
+                self.run_home,
+                "idmapped-lower-dir",
+                lambda: features.check_idmapped_lowers(self.home, self.userxattr),
+            )
+        return self._idmapped
 
     def additional_image_stores(self) -> list[str]:
         return list(self.layout.image_stores)
@@ -529,6 +540,66 @@ class OverlayDriver(Driver):
             words.append("volatile")
         shutil.rmtree(os.path.join(work, "work", "incompat", "volatile"), ignore_errors=True)
         upper = layout.resolve_diff(diff)
+        maps = opts.id_mappings
+        idmapped: list[str] = []
+        if (
+            not self.opts.mount_program
+            and not opts.disable_shifting
+            and maps.uids
+            and maps.gids
+            and self.supports_shifting()
+        ):
+            lowers, idmapped = self._idmap_lowers(d, lowers, maps)
+        try:
+            self._mount_stack(d, upper, merged, work, lowers, words, read_write, opts)
+        finally:
+            # overlay holds its own references: the mapped binds can go right away
+            for m in idmapped:
+                with contextlib.suppress(OSError):
+                    mounts.unmount(m, mounts.MNT_DETACH)
+
+    def _idmap_lowers(self, d: str, lowers: list[str], maps: IDMappings) -> tuple[list[str], list[str]]:
+        """Rewrite lowers to paths inside ID-mapped binds under ``<layer>/mapped/<n>``; one
+        bind per source directory (the home for ``l/`` links), as upstream."""
+        mapped_root = os.path.join(d, "mapped")
+        os.makedirs(mapped_root, 0o700, exist_ok=True)
+        ns = mounts.user_namespace_fd(
+            [(m.container_id, m.host_id, m.size) for m in maps.uids],
+            [(m.container_id, m.host_id, m.size) for m in maps.gids],
+        )
+        binds: dict[str, str] = {}
+        out = []
+        try:
+            for lower in lowers:
+                parent = os.path.dirname(lower)
+                src = os.path.dirname(parent) if os.path.basename(parent) == layout.LINK_DIR else parent
+                root = binds.get(src)
+                if root is None:
+                    root = os.path.join(mapped_root, str(len(binds)))
+                    os.makedirs(root, 0o700, exist_ok=True)
+                    mounts.idmapped_bind_mount(src, root, ns)
+                    binds[src] = root
+                out.append(os.path.join(root, os.path.relpath(lower, src)))
+        except BaseException:
+            for root in binds.values():
+                with contextlib.suppress(OSError):
+                    mounts.unmount(root, mounts.MNT_DETACH)
+            raise
+        finally:
+            os.close(ns)
+        return out, list(binds.values())
+
+    def _mount_stack(
+        self,
+        d: str,
+        upper: str,
+        merged: str,
+        work: str,
+        lowers: list[str],
+        words: list[str],
+        read_write: bool,
+        opts: MountOpts,
+    ) -> None:
         if read_write:
             spec = mounting.OverlaySpec(lowers, upper, work, words, opts.mount_label)
         else:

@@ -271,3 +271,33 @@ def scan_for_mount_program(home: str) -> bool:
             if any(x.startswith(("user.fuseoverlayfs.", "user.containers.")) for x in names):
                 return True
     return False
+
+
+def check_idmapped_lowers(home: str, userxattr: bool) -> tuple[bool, str]:
+    """Whether overlay accepts an ID-mapped bind mount as a lower layer (Linux 5.19+)."""
+    if os.geteuid() != 0:
+        return False, "ID-mapped mounts need root"
+    try:
+        with scratch(home, "idmapped-check") as td:
+            _dirs(td, "lower", "mapped", "upper", "work", "merged")
+            with open(f"{td}/lower/f", "w"):
+                pass
+            ns = mounts.user_namespace_fd([(0, 1, 65536)], [(0, 1, 65536)])
+            try:
+                mounts.idmapped_bind_mount(f"{td}/lower", f"{td}/mapped", ns)
+            finally:
+                os.close(ns)
+            try:
+                data = _overlay_opts(td, f"{td}/mapped", userxattr=userxattr)
+                mounts.mount("overlay", f"{td}/merged", "overlay", 0, data)
+                try:
+                    owner = os.stat(f"{td}/merged/f").st_uid
+                finally:
+                    mounts.unmount(f"{td}/merged", mounts.MNT_DETACH)
+            finally:
+                mounts.unmount(f"{td}/mapped", mounts.MNT_DETACH)
+            if owner != 1:
+                return False, f"ID-mapped lower shows owner {owner}, expected 1"
+            return True, ""
+    except OSError as e:
+        return False, str(e)
