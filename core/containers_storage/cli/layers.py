@@ -17,54 +17,62 @@ def _json_or_null(items: list[dict[str, object]]) -> list[dict[str, object]] | N
     return items or None
 
 
+def _users(ctx: Context) -> tuple[dict[str, list[Image]], dict[str, Container]]:
+    """Images by top (and mapped top) layer, and the container of each container layer.
+
+    As upstream: an image is listed once per matching entry, the last container wins.
+    """
+    by_layer: dict[str, list[Image]] = {}
+    for image in ctx.store.images():
+        for layer_id in (image.top_layer, *image.mapped_top_layers):
+            by_layer.setdefault(layer_id, []).append(image)
+    containers = {c.layer_id: c for c in ctx.store.containers()}
+    return by_layer, containers
+
+
 def layers(ctx: Context) -> int:
-    store = ctx.store
-    all_layers = store.layers()
+    all_layers = ctx.store.layers()
     if ctx.json:
         ctx.console.json(_json_or_null([layer.to_json(extra=False) for layer in all_layers]))
         return 0
     if ctx.flag("tree"):
-        _print_tree(ctx, all_layers, store.images(), store.containers())
+        _print_tree(ctx, all_layers)
         return 0
-    out: list[str] = []
     quick = bool(ctx.flag("quick"))
-    images = [] if quick else store.images()
-    containers = [] if quick else store.containers()
+    images, containers = ({}, {}) if quick else _users(ctx)
+    out: list[str] = []
     for layer in all_layers:
         out.append(layer.id + "\n")
         if quick:
             continue
         out.extend(f"\tname: {name}\n" for name in layer.names)
-        for image in images:
-            if image.top_layer == layer.id or layer.id in image.mapped_top_layers:
-                out.append(f"\timage: {image.id}\n")
-                out.extend(f"\t\tname: {name}\n" for name in image.names)
-        for container in containers:
-            if container.layer_id == layer.id:
-                out.append(f"\tcontainer: {container.id}\n")
-                out.extend(f"\t\tname: {name}\n" for name in container.names)
-                break
+        for image in images.get(layer.id, ()):
+            out.append(f"\timage: {image.id}\n")
+            out.extend(f"\t\tname: {name}\n" for name in image.names)
+        container = containers.get(layer.id)
+        if container is not None:
+            out.append(f"\tcontainer: {container.id}\n")
+            out.extend(f"\t\tname: {name}\n" for name in container.names)
     ctx.console.out("".join(out))
     return 0
 
 
-def _print_tree(ctx: Context, all_layers: list[Layer], images: list[Image],
-                containers: list[Container]) -> None:
+def _print_tree(ctx: Context, all_layers: list[Layer]) -> None:
     from .tree import Node, render
 
+    images, containers = _users(ctx)
     nodes = []
     for layer in all_layers:
         notes = [f"name: {name}" for name in layer.names]
         if layer.mount_point:
             notes.append(f"mount: {layer.mount_point}")
-        for image in images:
-            if image.top_layer == layer.id or layer.id in image.mapped_top_layers:
-                notes.append(f"image: {image.id}")
-                notes.extend(f"image name: {name}" for name in image.names)
-        for container in containers:
-            if container.layer_id == layer.id:
-                notes.append(f"container: {container.id}")
-                notes.extend(f"container name: {name}" for name in container.names)
+        for image in images.get(layer.id, ()):
+            notes.append(f"image: {image.id}")
+            notes.extend(f"image name: {name}" for name in image.names)
+        container = containers.get(layer.id)
+        if container is not None:
+            notes.append(f"container: {container.id}")
+            notes.extend(f"container name: {name}" for name in container.names)
         nodes.append(Node(layer.parent or "(base)", layer.id, tuple(notes)))
     ctx.console.out("".join(line + "\n" for line in render(nodes)))
 
