@@ -361,3 +361,57 @@ def test_remove_with_a_mount_left_inside_the_layer(driver_factory: DriverFactory
     finally:
         if is_mounted(proc_dir):
             subprocess.run(["umount", "-l", proc_dir], check=False)
+
+
+_ROOTLESS_SCRIPT = """
+import os, sys
+from containers_storage.drivers.api import CreateOpts, DriverConfig
+from containers_storage.errors import NotSupported
+from containers_storage_btrfs import ioctl
+from containers_storage_btrfs.driver import BtrfsDriver
+
+root = sys.argv[1]
+d = BtrfsDriver(DriverConfig("btrfs", root, root + "-run"))
+d.create("base", None)
+p = d.get("base")
+with open(os.path.join(p, "f"), "w") as f:
+    f.write("x")
+with ioctl.open_dir(p) as fd:
+    ioctl.create_subvolume(fd, "nested")
+d.create("child", "base")
+assert sorted(os.listdir(d.get("child"))) == ["f", "nested"]
+try:
+    d.create("q", None, CreateOpts(storage_opt={"size": "10M"}))
+    raise SystemExit("quota enabled without privilege")
+except NotSupported as e:
+    print("quota:", e)
+d.remove("child")
+d.remove("base")
+assert d.list_layers() == [], d.list_layers()
+d.cleanup()
+print("ok")
+"""
+
+
+def test_unprivileged_in_a_user_namespace(btrfs_dir: str) -> None:
+    """As rootless podman runs it: root of a user namespace, no capability in the initial
+    one (no tree search, no subvolume destroy ioctl, no quotas): removal walks and rmdirs."""
+    import shutil
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"user namespaces unavailable: {probe.stderr.decode().strip()}")
+    root = os.path.join(btrfs_dir, "rootless")
+    os.makedirs(root)
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", sys.executable, "-c", _ROOTLESS_SCRIPT, root],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot enable quotas" in proc.stdout and "Operation not permitted" in proc.stdout
+    assert proc.stdout.strip().endswith("ok")
+    assert btrfs("subvolume", "list", "-o", os.path.join(root, "btrfs", "subvolumes")).strip() == ""

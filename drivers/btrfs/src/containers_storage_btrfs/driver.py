@@ -114,7 +114,7 @@ class BtrfsDriver(Driver):
                 ioctl.wait_quota_rescan(fd)
         except OSError as e:
             raise NotSupported(
-                f"btrfs: cannot enable quotas on {self.home} (needed for {why})", message=str(e)
+                f"btrfs: cannot enable quotas on {self.home} (needed for {why})", message=e.strerror or str(e)
             ) from e
         self._quota_on = True
 
