@@ -53,6 +53,40 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
 )
+_FAST_UTC = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z\Z").match
+_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _parse_utc(text: str) -> int | None:
+    """Nanoseconds of the common ``...Z`` form without building datetimes (records are
+    loaded by the ten thousand); None sends anything else to the general parser."""
+    m = _FAST_UTC(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, frac = m.groups()
+    year, month, day = int(y), int(mo), int(d)
+    if (
+        not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month])
+        or int(h) > 23
+        or int(mi) > 59
+        or int(s) > 59
+    ):
+        return None
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        return None
+    seconds = _days_from_civil(year, month, day) * 86400 + int(h) * 3600 + int(mi) * 60 + int(s)
+    return seconds * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
+
+
 #: Go's zero ``time.Time`` (0001-01-01T00:00:00Z) in nanoseconds since the Unix epoch.
 ZERO_UNIX_NS = -62135596800 * 1_000_000_000
 
@@ -81,6 +115,9 @@ class GoTime:
     @classmethod
     def parse(cls, text: str) -> GoTime:
         """Parse any RFC 3339 time (0-9 fractional digits, ``Z`` or a numeric offset)."""
+        fast = _parse_utc(text)
+        if fast is not None:
+            return cls(fast)
         m = _RFC3339.match(text)
         if m is None:
             raise ValueError(f"parsing time {text!r}: not an RFC 3339 time")

@@ -460,8 +460,7 @@ class Store:
             if c is not None:
                 if self._layers.resolve(c.layer_id) is None:
                     raise NotALayer(f"container {c.id} layer {c.layer_id}")
-                self._layers.delete(c.layer_id)
-                self._containers.delete(c.id)
+                self._drop_container_and_layer(c)
                 for base in (self._container_dir, self._run_container_dir):
                     shutil.rmtree(os.path.join(base, c.id, "userdata"), ignore_errors=True)
                 return
@@ -1052,11 +1051,23 @@ class Store:
             ctr = self._containers.resolve(id)
             if ctr is None:
                 raise NotAContainer(f"locating container {id!r}")
-            if self._layers.resolve(ctr.layer_id) is not None:
-                self._layers.delete(ctr.layer_id)
-            self._containers.delete(ctr.id)
+            self._drop_container_and_layer(ctr)
             for base in (self._container_dir, self._run_container_dir):
                 shutil.rmtree(os.path.join(base, ctr.id), ignore_errors=True)
+
+    def _drop_container_and_layer(self, ctr: Container) -> None:
+        """The record first, then the layer: a crash in between leaves an unused layer,
+        never a container whose layer is gone; a failed layer removal restores the record."""
+        idx = self._containers.file_index(ctr.id)
+        self._containers.remove(ctr.id)
+        self._containers.save()
+        try:
+            if self._layers.resolve(ctr.layer_id) is not None:
+                self._layers.delete(ctr.layer_id)
+        except BaseException:
+            self._containers.add(ctr, idx)
+            self._containers.save()
+            raise
 
 
 @contextmanager

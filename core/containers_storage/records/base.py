@@ -5,9 +5,10 @@ one lock file. This class owns the protocol every kind shares:
 
 * **reload only when changed**: the last-writer token of the lock (and, for layers, the
   files' mtimes) is compared on every acquisition; unchanged stores are not re-read;
-* **cheap saves**: each record keeps the exact JSON text it was read with or last encoded
-  to; a save re-encodes only the records that changed and joins the rest, and writes only
-  the files that hold a changed record;
+* **lazy records**: files are decoded in one C-level ``json.loads``; record objects are
+  built only when asked for (a name change on a 10,000-image store builds one), and
+  unchanged records are written back from their decoded form -- byte-identical for files
+  Go wrote -- with their unknown keys; only files holding a changed record are written;
 * **indexes**: ID, name and sorted-ID (prefix) indexes, kept up to date in place;
 * **atomic, crash-safe writes**: a new token first, then temp file, fsync, rename.
 """
@@ -49,6 +50,45 @@ class RecordFile:
     volatile: bool = False
 
 
+class LazyRecords(Generic[R]):
+    """Records in store order, built from their decoded JSON on first access."""
+
+    def __init__(self, parse: Callable[[dict[str, Any], int], R]) -> None:
+        self._parse = parse
+        #: ID -> index of the file holding the record, in store order
+        self.order: dict[str, int] = {}
+        #: decoded JSON of records unchanged since the load
+        self.raw: dict[str, dict[str, Any]] = {}
+        #: built (or newly set) record objects
+        self.objs: dict[str, R] = {}
+
+    def __contains__(self, id: object) -> bool:
+        return id in self.order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.order)
+
+    def __getitem__(self, id: str) -> R:
+        rec = self.objs.get(id)
+        if rec is None:
+            rec = self.objs[id] = self._parse(self.raw[id], self.order[id])
+        return rec
+
+    def get(self, id: str) -> R | None:
+        return self[id] if id in self.order else None
+
+    def values(self) -> list[R]:
+        return [self[i] for i in self.order]
+
+    def pop(self, id: str) -> int:
+        self.raw.pop(id, None)
+        self.objs.pop(id, None)
+        return self.order.pop(id)
+
+
 class RecordStore(Generic[R]):
     """Records of one kind; subclasses supply parsing and kind-specific indexes."""
 
@@ -63,9 +103,7 @@ class RecordStore(Generic[R]):
         self._loaded = False
         self._token: bytes | None = None
         self._mtimes: list[int | None] = [None] * len(self.files)
-        self._records: dict[str, R] = {}
-        self._file_of: dict[str, int] = {}
-        self._text: dict[str, str] = {}
+        self._records: LazyRecords[R] = LazyRecords(self._parse_one)
         self._by_name: dict[str, str] = {}
         self._sorted_ids: list[str] = []
         self._dirty: set[int] = set()
@@ -167,6 +205,18 @@ class RecordStore(Generic[R]):
                 self.load()
 
     # -- loading -------------------------------------------------------------------------
+    def _parse_one(self, data: dict[str, Any], file_index: int) -> R:
+        try:
+            return self.parse(data, file_index)
+        except RecordFormatError as exc:
+            rid = data.get("id")
+            raise LoadError(
+                f"loading {self.files[file_index].path}", message=f"{self.kind} record {rid!r}: {exc}"
+            ) from None
+
+    def index_raw(self, id: str, data: dict[str, Any]) -> None:
+        """Add kind-specific index entries for a record still in its decoded form."""
+
     def load(self) -> None:
         """Read all files (the lock must be held). On failure the store stays unloaded
         and nothing is ever written over the files."""
@@ -174,28 +224,24 @@ class RecordStore(Generic[R]):
         mtimes: list[int | None] = [None] * len(self.files)
         if self.check_mtimes():
             mtimes = self._current_mtimes()
-        records: dict[str, R] = {}
-        file_of: dict[str, int] = {}
-        texts: dict[str, str] = {}
+        records: LazyRecords[R] = LazyRecords(self._parse_one)
+        order, raw = records.order, records.raw
         for idx, rf in enumerate(self.files):
-            for data, text in read_json_array(rf.path):
-                try:
-                    rec = self.parse(data, idx)
-                except RecordFormatError as exc:
-                    raise LoadError(f"loading {rf.path}", message=f"{self.kind} record: {exc}") from None
-                if rec.id in records:
+            for data in read_json_array(rf.path):
+                rid = data.get("id")
+                if rid.__class__ is not str:
+                    raise LoadError(f"loading {rf.path}", message=f"{self.kind} record without a string id")
+                if rid in order:
                     continue  # the first one read wins (§3)
-                records[rec.id] = rec
-                file_of[rec.id] = idx
-                texts[rec.id] = text
+                order[rid] = idx
+                raw[rid] = data
         self._loaded = False
-        self._records, self._file_of, self._text = records, file_of, texts
-        self._by_name = {}
+        self._records = records
         self._dirty = set()
         self.index_clear()
-        for rec in records.values():
-            self.index_add(rec)
-        self._sorted_ids = sorted(i for i in records if " " not in i)
+        for rid, data in raw.items():
+            self.index_raw(rid, data)
+        self._sorted_ids = sorted(i for i in order if " " not in i)
         self._assign_names()
         self._token = token
         self._mtimes = mtimes
@@ -205,12 +251,19 @@ class RecordStore(Generic[R]):
         """Build the name index; a name claimed twice stays with the later record (§3)."""
         owner: dict[str, str] = {}
         losers: dict[str, list[str]] = {}
-        for rec in self._records.values():
-            for name in rec.names:
+        raw = self._records.raw
+        for rid in self._records.order:
+            data = raw.get(rid)
+            names = data.get("names") if data is not None else self._records[rid].names
+            if not names:
+                continue
+            if names.__class__ is not list and names.__class__ is not tuple:
+                self._records[rid]  # raises LoadError naming the file and field
+            for name in names:
                 prev = owner.get(name)
-                if prev is not None and prev != rec.id:
+                if prev is not None and prev != rid:
                     losers.setdefault(prev, []).append(name)
-                owner[name] = rec.id
+                owner[name] = rid
         self._by_name = owner
         if losers:
             if self.read_only:
@@ -229,7 +282,7 @@ class RecordStore(Generic[R]):
         return len(self._records)
 
     def all(self) -> list[R]:
-        return list(self._records.values())
+        return self._records.values()
 
     def by_id(self, id: str) -> R | None:
         return self._records.get(id)
@@ -260,13 +313,13 @@ class RecordStore(Generic[R]):
         return None if rid is None else self._records[rid]
 
     def file_index(self, id: str) -> int:
-        return self._file_of[id]
+        return self._records.order[id]
 
     # -- changing (under :meth:`writing`) -------------------------------------------------
     def add(self, rec: R, file_index: int = 0) -> None:
         self._require_writable()
-        self._records[rec.id] = rec
-        self._file_of[rec.id] = file_index
+        self._records.order[rec.id] = file_index
+        self._records.objs[rec.id] = rec
         if " " not in rec.id:
             bisect.insort(self._sorted_ids, rec.id)
         for name in rec.names:
@@ -280,12 +333,12 @@ class RecordStore(Generic[R]):
         for name in old.names:
             if self._by_name.get(name) == rec.id:
                 del self._by_name[name]
-        self._records[rec.id] = rec
+        self._records.objs[rec.id] = rec
+        self._records.raw.pop(rec.id, None)
         for name in rec.names:
             self._by_name[name] = rec.id
         self.index_add(rec)
-        self._text.pop(rec.id, None)
-        self._dirty.add(self._file_of[rec.id])
+        self._dirty.add(self._records.order[rec.id])
 
     def update(self, rec: R) -> None:
         """Replace the record with the same ID (names re-indexed)."""
@@ -294,9 +347,8 @@ class RecordStore(Generic[R]):
 
     def remove(self, id: str) -> R:
         self._require_writable()
-        rec = self._records.pop(id)
-        idx = self._file_of.pop(id)
-        self._text.pop(id, None)
+        rec = self._records[id]
+        idx = self._records.pop(id)
         for name in rec.names:
             if self._by_name.get(name) == id:
                 del self._by_name[name]
@@ -327,21 +379,17 @@ class RecordStore(Generic[R]):
         if not self._dirty:
             return
         self._token = self.lock.record_write()
-        parts: list[list[str]] = [[] for _ in self.files]
-        text = self._text
-        for rid, rec in self._records.items():
-            idx = self._file_of[rid]
-            if idx not in self._dirty:
-                continue
-            t = text.get(rid)
-            if t is None:
-                t = text[rid] = dumps(rec.to_json())
-            parts[idx].append(t)
+        parts: list[list[Any]] = [[] for _ in self.files]
+        raw, objs = self._records.raw, self._records.objs
+        for rid, idx in self._records.order.items():
+            if idx in self._dirty:
+                data = raw.get(rid)
+                parts[idx].append(data if data is not None else objs[rid].to_json())
         for idx in sorted(self._dirty):
             rf = self.files[idx]
             os.makedirs(os.path.dirname(rf.path), 0o700, exist_ok=True)
-            data = ("[" + ",".join(parts[idx]) + "]").encode("utf-8", "surrogateescape")
-            write_atomic(rf.path, data, durable=not rf.volatile)
+            encoded = dumps(parts[idx]).encode("utf-8", "surrogateescape")
+            write_atomic(rf.path, encoded, durable=not rf.volatile)
         self._dirty.clear()
         if self.check_mtimes():
             self._mtimes = self._current_mtimes()

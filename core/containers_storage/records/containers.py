@@ -45,6 +45,11 @@ class ContainerStore(BigDataStore[Container]):
     def parse(self, data: dict[str, Any], file_index: int) -> Container:
         return Container.from_json(data)
 
+    def index_raw(self, id: str, data: dict[str, Any]) -> None:
+        layer = data.get("layer")
+        if layer and layer.__class__ is str:
+            self._by_layer.setdefault(layer, id)
+
     def index_add(self, rec: Container) -> None:
         self._by_layer.setdefault(rec.layer_id, rec.id)
 

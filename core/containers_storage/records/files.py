@@ -12,8 +12,6 @@ from typing import Any
 from ..errors import InvalidBigDataName, LoadError
 
 _PLAIN_KEY = re.compile(r"[.0-9a-z]+\Z")
-_WS = " \t\n\r"
-_DECODER = json.JSONDecoder()
 
 
 def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
@@ -49,10 +47,9 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o
             os.close(dfd)
 
 
-def read_json_array(path: str) -> list[tuple[dict[str, Any], str]]:
-    """The objects of the JSON array in ``path``, each with its exact source text (so an
-    unchanged record is written back byte for byte without re-encoding it). A missing or
-    empty file is an empty array; anything that is not an array of objects raises
+def read_json_array(path: str) -> list[dict[str, Any]]:
+    """The objects of the JSON array in ``path``, decoded in one pass. A missing or empty
+    file is an empty array; anything that is not an array of objects raises
     :class:`LoadError` naming the file."""
     try:
         with open(path, "rb") as f:
@@ -61,47 +58,19 @@ def read_json_array(path: str) -> list[tuple[dict[str, Any], str]]:
         return []
     except OSError as exc:
         raise LoadError(f"reading {path}", message=exc.strerror or str(exc)) from exc
+    if not raw.strip():
+        return []
     try:
-        text = raw.decode("utf-8")
+        value = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise LoadError(f"loading {path}", message=f"invalid UTF-8: {exc}") from None
-    if not text.strip(_WS) or text.strip(_WS) == "null":
-        return []
-    out: list[tuple[dict[str, Any], str]] = []
-    try:
-        i = _skip(text, 0)
-        if text[i : i + 1] != "[":
-            raise ValueError(f"expected a JSON array at offset {i}")
-        i = _skip(text, i + 1)
-        if text[i : i + 1] == "]":
-            i += 1
-        else:
-            while True:
-                obj, end = _DECODER.raw_decode(text, i)
-                if not isinstance(obj, dict):
-                    raise ValueError(f"array element at offset {i} is not an object")
-                out.append((obj, text[i:end]))
-                i = _skip(text, end)
-                c = text[i : i + 1]
-                if c == ",":
-                    i = _skip(text, i + 1)
-                elif c == "]":
-                    i += 1
-                    break
-                else:
-                    raise ValueError(f"expected ',' or ']' at offset {i}")
-        if _skip(text, i) != len(text):
-            raise ValueError(f"extra data after the array at offset {i}")
     except ValueError as exc:
         raise LoadError(f"loading {path}", message=f"corrupt JSON: {exc}") from None
-    return out
-
-
-def _skip(text: str, i: int) -> int:
-    n = len(text)
-    while i < n and text[i] in _WS:
-        i += 1
-    return i
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise LoadError(f"loading {path}", message="corrupt JSON: not an array of objects")
+    return value
 
 
 def big_data_file_name(key: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import DuplicateID, DuplicateImageNames, DuplicateName, ImageUnknown, StorageError
+from ..errors import DuplicateID, DuplicateImageNames, DuplicateName, ImageUnknown, LoadError, StorageError
 from ..gojson import GoTime
 from ..locks.api import Lock
 from .base import RecordFile
@@ -22,8 +22,14 @@ _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST_RE = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z")
 
 
+_SHA256 = re.compile(r"sha256:[a-f0-9]{64}\Z").match
+_HEX = re.compile(r"[a-f0-9]+\Z").match
+
+
 def validate_digest(digest: str) -> None:
     """Raise ValueError unless ``digest`` is ``<algorithm>:<hex>`` of a known algorithm."""
+    if _SHA256(digest) is not None:  # the common case, checked first
+        return
     m = _DIGEST_RE.match(digest)
     if m is None:
         raise ValueError("invalid checksum digest format")
@@ -31,37 +37,46 @@ def validate_digest(digest: str) -> None:
     size = _DIGEST_HEX.get(algorithm)
     if size is None:
         raise ValueError("unsupported digest algorithm")
-    if len(hexpart) != size or not re.fullmatch(r"[a-f0-9]+", hexpart):
-        raise ValueError(
-            "invalid checksum digest length" if len(hexpart) != size else "invalid checksum digest format"
-        )
+    if len(hexpart) != size:
+        raise ValueError("invalid checksum digest length")
+    if _HEX(hexpart) is None:
+        raise ValueError("invalid checksum digest format")
 
 
 def is_manifest_key(key: str) -> bool:
     return key.startswith("manifest")
 
 
-def recompute_digests(img: Image) -> Image:
-    """§5.3: ``digest`` then the digests of ``manifest*`` items, de-duplicated; an empty
-    ``digest`` takes the first. Raises ValueError naming the bad digest."""
+def digest_list(digest: str, big_data_names: Sequence[str], big_data_digests: Mapping[str, str]) -> list[str]:
+    """§5.3: ``digest`` then the digests of ``manifest*`` items, de-duplicated.
+    Raises ValueError naming the bad digest."""
     out: list[str] = []
-    if img.digest:
+    if digest:
         try:
-            validate_digest(img.digest)
+            validate_digest(digest)
         except ValueError as exc:
-            raise ValueError(f"validating image digest {img.digest!r}: {exc}") from None
-        out.append(img.digest)
-    keys = list(img.big_data_names) + sorted(k for k in img.big_data_digests if k not in img.big_data_names)
+            raise ValueError(f"validating image digest {digest!r}: {exc}") from None
+        out.append(digest)
+    keys: Sequence[str] = big_data_names
+    if len(big_data_digests) > len(big_data_names) or any(k not in big_data_digests for k in keys):
+        keys = [*big_data_names, *sorted(k for k in big_data_digests if k not in big_data_names)]
     for key in keys:
-        d = img.big_data_digests.get(key)
-        if d is None or not is_manifest_key(key):
+        if not key.startswith("manifest"):
+            continue
+        d = big_data_digests.get(key)
+        if d is None or d in out:
             continue
         try:
             validate_digest(d)
         except ValueError as exc:
             raise ValueError(f"validating digest {d!r} for big data item {key!r}: {exc}") from None
-        if d not in out:
-            out.append(d)
+        out.append(d)
+    return out
+
+
+def recompute_digests(img: Image) -> Image:
+    """The image with ``digests`` recomputed; an empty ``digest`` takes the first."""
+    out = digest_list(img.digest, img.big_data_names, img.big_data_digests)
     digest = img.digest or (out[0] if out else "")
     if tuple(out) == img.digests and digest == img.digest:
         return img
@@ -93,20 +108,42 @@ class ImageStore(BigDataStore[Image]):
     def parse(self, data: dict[str, Any], file_index: int) -> Image:
         img = Image.from_json(data, read_only=self.read_only)
         try:
-            done = recompute_digests(img)
+            return recompute_digests(img)
         except ValueError as exc:
             raise RecordFormatError(
                 f"computing digests for image with ID {img.id!r} ({list(img.names)}): {exc}"
             ) from None
-        if done.digest != img.digest:
-            self._filled.add(img.id)
-        return done
+
+    def index_raw(self, id: str, data: dict[str, Any]) -> None:
+        digest = data.get("digest") or ""
+        names = data.get("big-data-names") or ()
+        digests = data.get("big-data-digests") or {}
+        if (
+            digest.__class__ is not str
+            or names.__class__ not in (list, tuple)
+            or digests.__class__ is not dict
+        ):
+            self._records[id]  # raises LoadError naming the file and field
+            return
+        try:
+            found = digest_list(digest, names, digests)
+        except (ValueError, TypeError) as exc:
+            raise LoadError(
+                f"loading {self.files[0].path}",
+                message=f"computing digests for image with ID {id!r} ({data.get('names')}): {exc}",
+            ) from None
+        for d in found:
+            self._by_digest.setdefault(d, []).append(id)
+        if found and not digest:
+            self._filled.append(id)
 
     def load(self) -> None:
-        self._filled: set[str] = set()
+        self._filled: list[str] = []
         super().load()
         for rid in self._filled:
-            self._text.pop(rid, None)  # digest filled in from big data: persist on next save
+            # digest filled in from big data: written on the next save, as upstream does
+            self._records[rid]
+            self._records.raw.pop(rid, None)
 
     def index_add(self, rec: Image) -> None:
         for d in rec.digests:

@@ -83,6 +83,7 @@ class LayerStore(RecordStore[Layer]):
         self._mounts_token: bytes | None = None
         self._by_compressed: dict[str, list[str]] = {}
         self._by_uncompressed: dict[str, list[str]] = {}
+        self._incomplete: set[str] = set()
 
     # -- RecordStore hooks -------------------------------------------------------------
     def parse(self, data: dict[str, Any], file_index: int) -> Layer:
@@ -91,11 +92,25 @@ class LayerStore(RecordStore[Layer]):
     def check_mtimes(self) -> bool:
         return True
 
+    def index_raw(self, id: str, data: dict[str, Any]) -> None:
+        for index, key in (
+            (self._by_compressed, "compressed-diff-digest"),
+            (self._by_uncompressed, "diff-digest"),
+        ):
+            d = data.get(key)
+            if d and d.__class__ is str:
+                index.setdefault(d, []).append(id)
+        flags = data.get("flags")
+        if flags and flags.__class__ is dict and flags.get(INCOMPLETE_FLAG) is True:
+            self._incomplete.add(id)
+
     def index_add(self, rec: Layer) -> None:
         if rec.compressed_digest:
             self._by_compressed.setdefault(rec.compressed_digest, []).append(rec.id)
         if rec.uncompressed_digest:
             self._by_uncompressed.setdefault(rec.uncompressed_digest, []).append(rec.id)
+        if rec.incomplete:
+            self._incomplete.add(rec.id)
 
     def index_remove(self, rec: Layer) -> None:
         for index, key in (
@@ -107,10 +122,12 @@ class LayerStore(RecordStore[Layer]):
                 ids.remove(rec.id)
                 if not ids:
                     del index[key]
+        self._incomplete.discard(rec.id)
 
     def index_clear(self) -> None:
         self._by_compressed = {}
         self._by_uncompressed = {}
+        self._incomplete = set()
 
     def duplicate_names_error(self) -> Exception:
         return DuplicateLayerNames()
@@ -118,12 +135,12 @@ class LayerStore(RecordStore[Layer]):
     def needs_repair(self) -> bool:
         if super().needs_repair():
             return True
-        return not self.read_only and any(r.incomplete for r in self._records.values())
+        return not self.read_only and bool(self._incomplete)
 
     def repair(self) -> None:
         """Finish interrupted creations and deletions: delete every incomplete layer."""
-        for rec in [r for r in self._records.values() if r.incomplete]:
-            self._delete_internal(rec.id)
+        for lid in [i for i in self._records if i in self._incomplete]:
+            self._delete_internal(lid)
 
     def load(self) -> None:
         super().load()
@@ -161,7 +178,7 @@ class LayerStore(RecordStore[Layer]):
         assert self.mounts_lock is not None
         token = self.mounts_lock.last_write()
         mounts: dict[str, tuple[str, int]] = {}
-        for data, _text in read_json_array(self.mounts_path):
+        for data in read_json_array(self.mounts_path):
             lid, path, count = data.get("id"), data.get("path"), data.get("count")
             if not isinstance(lid, str) or not isinstance(path, str) or not isinstance(count, int):
                 raise LoadError(f"loading {self.mounts_path}", message="malformed mount record")

@@ -30,15 +30,17 @@ class RecordFormatError(ValueError):
 # --- typed field readers ----------------------------------------------------------------
 def _str(d: Mapping[str, Any], key: str) -> str:
     v = d.get(key)
+    if v.__class__ is str:
+        return v  # type: ignore[no-any-return]
     if v is None:
         return ""
-    if not isinstance(v, str):
-        raise RecordFormatError(f"field {key!r} is not a string: {v!r}")
-    return v
+    raise RecordFormatError(f"field {key!r} is not a string: {v!r}")
 
 
 def _int(d: Mapping[str, Any], key: str) -> int:
     v = d.get(key)
+    if v.__class__ is int:
+        return v  # type: ignore[no-any-return]
     if v is None:
         return 0
     if isinstance(v, bool) or not isinstance(v, int | float) or int(v) != v:
@@ -50,18 +52,28 @@ def _strs(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
     v = d.get(key)
     if v is None:
         return ()
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise RecordFormatError(f"field {key!r} is not a list of strings")
-    return tuple(v)
+    if v.__class__ is list:
+        t = tuple(v)
+        for x in t:
+            if x.__class__ is not str:
+                break
+        else:
+            return t
+    raise RecordFormatError(f"field {key!r} is not a list of strings")
 
 
 def _ints(d: Mapping[str, Any], key: str) -> tuple[int, ...]:
     v = d.get(key)
     if v is None:
         return ()
-    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-        raise RecordFormatError(f"field {key!r} is not a list of integers")
-    return tuple(v)
+    if v.__class__ is list:
+        t = tuple(v)
+        for x in t:
+            if x.__class__ is not int:
+                break
+        else:
+            return t
+    raise RecordFormatError(f"field {key!r} is not a list of integers")
 
 
 def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -122,6 +134,8 @@ def _maps_json(maps: IDMaps) -> list[dict[str, int]]:
 
 
 def _extra(d: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    if d.keys() <= known:
+        return {}
     return {k: v for k, v in d.items() if k not in known}
 
 
