@@ -18,7 +18,7 @@ from typing import IO
 
 from ..errors import ArchiveError, DuplicateTarPath, TarSplitIntegrity
 from . import tarheader as th
-from .crc64 import Crc64
+from .crc64 import Crc64, CrcBatch, CrcSlot
 from .paths import go_clean, layer_parts
 from .rooted import RootedDir
 from .tarreader import Source, TarReader, iter_logical
@@ -101,6 +101,43 @@ class OwnerSets:
             self.gids.add(entry.gid)
 
 
+_BATCHED = 1 << 20  # files up to this size are checksummed in batches
+
+
+class _Recording:
+    """Entries waiting for batched checksums, written in order once known."""
+
+    def __init__(self, writer: TarSplitWriter | None) -> None:
+        self.writer = writer
+        self.batch = CrcBatch()
+        self.queue: list[tuple[bytes, int, CrcSlot | bytes | None] | bytes] = []
+
+    def segment(self, payload: bytes) -> None:
+        if self.writer is not None and payload:
+            self.queue.append(payload)
+
+    def file(self, name: bytes, size: int, checksum: CrcSlot | bytes | None) -> None:
+        if self.writer is not None:
+            self.queue.append((name, size, checksum))
+            if self.batch.full:
+                self.drain()
+
+    def drain(self) -> None:
+        self.batch.flush()
+        writer = self.writer
+        if writer is None:
+            return
+        for item in self.queue:
+            if isinstance(item, bytes):
+                writer.segment(item)
+                continue
+            name, size, checksum = item
+            if isinstance(checksum, CrcSlot):
+                checksum = checksum.digest
+            writer.file(name, size, checksum)
+        self.queue.clear()
+
+
 def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerSets) -> Iterator[bytes]:
     """Read a tar stream, record it into ``writer`` and yield every raw byte onwards.
 
@@ -111,14 +148,14 @@ def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerS
     """
     pending: list[bytes] = []
     seen: set[bytes] = set()
+    rec = _Recording(writer)
     src = Source(stream, tap=pending.append)
     reader = TarReader(src)
 
     def flush_segment() -> bytes:
         data = b"".join(pending)
         pending.clear()
-        if writer is not None:
-            writer.segment(data)
+        rec.segment(data)
         return data
 
     while True:
@@ -128,26 +165,31 @@ def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerS
         if data := flush_segment():
             yield data
         owners.add(entry)
-        crc = Crc64() if writer is not None and entry.size > 0 else None
-        if entry.sparse is None:
-            while chunk := reader.read():
-                pending.clear()
-                if crc is not None:
-                    crc.update(chunk)
-                yield chunk
-        else:
-            for chunk in iter_logical(entry, reader):
-                if crc is not None:
-                    crc.update(chunk)
-                if pending:
-                    yield b"".join(pending)
-                    pending.clear()
         cleaned = go_clean(entry.name)
         if cleaned in seen:
             raise DuplicateTarPath(f"{entry.name.decode('utf-8', 'replace')!r}")
         seen.add(cleaned)
-        if writer is not None:
-            writer.file(entry.name, entry.size, crc.digest() if crc is not None else None)
+        checksum: CrcSlot | bytes | None = None
+        want = writer is not None and entry.size > 0
+        if entry.sparse is None and entry.size <= _BATCHED:
+            chunks: list[bytes] = []
+            while chunk := reader.read():
+                pending.clear()
+                chunks.append(chunk)
+                yield chunk
+            if want:
+                checksum = rec.batch.add(chunks)
+        else:
+            crc = Crc64()
+            for chunk in iter_logical(entry, reader) if entry.sparse is not None else reader.iter_content():
+                if want:
+                    crc.update(chunk)
+                if pending:
+                    yield b"".join(pending)
+                    pending.clear()
+            if want:
+                checksum = crc.digest()
+        rec.file(entry.name, entry.size, checksum)
         if data := flush_segment():
             yield data
     if data := flush_segment():
@@ -156,9 +198,9 @@ def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerS
         pending.clear()
         for i in range(0, len(chunk), _PADDING_CHUNK):
             piece = chunk[i : i + _PADDING_CHUNK]
-            if writer is not None:
-                writer.segment(piece)
+            rec.segment(piece)
             yield piece
+    rec.drain()
 
 
 # -- replay ----------------------------------------------------------------------------
@@ -204,7 +246,20 @@ def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
 
 
 def assemble(tar_split: IO[bytes], getter: FileGetter, chunk: int = 1 << 20) -> Iterator[bytes]:
-    """The original uncompressed tar stream, from tar-split plus file contents."""
+    """The original uncompressed tar stream, from tar-split plus file contents.
+
+    Small files are checksummed in batches, so a mismatch is reported a little after
+    the file's bytes were produced (always before the stream ends)."""
+    batch = CrcBatch()
+    checks: list[tuple[str, bytes | None, CrcSlot]] = []
+
+    def verify() -> None:
+        batch.flush()
+        for name, expected, slot in checks:
+            if slot.digest != (expected or b""):
+                raise TarSplitIntegrity(message=f"file integrity checksum failed for {json.dumps(name)}")
+        checks.clear()
+
     for rec in read_records(tar_split):
         if rec.type == SEGMENT:
             if rec.payload:
@@ -213,13 +268,28 @@ def assemble(tar_split: IO[bytes], getter: FileGetter, chunk: int = 1 << 20) -> 
         if rec.size == 0:
             continue
         name = (rec.name or b"").decode("utf-8", "surrogateescape")
-        crc = Crc64()
         with getter.open(name) as f:
+            if rec.size <= _BATCHED:
+                data = f.read(rec.size + 1)
+                rest = f.read(chunk) if len(data) > rec.size else b""
+                parts = [data, rest] if rest else [data]
+                checks.append((name, rec.payload, batch.add(parts)))
+                yield from parts
+                while rest:
+                    rest = f.read(chunk)
+                    if rest:
+                        parts.append(rest)
+                        yield rest
+                if batch.full:
+                    verify()
+                continue
+            crc = Crc64()
             while data := f.read(chunk):
                 crc.update(data)
                 yield data
         if crc.digest() != (rec.payload or b""):
             raise TarSplitIntegrity(message=f"file integrity checksum failed for {json.dumps(name)}")
+    verify()
 
 
 class DirectoryFileGetter:
