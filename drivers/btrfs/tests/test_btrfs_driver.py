@@ -415,3 +415,22 @@ def test_unprivileged_in_a_user_namespace(btrfs_dir: str) -> None:
     assert "cannot enable quotas" in proc.stdout and "Operation not permitted" in proc.stdout
     assert proc.stdout.strip().endswith("ok")
     assert btrfs("subvolume", "list", "-o", os.path.join(root, "btrfs", "subvolumes")).strip() == ""
+
+
+def test_destroy_falls_back_to_the_v1_request_on_old_kernels(
+    driver_factory: DriverFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from containers_storage_btrfs import driver, ioctl
+
+    # a request number no kernel knows answers ENOTTY, as SNAP_DESTROY_V2 does before 5.7
+    monkeypatch.setattr(ioctl, "SNAP_DESTROY_V2", ioctl._ioc(1, 250, 4096))
+
+    def no_fallback(path: str) -> None:
+        assert not os.path.lexists(path), "the v1 request should have destroyed it"
+
+    monkeypatch.setattr(driver, "remove_tree", no_fallback)
+    d = driver_factory()
+    d.create("a", None)
+    btrfs("subvolume", "create", os.path.join(d.get("a"), "nested"))
+    d.remove("a")
+    assert btrfs("subvolume", "list", "-o", d.subvolumes).strip() == ""
