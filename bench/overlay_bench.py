@@ -1,8 +1,8 @@
 """overlay benchmark: 150- and 500-layer chains against the vfs driver, in the same run.
 
 Measures, for each depth: building the chain (one small file per layer), mounting and
-unmounting the top layer (median of ``--repeat``), the native ``changes`` of the top
-layer against the generic (mount-and-walk) one, and applying a tar of ``--files`` files
+unmounting the top layer (median of ``--repeat``), the native ``changes`` and ``diff``
+of the top layer against the generic (mount-and-walk) ones, and applying a tar of ``--files`` files
 natively into a new layer against the vfs driver's apply. Operations the core cannot run
 yet are reported as ``n/a`` with the reason. Needs root (kernel overlay mounts).
 
@@ -107,6 +107,17 @@ def run_depth(work: str, depth: int, repeat: int, files: int) -> list[str]:
     )
     if why:
         notes.append(f"generic changes: {why}")
+
+    def read_diff(native: bool) -> None:
+        fn = ov.diff if native else (lambda *a: Driver.diff(ov, *a))
+        with fn(oids[-1], IDMappings(), oids[-2], IDMappings()) as stream:
+            while stream.read(1 << 20):
+                pass
+
+    t_ndiff, _ = attempt(lambda: timed(lambda: read_diff(True), repeat))
+    t_gdiff, why = attempt(lambda: timed(lambda: read_diff(False), repeat))
+    if why:
+        notes.append(f"generic diff: {why}")
     data = tar_of(files)
 
     def apply(d: Driver, parent: str) -> float:
@@ -124,6 +135,7 @@ def run_depth(work: str, depth: int, repeat: int, files: int) -> list[str]:
         ("create chain", "overlay", t_ov_chain, "vfs", t_vf_chain),
         ("mount+unmount", "overlay", t_ov_mount, "vfs", t_vf_mount),
         ("changes (top)", "native", t_native, "generic", t_generic),
+        ("diff (top)", "native", t_ndiff, "generic", t_gdiff),
         (f"apply {files} files", "overlay", t_ov_apply, "vfs", t_vf_apply),
     ]
     for what, a_name, a, b_name, b in rows:
