@@ -21,16 +21,15 @@ def containers(ctx: Context) -> int:
 
 
 def container(ctx: Context) -> int:
-    from ..errors import ContainerUnknown
     from ..records.model import Container
-    from .errtext import error_text
+    from .errtext import error_text, not_found_errors
 
     found: list[Container] = []
     missing = False
     for ref in ctx.args:
         try:
             found.append(ctx.store.container(ref))
-        except ContainerUnknown:
+        except not_found_errors():
             missing = True
     if ctx.json:
         ctx.console.json([c.to_json(extra=False) for c in found])

@@ -30,3 +30,10 @@ def error_text(exc: BaseException) -> str:
 
 class CommandError(Exception):
     """A failure the command reports with exactly this text (exit 1)."""
+
+
+def not_found_errors() -> tuple[type[BaseException], ...]:
+    """What a failed lookup may raise: upstream's listing commands skip any lookup error."""
+    from ..errors import StorageError
+
+    return (LookupError, StorageError)

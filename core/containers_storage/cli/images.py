@@ -38,14 +38,14 @@ def images_by_digest(ctx: Context) -> int:
 
 
 def image(ctx: Context) -> int:
-    from ..errors import ImageUnknown
+    from .errtext import not_found_errors
 
     found: list[Image] = []
     missing = False
     for ref in ctx.args:
         try:
             found.append(ctx.store.image(ref))
-        except ImageUnknown:
+        except not_found_errors():
             missing = True
     if ctx.json:
         ctx.console.json([item.to_json(extra=False) for item in found])

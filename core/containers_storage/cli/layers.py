@@ -78,14 +78,14 @@ def _print_tree(ctx: Context, all_layers: list[Layer]) -> None:
 
 
 def layer(ctx: Context) -> int:
-    from ..errors import LayerUnknown
+    from .errtext import not_found_errors
 
     found: list[Layer] = []
     missing = False
     for ref in ctx.args:
         try:
             found.append(ctx.store.layer(ref))
-        except LayerUnknown:
+        except not_found_errors():
             missing = True
     if ctx.json:
         ctx.console.json([item.to_json(extra=False) for item in found])

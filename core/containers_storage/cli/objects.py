@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .context import Context
+from .errtext import not_found_errors
 
 
 def _found(lookup: Callable[[str], object], ref: str) -> bool:
     try:
         lookup(ref)
-    except LookupError:
+    except not_found_errors():
         return False
     return True
 
@@ -54,7 +55,7 @@ def metadata(ctx: Context) -> int:
     for ref in ctx.args:
         try:
             value = _strip_newline(ctx.store.metadata(ref))
-        except LookupError:
+        except not_found_errors():
             value = ""
             missing = True
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .context import Context
+from .errtext import not_found_errors
 from .gofmt import go_list
 
 
@@ -15,7 +16,7 @@ def _owners(ctx: Context, resolve: Callable[[str], str],
     for ref in ctx.args:
         try:
             object_id = resolve(ref)
-        except LookupError:
+        except not_found_errors():
             missing = True
             continue
         uids, gids = compute(object_id)
