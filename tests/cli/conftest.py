@@ -102,6 +102,26 @@ def _cleanup_store(store: Store) -> None:
     shutil.rmtree(Path(store.graph).parent, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def shared_fixture_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Store]]:
+    """One restored store per driver for a module whose commands only read (the expected
+    answers): restoring 316 times would cost a minute."""
+    made: dict[str, Store] = {}
+
+    def get(driver: str) -> Store:
+        if os.geteuid() != 0:
+            pytest.skip("restoring the fixture stores needs root")
+        if not driver_installed(driver):
+            pytest.skip(f"the {driver} driver is not installed")
+        if driver not in made:
+            made[driver] = unpack_fixture(driver, tmp_path_factory.mktemp(f"fixture-{driver}"))
+        return made[driver]
+
+    yield get
+    for store in made.values():
+        _cleanup_store(store)
+
+
 @pytest.fixture
 def fixture_store_factory(tmp_path: Path) -> Iterator[Callable[[str], Store]]:
     made: list[Store] = []

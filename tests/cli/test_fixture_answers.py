@@ -61,7 +61,21 @@ def check_answer(store: Store, line: str, answer: dict[str, Any], result: Result
 
 
 @pytest.mark.parametrize(("driver", "line", "answer"), _cases())
-def test_fixture_answer(fixture_store_factory: Callable[[str], Store], driver: str, line: str,
+def test_fixture_answer(shared_fixture_stores: Callable[[str], Store], driver: str, line: str,
                         answer: dict[str, Any]) -> None:
-    store = fixture_store_factory(driver)
+    """The expected commands only read, so one restored store per driver serves them all
+    (in the file's order, which ends with ``check``)."""
+    store = shared_fixture_stores(driver)
     check_answer(store, line, answer, run_line(store, line))
+
+
+def test_a_fresh_copy_answers_the_same(fixture_store_factory: Callable[[str], Store]) -> None:
+    """Guards the sharing above: a few answers again on a store nothing else touched."""
+    expected = json.loads((FIXTURES / "expected-vfs.json").read_text())
+    store = fixture_store_factory("vfs")
+    for line in ("layers", "images --json", "containers --json", "mounted " + _container_id(expected)):
+        check_answer(store, line, expected[line], run_line(store, line))
+
+
+def _container_id(expected: dict[str, Any]) -> str:
+    return next(k.split()[1] for k in expected if k.startswith("mounted "))
