@@ -133,3 +133,35 @@ def test_quotas_that_cannot_be_enabled_give_a_clear_error(
         assert ro.list_layers() == ["base"]
     finally:
         subprocess.run(["mount", "-o", "remount,rw", fresh_btrfs.mountpoint], check=True)
+
+
+def fill(path: str) -> None:
+    """Allocate data until the filesystem has no room left."""
+    with open(path, "wb") as f:
+        size = 0
+        step = 64 * MiB
+        while step >= MiB:
+            try:
+                os.posix_fallocate(f.fileno(), size, step)
+                size += step
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+                step //= 2
+
+
+def test_full_filesystem_layers_still_created_and_removed(fresh_driver_factory: DriverFactory) -> None:
+    """A full disk fails writes with ENOSPC, but creating a snapshot needs no data space and
+    removing layers gives the space back."""
+    d = fresh_driver_factory()
+    d.create("hog", None)
+    fill(os.path.join(d.get("hog"), "filler"))
+    err = write_until_error(os.path.join(d.get("hog"), "more"), 16 * MiB)
+    assert err is not None and err.errno == errno.ENOSPC, err
+    d.create("child", "hog")
+    assert os.path.exists(os.path.join(d.get("child"), "filler"))
+    d.remove("child")
+    d.remove("hog")
+    d.create("after", None)
+    # the kernel's cleaner frees the extents in the background: wait for it, then write
+    subprocess.run(["btrfs", "subvolume", "sync", d.home], check=True, capture_output=True)
+    assert write_until_error(os.path.join(d.get("after"), "data"), 64 * MiB) is None
