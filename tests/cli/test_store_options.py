@@ -77,3 +77,19 @@ def test_debug_logs_the_options(conf: Path) -> None:
     assert 'msg="Driver Name: vfs"' in r.stderr
     quiet = run_main("--debug=false", "status")
     assert "level=debug" not in quiet.stderr
+
+
+def test_list_flags_after_the_command_append_to_the_defaults(conf: Path) -> None:
+    conf.write_text(conf.read_text() + '[storage.options.vfs]\nignore_chown_errors = "true"\n')
+    assert _status()["Driver Options"] == "[vfs.ignore_chown_errors=true]"
+    r = run_main("status", "--storage-opt", "vfs.ignore_chown_errors=false")
+    pairs = dict(line.split(": ", 1) for line in r.stderr.splitlines())
+    assert pairs["Driver Options"] == "[vfs.ignore_chown_errors=true vfs.ignore_chown_errors=false]"
+
+
+def test_a_driver_before_the_command_skips_the_configuration(conf: Path) -> None:
+    r = run_main("-s", "vfs", "status")
+    assert r.status == 1
+    assert r.stdout == (
+        "error initializing: no storage runroot or graphroot specified: missing necessary StoreOptions\n"
+    )
