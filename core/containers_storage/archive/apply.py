@@ -207,9 +207,11 @@ class _Extractor:
             st = os.lstat(name, dir_fd=dfd)
         except FileNotFoundError:
             return
-        if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            self.tree.forget()
         remove_all(dfd, name, st)
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            # cached descriptors below the removed entry are stale; ``dfd`` itself may be
+            # one of the cached ones, so only drop them once it is no longer needed
+            self.tree.forget()
 
     # -- AUFS hard-link sources ------------------------------------------------------
     def _plnk_source(self, base: bytes, entry: th.Entry, reader: TarReader) -> None:
