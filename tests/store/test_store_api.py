@@ -345,3 +345,33 @@ def test_reload_only_when_changed(store: Store, store_root: Path) -> None:
         assert loads == [1]
     finally:
         type(store._layers).load = orig  # type: ignore[method-assign]
+
+
+def test_compact_split_keeps_source_text(tmp_path: Path) -> None:
+    from containers_storage.records.files import read_json_array
+
+    path = tmp_path / "a.json"
+    text = '[{"id":"a","x":"},{\\"id\\":\\"no"},{"id":"b","flags":{"k":[1]}}]'
+    path.write_text(text)
+    values, sources = read_json_array(str(path))
+    assert [v["id"] for v in values] == ["a", "b"]
+    assert sources == ['a","x":"},{\\"id\\":\\"no"', 'b","flags":{"k":[1]}']
+    nested = '[{"id":"a","extra":[{"q":1},{"id":"inner"}]},{"id":"b"}]'
+    path.write_text(nested)
+    values, sources = read_json_array(str(path))
+    assert len(values) == 2 and sources is None  # ambiguous split: re-encode instead
+    path.write_text('[ {"id": "a"} ]')
+    assert read_json_array(str(path)) == ([{"id": "a"}], None)
+
+
+def test_filled_digest_is_persisted(store: Store, store_root: Path) -> None:
+    img = store.create_image(names=["i"])
+    store.set_image_big_data(img.id, "manifest", b"{}")
+    path = store_root / "graph" / "vfs-images" / "images.json"
+    recs = json.loads(path.read_text())
+    del recs[0]["digest"]
+    path.write_text(json.dumps(recs, separators=(",", ":")))
+    with get_store(options(store_root)) as s:
+        assert s.image(img.id).digest.startswith("sha256:")
+        s.create_image(names=["j"])
+    assert json.loads(path.read_text())[0]["digest"] == recs[0]["big-data-digests"]["manifest"]

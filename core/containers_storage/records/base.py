@@ -26,7 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from ..errors import LoadError, StoreIsReadOnly
 from ..gojson import dumps
 from ..locks.api import Lock
-from .files import read_json_array, write_atomic
+from .files import element_core, element_text, read_json_array, write_atomic
 from .model import RecordFormatError
 
 
@@ -61,6 +61,9 @@ class LazyRecords(Generic[R]):
         self.raw: dict[str, dict[str, Any]] = {}
         #: built (or newly set) record objects
         self.objs: dict[str, R] = {}
+        #: exact JSON text (see ``files.element_text``) of records unchanged since they
+        #: were read or last written
+        self.text: dict[str, str] = {}
 
     def __contains__(self, id: object) -> bool:
         return id in self.order
@@ -85,6 +88,7 @@ class LazyRecords(Generic[R]):
 
     def pop(self, id: str) -> int:
         self.raw.pop(id, None)
+        self.text.pop(id, None)
         self.objs.pop(id, None)
         return self.order.pop(id)
 
@@ -225,9 +229,10 @@ class RecordStore(Generic[R]):
         if self.check_mtimes():
             mtimes = self._current_mtimes()
         records: LazyRecords[R] = LazyRecords(self._parse_one)
-        order, raw = records.order, records.raw
+        order, raw, texts = records.order, records.raw, records.text
         for idx, rf in enumerate(self.files):
-            for data in read_json_array(rf.path):
+            values, sources = read_json_array(rf.path)
+            for pos, data in enumerate(values):
                 rid = data.get("id")
                 if rid.__class__ is not str:
                     raise LoadError(f"loading {rf.path}", message=f"{self.kind} record without a string id")
@@ -235,6 +240,8 @@ class RecordStore(Generic[R]):
                     continue  # the first one read wins (§3)
                 order[rid] = idx
                 raw[rid] = data
+                if sources is not None:
+                    texts[rid] = sources[pos]
         self._loaded = False
         self._records = records
         self._dirty = set()
@@ -335,6 +342,7 @@ class RecordStore(Generic[R]):
                 del self._by_name[name]
         self._records.objs[rec.id] = rec
         self._records.raw.pop(rec.id, None)
+        self._records.text.pop(rec.id, None)
         for name in rec.names:
             self._by_name[name] = rec.id
         self.index_add(rec)
@@ -379,16 +387,24 @@ class RecordStore(Generic[R]):
         if not self._dirty:
             return
         self._token = self.lock.record_write()
-        parts: list[list[Any]] = [[] for _ in self.files]
-        raw, objs = self._records.raw, self._records.objs
+        parts: list[list[str]] = [[] for _ in self.files]
+        raw, objs, text = self._records.raw, self._records.objs, self._records.text
         for rid, idx in self._records.order.items():
             if idx in self._dirty:
+                core = text.get(rid)
+                if core is not None:
+                    parts[idx].append(element_text(core))
+                    continue
                 data = raw.get(rid)
-                parts[idx].append(data if data is not None else objs[rid].to_json())
+                full = dumps(data if data is not None else objs[rid].to_json())
+                core = element_core(full)
+                if core is not None:
+                    text[rid] = core
+                parts[idx].append(full)
         for idx in sorted(self._dirty):
             rf = self.files[idx]
             os.makedirs(os.path.dirname(rf.path), 0o700, exist_ok=True)
-            encoded = dumps(parts[idx]).encode("utf-8", "surrogateescape")
+            encoded = ("[" + ",".join(parts[idx]) + "]").encode("utf-8", "surrogateescape")
             write_atomic(rf.path, encoded, durable=not rf.volatile)
         self._dirty.clear()
         if self.check_mtimes():

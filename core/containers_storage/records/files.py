@@ -47,19 +47,20 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o
             os.close(dfd)
 
 
-def read_json_array(path: str) -> list[dict[str, Any]]:
-    """The objects of the JSON array in ``path``, decoded in one pass. A missing or empty
-    file is an empty array; anything that is not an array of objects raises
-    :class:`LoadError` naming the file."""
+def read_json_array(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """The objects of the JSON array in ``path``, decoded in one pass, and -- when the
+    file is compact Go output -- each object's exact source text (so unchanged records
+    are written back without re-encoding). A missing or empty file is an empty array;
+    anything that is not an array of objects raises :class:`LoadError` naming the file."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        return []
+        return [], None
     except OSError as exc:
         raise LoadError(f"reading {path}", message=exc.strerror or str(exc)) from exc
     if not raw.strip():
-        return []
+        return [], None
     try:
         value = json.loads(raw)
     except UnicodeDecodeError as exc:
@@ -67,10 +68,42 @@ def read_json_array(path: str) -> list[dict[str, Any]]:
     except ValueError as exc:
         raise LoadError(f"loading {path}", message=f"corrupt JSON: {exc}") from None
     if value is None:
-        return []
+        return [], None
     if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
         raise LoadError(f"loading {path}", message="corrupt JSON: not an array of objects")
-    return value
+    return value, _split_compact(raw, value)
+
+
+_SEP = '},{"id":"'
+
+
+def _split_compact(raw: bytes, values: list[dict[str, Any]]) -> list[str] | None:
+    """Each element's source text of a compact ``[{"id":"...",...},...]`` array, minus
+    its leading ``{"id":"`` and trailing ``}`` (see :func:`element_text`).
+
+    ``},{"id":"`` cannot occur inside a JSON string (its quote would be escaped), so
+    splitting there finds the element boundaries -- unless an object nests objects whose
+    first key is ``id``; the element count and every element's ID are checked, and any
+    doubt returns None (the caller then re-encodes)."""
+    if not (raw.startswith(b'[{"id":"') and raw.endswith(b"}]")):
+        return None
+    cores = raw[8:-2].decode("utf-8", "surrogateescape").split(_SEP)
+    if len(cores) != len(values):
+        return None
+    for core, v in zip(cores, values, strict=True):
+        rid = v.get("id")
+        if rid.__class__ is not str or not core.startswith(rid) or core[len(rid) : len(rid) + 1] != '"':
+            return None
+    return cores
+
+
+def element_text(core: str) -> str:
+    return '{"id":"' + core + "}"
+
+
+def element_core(text: str) -> str | None:
+    """The inverse of :func:`element_text`, for texts of that shape."""
+    return text[7:-1] if text.startswith('{"id":"') and text.endswith("}") else None
 
 
 def big_data_file_name(key: str) -> str:

@@ -144,6 +144,7 @@ class ImageStore(BigDataStore[Image]):
             # digest filled in from big data: written on the next save, as upstream does
             self._records[rid]
             self._records.raw.pop(rid, None)
+            self._records.text.pop(rid, None)
 
     def index_add(self, rec: Image) -> None:
         for d in rec.digests:

@@ -81,8 +81,8 @@ class LayerStore(RecordStore[Layer]):
         self.mounts_path = os.path.join(run_dir, "mountpoints.json") if run_dir else ""
         self._mounts: dict[str, tuple[str, int]] = {}
         self._mounts_token: bytes | None = None
-        self._by_compressed: dict[str, list[str]] = {}
-        self._by_uncompressed: dict[str, list[str]] = {}
+        self._by_compressed: dict[str, list[str]] | None = None
+        self._by_uncompressed: dict[str, list[str]] | None = None
         self._incomplete: set[str] = set()
 
     # -- RecordStore hooks -------------------------------------------------------------
@@ -93,40 +93,48 @@ class LayerStore(RecordStore[Layer]):
         return True
 
     def index_raw(self, id: str, data: dict[str, Any]) -> None:
-        for index, key in (
-            (self._by_compressed, "compressed-diff-digest"),
-            (self._by_uncompressed, "diff-digest"),
-        ):
-            d = data.get(key)
-            if d and d.__class__ is str:
-                index.setdefault(d, []).append(id)
         flags = data.get("flags")
         if flags and flags.__class__ is dict and flags.get(INCOMPLETE_FLAG) is True:
             self._incomplete.add(id)
 
-    def index_add(self, rec: Layer) -> None:
+    def _digest_index(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The digest indexes, built on first use (most commands never look layers up
+        by digest, and a big store's load should not pay for them)."""
+        if self._by_compressed is None or self._by_uncompressed is None:
+            self._by_compressed, self._by_uncompressed = {}, {}
+            for rec in self._records.values():
+                self._index_digests(rec)
+        return self._by_compressed, self._by_uncompressed
+
+    def _index_digests(self, rec: Layer) -> None:
+        assert self._by_compressed is not None and self._by_uncompressed is not None
         if rec.compressed_digest:
             self._by_compressed.setdefault(rec.compressed_digest, []).append(rec.id)
         if rec.uncompressed_digest:
             self._by_uncompressed.setdefault(rec.uncompressed_digest, []).append(rec.id)
+
+    def index_add(self, rec: Layer) -> None:
+        if self._by_compressed is not None:
+            self._index_digests(rec)
         if rec.incomplete:
             self._incomplete.add(rec.id)
 
     def index_remove(self, rec: Layer) -> None:
-        for index, key in (
-            (self._by_compressed, rec.compressed_digest),
-            (self._by_uncompressed, rec.uncompressed_digest),
-        ):
-            ids = index.get(key)
-            if ids and rec.id in ids:
-                ids.remove(rec.id)
-                if not ids:
-                    del index[key]
+        if self._by_compressed is not None and self._by_uncompressed is not None:
+            for index, key in (
+                (self._by_compressed, rec.compressed_digest),
+                (self._by_uncompressed, rec.uncompressed_digest),
+            ):
+                ids = index.get(key)
+                if ids and rec.id in ids:
+                    ids.remove(rec.id)
+                    if not ids:
+                        del index[key]
         self._incomplete.discard(rec.id)
 
     def index_clear(self) -> None:
-        self._by_compressed = {}
-        self._by_uncompressed = {}
+        self._by_compressed = None
+        self._by_uncompressed = None
         self._incomplete = set()
 
     def duplicate_names_error(self) -> Exception:
@@ -178,7 +186,7 @@ class LayerStore(RecordStore[Layer]):
         assert self.mounts_lock is not None
         token = self.mounts_lock.last_write()
         mounts: dict[str, tuple[str, int]] = {}
-        for data in read_json_array(self.mounts_path):
+        for data in read_json_array(self.mounts_path)[0]:
             lid, path, count = data.get("id"), data.get("path"), data.get("count")
             if not isinstance(lid, str) or not isinstance(path, str) or not isinstance(count, int):
                 raise LoadError(f"loading {self.mounts_path}", message="malformed mount record")
@@ -216,10 +224,10 @@ class LayerStore(RecordStore[Layer]):
 
     # -- queries -------------------------------------------------------------------------
     def by_compressed_digest(self, digest: str) -> list[Layer]:
-        return [self.public(self._records[i]) for i in self._by_compressed.get(digest, ())]
+        return [self.public(self._records[i]) for i in self._digest_index()[0].get(digest, ())]
 
     def by_uncompressed_digest(self, digest: str) -> list[Layer]:
-        return [self.public(self._records[i]) for i in self._by_uncompressed.get(digest, ())]
+        return [self.public(self._records[i]) for i in self._digest_index()[1].get(digest, ())]
 
     def tar_split_path(self, id: str) -> str:
         return os.path.join(self.layer_dir, id + TAR_SPLIT_SUFFIX)
