@@ -1,0 +1,42 @@
+import base64
+import os
+
+import pytest
+
+from containers_storage.archive.crc64 import _TABLE, Crc64, CrcBatch, crc64
+
+
+def reference(data: bytes) -> bytes:
+    crc = (1 << 64) - 1
+    for b in data:
+        crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return (crc ^ ((1 << 64) - 1)).to_bytes(8, "big")
+
+
+def test_go_vectors() -> None:
+    assert base64.b64encode(crc64(b"hello\n")) == b"YUw+7uLYEAA="
+    assert base64.b64encode(crc64(b"x\n")) == b"YVMQAAAAAAA="
+    assert crc64(b"") == bytes(8)
+
+
+@pytest.mark.parametrize("size", [1, 63, 64, 4095, 4096, 4097, 4088, 65536 + 7, 300_001, 1 << 20])
+def test_bulk_paths_equal_bytewise(size: int) -> None:
+    data = os.urandom(size)
+    want = reference(data)
+    assert crc64(data) == want
+    c = Crc64()
+    for i in range(0, size, 7777):
+        c.update(data[i : i + 7777])
+    assert c.digest() == want
+    batch = CrcBatch()
+    slot = batch.add([data[: size // 2], data[size // 2 :]])
+    batch.flush()
+    assert slot.digest == want
+
+
+def test_batch_many_items() -> None:
+    items = [os.urandom(n) for n in (0, 1, 8, 100, 4087, 4088, 4089, 9000, 70_000)]
+    batch = CrcBatch()
+    slots = [batch.add([d]) for d in items]
+    batch.flush()
+    assert [s.digest for s in slots] == [reference(d) for d in items]
