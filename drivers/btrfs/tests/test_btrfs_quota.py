@@ -97,6 +97,16 @@ def test_min_space_enables_quotas_at_init_and_bounds_sizes(fresh_driver_factory:
     assert max_referenced(d.get("ok")) == str(10 * MiB)
 
 
+def test_invalid_create_does_not_turn_quotas_on(fresh_driver_factory: DriverFactory) -> None:
+    d = fresh_driver_factory()
+    with pytest.raises(FileNotFoundError):
+        d.create("q", "missing-parent", CreateOpts(storage_opt={"SIZE": "20M"}))
+    with pytest.raises(InvalidOption):
+        d.create("q", None, CreateOpts(storage_opt={"size": "0"}))
+    assert not quotas_on(d.home)
+    assert d.list_layers() == []
+
+
 def test_remove_with_quotas_on_also_removes_nested_subvolumes(fresh_driver_factory: DriverFactory) -> None:
     d = fresh_driver_factory()
     d.create("q", None, CreateOpts(storage_opt={"size": "30M"}))

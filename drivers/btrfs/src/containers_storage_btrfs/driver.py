@@ -132,8 +132,11 @@ class BtrfsDriver(Driver):
     def create(self, id: str, parent: str | None, opts: CreateOpts | None = None) -> None:
         opts = opts or CreateOpts()
         size = requested_size(opts.storage_opt, self.options.min_space)
+        if parent:
+            os.lstat(self._subvol(parent))  # a missing parent fails before anything changes
         if size is not None:
-            self._enable_quota(f"size={opts.storage_opt.get('size', size)}")
+            given = next(v for k, v in opts.storage_opt.items() if k.lower() == "size")
+            self._enable_quota(f"size={given}")
         path = self._subvol(id)
         os.makedirs(self.subvolumes, 0o700, exist_ok=True)
         with ioctl.open_dir(self.subvolumes) as dir_fd:
