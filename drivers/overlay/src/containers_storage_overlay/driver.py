@@ -31,7 +31,7 @@ from containers_storage.errors import (
 )
 from containers_storage.idtools import IDMappings
 
-from . import additional_layers, features, layout, mounting, nativediff
+from . import additional_layers, features, layout, mounting, nativediff, quota
 from . import options as overlay_options
 from .additional_layers import OverlayAdditionalLayer
 from .layout import Layout
@@ -69,10 +69,6 @@ def _chown(path: str, uid: int, gid: int) -> None:
             raise
 
 
-def _rootless() -> bool:
-    return os.geteuid() != 0
-
-
 def _in_user_namespace() -> bool:
     """True inside a user namespace other than the initial one (its uid_map is not the
     identity over the whole range)."""
@@ -84,9 +80,18 @@ def _in_user_namespace() -> bool:
     return fields[:3] != ["0", "0", "4294967295"]
 
 
-def _userxattr_needed() -> bool:
-    """Kernel overlay in a user namespace must keep its xattrs in ``user.overlay.*``."""
-    return _rootless() or _in_user_namespace()
+def _rootless() -> bool:
+    """Upstream's unshare.IsRootless: not root, or root of a user namespace. Kernel
+    overlay then keeps its xattrs in ``user.overlay.*`` (``userxattr``)."""
+    return os.geteuid() != 0 or _in_user_namespace()
+
+
+def _cannot_mount() -> DriverPrerequisites:
+    return DriverPrerequisites(
+        message="overlay: not running as root (of the host or of a user namespace), so kernel overlay "
+        "cannot be mounted, and no mount_program is configured (fuse-overlayfs is not in PATH): "
+        "prerequisites for driver not satisfied (wrong filesystem?)"
+    )
 
 
 class OverlayDriver(Driver):
@@ -119,12 +124,8 @@ class OverlayDriver(Driver):
                 message="'overlay' not found as a supported filesystem on this host. Please ensure kernel "
                 "is new enough and has overlay support loaded.: driver not supported"
             )
-        if _rootless() and not _in_user_namespace() and not shutil.which("fuse-overlayfs"):
-            raise DriverPrerequisites(
-                message="overlay: not running as root and not in a user namespace, so kernel overlay "
-                "cannot be mounted, and no mount_program is configured (fuse-overlayfs is not in PATH): "
-                "prerequisites for driver not satisfied (wrong filesystem?)"
-            )
+        if os.geteuid() != 0 and not shutil.which("fuse-overlayfs"):
+            raise _cannot_mount()
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
@@ -136,14 +137,14 @@ class OverlayDriver(Driver):
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._home_bound = False
-        self.quota: object | None = None
+        self.quota: quota.Control | None = None
         self.supports_dtype = True
         self.using_metacopy = False
         self._native_diff: bool | None = None
         self._volatile: bool | None = None
         self._idmapped: bool | None = None
         rootless = _rootless()
-        self.userxattr = _userxattr_needed()
+        self.userxattr = rootless
         root_uid, root_gid = config.id_mappings.root_pair()
 
         if self.backing_fs == "<unknown>":
@@ -175,12 +176,8 @@ class OverlayDriver(Driver):
                     message="a network file system with user namespaces is not supported.  Please use a "
                     "mount_program: backing file system is unsupported for this graph driver"
                 )
-            if rootless and not _in_user_namespace():
-                raise DriverPrerequisites(
-                    message="overlay: not running as root and not in a user namespace, so kernel overlay "
-                    "cannot be mounted, and no mount_program is configured (fuse-overlayfs is not in "
-                    "PATH): prerequisites for driver not satisfied (wrong filesystem?)"
-                )
+            if os.geteuid() != 0:
+                raise _cannot_mount()
             self._check_kernel_overlay()
             feature = f"metacopy({self.opts.mount_options})"
             self.using_metacopy, _ = features.checked(
@@ -189,7 +186,7 @@ class OverlayDriver(Driver):
                 lambda: features.check_metacopy(self.home, self.opts.mount_options, self.userxattr),
             )
 
-        if not self.opts.skip_mount_home and not rootless:
+        if not self.opts.skip_mount_home and os.geteuid() == 0:
             self._make_home_private()
         self._init_quota()
 
@@ -250,8 +247,6 @@ class OverlayDriver(Driver):
 
     def _init_quota(self) -> None:
         if self.backing_fs == "xfs":
-            from . import quota
-
             try:
                 self.quota = quota.Control(self.home)
             except OSError as e:
@@ -402,7 +397,7 @@ class OverlayDriver(Driver):
         try:
             _chown(d, root_uid, root_gid)
             if with_quota and self.quota is not None:
-                self.quota.set_quota(d, quota_size, quota_inodes)  # type: ignore[attr-defined]
+                self.quota.set_quota(d, quota_size, quota_inodes)
             diff = os.path.join(d, "diff")
             os.mkdir(diff)
             _chown(diff, diff_uid, diff_gid)
@@ -448,7 +443,7 @@ class OverlayDriver(Driver):
         if als:
             additional_layers.notify_release(als)
         if self.quota is not None:
-            self.quota.clear_quota(d)  # type: ignore[attr-defined]
+            self.quota.clear_quota(d)
 
     def exists(self, id: str) -> bool:
         return os.path.exists(self.layout.dir(id))
