@@ -313,3 +313,17 @@ def test_additional_layer_store(driver_factory: DriverMaker, scratch_dir: str) -
     d.remove("from-als")
     # release notifications rmdir the (non-empty) layer dir: the store keeps its content
     assert os.path.isdir(target)
+
+
+def test_remove_while_mounted_forgets_the_mount(driver_factory: DriverMaker) -> None:
+    d = driver_factory()
+    d.create("x", None)
+    p = d.get("x")
+    d.remove("x")
+    assert not mounts.is_mounted(p) and not d.exists("x")
+    d.create("x", None)
+    p = d.get("x")  # mounted afresh, not taken for still mounted
+    try:
+        assert mounts.is_mounted(p)
+    finally:
+        d.put("x")

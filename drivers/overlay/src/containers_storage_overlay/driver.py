@@ -433,13 +433,17 @@ class OverlayDriver(Driver):
         fsutil.remove_tree(d)
 
     def remove(self, id: str) -> None:
-        d = self.layout.dir(id)
+        """Remove the layer from the primary home (never from a read-only store); anything
+        still mounted below it is detached, and this process forgets its mount count."""
+        d = os.path.join(self.home, id)
         try:
             with open(os.path.join(d, "additionallayer"), encoding="utf-8") as f:
                 als = f.read()
         except OSError:
             als = ""
-        self._remove_dir(os.path.join(self.home, id))
+        with self._lock:
+            self._counts.pop(os.path.join(d, "merged"), None)
+        self._remove_dir(d)
         if als:
             additional_layers.notify_release(als)
         if self.quota is not None:
