@@ -416,3 +416,34 @@ def test_container_parent_owners_and_layer_parent_owners(empty_store: Store) -> 
     assert (r.status, r.stdout) == (0, f"ID: {L1}\n")
     r = empty_store("layer-parent-owners", "--json", L1, "nope")
     assert (r.status, r.stdout) == (1, f'{{"ID":"{L1}","UIDs":null,"GIDs":null}}\n')
+
+
+def _tar_with_symlinks(*links: tuple[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def test_copy_never_writes_outside_the_layer(empty_store: Store, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    tar = _tar_with_symlinks(("abs", str(outside)), ("rel", "../../../../../../../../" + str(outside)))
+    r = empty_store("import-layer", "--id", L1, stdin=tar)
+    assert r.status == 0, r.stderr
+    payload = tmp_path / "payload"
+    payload.write_text("data")
+    for link in ("abs", "rel"):
+        r = empty_store("copy", str(payload), f"{L1}:/{link}/pwned-{link}")
+        assert r.status == 0, r.stderr
+        assert not (outside / f"pwned-{link}").exists()
+        back = tmp_path / f"back-{link}"
+        r = empty_store("copy", f"{L1}:/{link}/pwned-{link}", str(back))
+        assert (r.status, back.read_text()) == (0, "data"), r.stderr
+    assert list(outside.iterdir()) == []

@@ -1,27 +1,37 @@
 """``copy``: files into, out of and between layers, like ``cp -a`` (cli.md §5.5).
 
-Ownership travels as upstream's does: host IDs of the source are mapped into the source
-layer's namespace, replaced by ``--chown`` if given, then mapped out through the
-destination layer's maps.
+As upstream, the copy goes through a tar stream: the source is archived (owners mapped
+from the host into the source layer's namespace), then extracted by the archive code's
+confined extractor (owners mapped out through the destination layer's maps), so nothing
+is ever written outside a destination layer, whatever symlinks it holds. Paths inside a
+layer are resolved with the layer's mount point acting as ``/``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..idtools import IDMaps
+from ..idtools import IDMappings
 from .context import Context
 from .errtext import CommandError, error_text
 from .gofmt import go_quote
+
+TYPE_CHECKING = False  # typing costs ms at start-up; type checkers treat this as True
+
+if TYPE_CHECKING:
+    from ..archive.export import TarBuilder
 
 
 @dataclass
 class _Location:
     arg: str
-    path: str
-    uid_map: IDMaps = ()
-    gid_map: IDMaps = ()
+    #: the directory that acts as ``/`` (a layer's mount point, or the host's ``/``)
+    root: str
+    #: path below ``root``
+    inner: str
+    maps: IDMappings = IDMappings()
 
 
 def _parse_chown(text: str) -> tuple[int, int] | None:
@@ -49,7 +59,7 @@ class _Mounts:
 
     def locate(self, arg: str) -> _Location:
         if ":" not in arg:
-            return _Location(arg, arg)
+            return _Location(arg, "/", os.path.abspath(arg))
         ref, _, inner = arg.partition(":")
         try:
             layer = self.ctx.store.layer(ref)
@@ -60,8 +70,7 @@ class _Mounts:
                 self.mounted[layer.id] = self.ctx.store.mount(layer.id)
             except Exception as exc:
                 raise CommandError(f"error mounting layer {go_quote(layer.id)}: {error_text(exc)}") from None
-        root = self.mounted[layer.id]
-        return _Location(arg, os.path.join(root, inner.lstrip("/")), layer.uid_map, layer.gid_map)
+        return _Location(arg, self.mounted[layer.id], inner, IDMappings(layer.uid_map, layer.gid_map))
 
     def release(self) -> None:
         for layer_id in self.mounted:
@@ -71,52 +80,77 @@ class _Mounts:
                 self.ctx.console.err(f"error unmounting layer {go_quote(layer_id)}: {error_text(exc)}\n")
 
 
-def _known(value: int | None) -> int:
-    from ..idtools import OVERFLOW_ID
-
-    return OVERFLOW_ID if value is None else value
+def _parts(inner: str) -> tuple[bytes, ...]:
+    return tuple(p for p in os.fsencode(inner).split(b"/") if p not in (b"", b"."))
 
 
-def _owner(st: os.stat_result, src: _Location, dst: _Location,
-           chown: tuple[int, int] | None) -> tuple[int, int]:
-    from ..idtools import to_container, to_host
+def _is_dir(tree: object, parts: tuple[bytes, ...]) -> bool:
+    from ..archive.rooted import RootedDir
 
-    if chown is not None:
-        uid, gid = chown
-    else:
-        uid = _known(to_container(st.st_uid, src.uid_map))
-        gid = _known(to_container(st.st_gid, src.gid_map))
-    return _known(to_host(uid, dst.uid_map)), _known(to_host(gid, dst.gid_map))
+    assert isinstance(tree, RootedDir)
+    try:
+        tree.resolve(parts)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
+def _chown_below(dir_path: str, owner: tuple[int, int]) -> None:
+    """``--chown``: every extracted entry below ``dir_path`` (not following symlinks)."""
+    for here, dirs, files in os.walk(dir_path):
+        for name in dirs + files:
+            os.lchown(os.path.join(here, name), *owner)
+
+
+def _single(builder: TarBuilder, parent_fd: int, base: bytes, stored: bytes) -> Iterator[bytes]:
+    """A one-entry archive of ``base`` (in ``parent_fd``) stored under the name ``stored``."""
+    from ..archive.tarwriter import END_OF_ARCHIVE
+
+    yield from builder.entry(parent_fd, base, stored)
+    yield END_OF_ARCHIVE
 
 
 def _copy_one(src: _Location, dst: _Location, chown: tuple[int, int] | None) -> None:
-    import shutil
+    from ..archive.apply import ApplyOptions, apply_tar
+    from ..archive.export import TarBuilder, as_stream, tar_tree
+    from ..archive.rooted import RootedDir
+    from ..drivers.api import WhiteoutFormat
+    from ..idtools import to_host
 
-    from ..drivers.copy import copy_tree
-
-    st = os.lstat(src.path)
-    identity = chown is None and not (src.uid_map or src.gid_map or dst.uid_map or dst.gid_map)
-    if os.path.isdir(src.path) and not os.path.islink(src.path):
-        os.makedirs(dst.path, exist_ok=True)
-        copy_tree(src.path, dst.path)
-        from ..idtools import root_pair
-
-        os.lchown(dst.path, *(chown if chown is not None else root_pair(dst.uid_map, dst.gid_map)))
-        if identity:
-            return
-        for here, dirs, files in os.walk(src.path):
-            rel = os.path.relpath(here, src.path)
-            for name in dirs + files:
-                s_path = os.path.join(here, name)
-                d_path = os.path.normpath(os.path.join(dst.path, rel, name))
-                os.lchown(d_path, *_owner(os.lstat(s_path), src, dst, chown))
-        return
-    target = dst.path
-    if dst.arg.endswith("/") or os.path.isdir(target):
-        target = os.path.join(target, os.path.basename(src.path))
-    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-    shutil.copy2(src.path, target, follow_symlinks=False)
-    os.lchown(target, *_owner(st, src, dst, chown))
+    src_tree, dst_tree = RootedDir(src.root), RootedDir(dst.root)
+    try:
+        builder = TarBuilder(id_mappings=src.maps)
+        src_parts, dst_parts = _parts(src.inner), _parts(dst.inner)
+        name: bytes | None = None
+        chunks: Iterator[bytes]
+        if _is_dir(src_tree, src_parts):
+            chunks = tar_tree(f"/proc/self/fd/{src_tree.fd(src_tree.resolve(src_parts))}", builder)
+            target = dst_parts
+        else:
+            if not src_parts:
+                raise IsADirectoryError(src.inner)
+            if dst.arg.endswith("/") or _is_dir(dst_tree, dst_parts):
+                target, name = dst_parts, src_parts[-1]
+            else:
+                target, name = dst_parts[:-1], dst_parts[-1]
+            chunks = _single(builder, src_tree.fd(src_tree.resolve(src_parts[:-1])), src_parts[-1], name)
+        target_fd = dst_tree.fd(dst_tree.resolve(target, create=True))
+        target_dir = f"/proc/self/fd/{target_fd}"
+        options = ApplyOptions(whiteout_format=WhiteoutFormat.AUFS, id_mappings=dst.maps)
+        apply_tar(as_stream(chunks), target_dir, options)
+        owner = None
+        if chown is not None:
+            uid, gid = to_host(chown[0], dst.maps.uids), to_host(chown[1], dst.maps.gids)
+            owner = (chown[0] if uid is None else uid, chown[1] if gid is None else gid)
+        if name is None:
+            os.chown(target_dir, *(owner or dst.maps.root_pair()))
+            if owner is not None:
+                _chown_below(target_dir, owner)
+        elif owner is not None:
+            os.chown(name, *owner, dir_fd=target_fd, follow_symlinks=False)
+    finally:
+        src_tree.close()
+        dst_tree.close()
 
 
 def copy(ctx: Context) -> int:
@@ -128,7 +162,7 @@ def copy(ctx: Context) -> int:
             src = mounts.locate(arg)
             try:
                 _copy_one(src, dst, chown)
-            except OSError as exc:
+            except Exception as exc:
                 raise CommandError(
                     f"error copying {go_quote(src.arg)} to {go_quote(dst.arg)}: {error_text(exc)}"
                 ) from None
