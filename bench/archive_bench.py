@@ -92,14 +92,20 @@ def run(work: str, repeat: int) -> None:
         sh(f"tar --numeric-owner -cf {tarball} -C / {dirs}")
         sh(f"gzip -6 -c {tarball} > {tarball}.gz")
         sh(f"zstd -q -3 -c {tarball} > {tarball}.zst")
-    entries = int(subprocess.run(f"tar -tf {tarball} | wc -l", shell=True, capture_output=True, text=True).stdout)
-    print(f"input: {os.path.getsize(tarball) / 1e6:.0f} MB uncompressed, {entries} entries; "
-          f"gzip {os.path.getsize(tarball + '.gz') / 1e6:.0f} MB, zstd {os.path.getsize(tarball + '.zst') / 1e6:.0f} MB")
+    entries = int(
+        subprocess.run(f"tar -tf {tarball} | wc -l", shell=True, capture_output=True, text=True).stdout
+    )
+    print(
+        f"input: {os.path.getsize(tarball) / 1e6:.0f} MB uncompressed, {entries} entries; "
+        f"gzip {os.path.getsize(tarball + '.gz') / 1e6:.0f} MB, zstd {os.path.getsize(tarball + '.zst') / 1e6:.0f} MB"
+    )
     dest = os.path.join(work, "out")
     tsfile = os.path.join(work, "tar-split.gz")
-    variants = [("none", tarball, "tar -xpf {src} -C {dest}"),
-                ("gzip", tarball + ".gz", "tar -xzpf {src} -C {dest}"),
-                ("zstd", tarball + ".zst", "tar --zstd -xpf {src} -C {dest}")]
+    variants = [
+        ("none", tarball, "tar -xpf {src} -C {dest}"),
+        ("gzip", tarball + ".gz", "tar -xzpf {src} -C {dest}"),
+        ("zstd", tarball + ".zst", "tar --zstd -xpf {src} -C {dest}"),
+    ]
     rows = []
     for name, src, gnu in variants:
         t_gnu = min(sh(gnu.format(src=src, dest=fresh(dest))) for _ in range(repeat))
@@ -114,7 +120,9 @@ def run(work: str, repeat: int) -> None:
     rows.append(("diff (tar-split replay)", t_gnu, r))
     print(f"{'operation':38} {'GNU tar s':>9} {'ours s':>8} {'ratio':>6} {'peak RSS MB':>11}")
     for label, ref, res in rows:
-        print(f"{label:38} {ref:9.2f} {res['seconds']:8.2f} {res['seconds'] / ref:6.2f} {res['maxrss_kb'] / 1024:11.0f}")
+        print(
+            f"{label:38} {ref:9.2f} {res['seconds']:8.2f} {res['seconds'] / ref:6.2f} {res['maxrss_kb'] / 1024:11.0f}"
+        )
     base = ours_baseline()
     print(f"(python -I -c pass with the package imported: {base:.0f} MB RSS)")
 

@@ -51,7 +51,9 @@ def make_tar(members: Iterable[tuple[tarfile.TarInfo, bytes]], fmt: int = tarfil
     return buf.getvalue()
 
 
-def raw_header(name: bytes, typeflag: bytes = b"0", size: int = 0, linkname: bytes = b"", mode: int = 0o644) -> bytes:
+def raw_header(
+    name: bytes, typeflag: bytes = b"0", size: int = 0, linkname: bytes = b"", mode: int = 0o644
+) -> bytes:
     """A ustar header block with any bytes as name (no validation at all)."""
     b = bytearray(512)
     b[0 : len(name[:100])] = name[:100]
@@ -115,7 +117,9 @@ class DirDriver(Driver):
 
 @pytest.fixture
 def driver(tmp_path: Path) -> DirDriver:
-    return DirDriver(DriverConfig(requested_name="testdir", root=str(tmp_path / "graph"), run_root=str(tmp_path / "run")))
+    return DirDriver(
+        DriverConfig(requested_name="testdir", root=str(tmp_path / "graph"), run_root=str(tmp_path / "run"))
+    )
 
 
 def snapshot(root: str | Path) -> dict[str, tuple[object, ...]]:
@@ -127,7 +131,10 @@ def snapshot(root: str | Path) -> dict[str, tuple[object, ...]]:
             p = os.path.join(dirpath, n)
             st = os.lstat(p)
             try:
-                xattrs = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False))
+                xattrs = sorted(
+                    (k, os.getxattr(p, k, follow_symlinks=False))
+                    for k in os.listxattr(p, follow_symlinks=False)
+                )
             except OSError:
                 xattrs = []
             content: object = None
@@ -136,5 +143,13 @@ def snapshot(root: str | Path) -> dict[str, tuple[object, ...]]:
             elif os.path.isfile(p):
                 content = Path(p).read_bytes()
             mtime = None if os.path.islink(p) else st.st_mtime_ns
-            out[os.path.relpath(p, root)] = (st.st_mode, st.st_uid, st.st_gid, mtime, st.st_rdev, xattrs, content)
+            out[os.path.relpath(p, root)] = (
+                st.st_mode,
+                st.st_uid,
+                st.st_gid,
+                mtime,
+                st.st_rdev,
+                xattrs,
+                content,
+            )
     return out

@@ -42,8 +42,17 @@ def rich_tar() -> bytes:
             member("dev/null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3),
             member("dev/loop9", type=tarfile.BLKTYPE, mode=0o660, devmajor=7, devminor=9),
             member("x/", type=tarfile.DIRTYPE, mode=0o750),
-            member("x/attr", b"data", pax={"SCHILY.xattr.user.test": "1", "SCHILY.xattr.security.selinux": "ignored"}),
-            member("x/cap", b"\x7fELF", mode=0o755, pax={"SCHILY.xattr.security.capability": CAP.decode("latin-1")}),
+            member(
+                "x/attr",
+                b"data",
+                pax={"SCHILY.xattr.user.test": "1", "SCHILY.xattr.security.selinux": "ignored"},
+            ),
+            member(
+                "x/cap",
+                b"\x7fELF",
+                mode=0o755,
+                pax={"SCHILY.xattr.security.capability": CAP.decode("latin-1")},
+            ),
             member(f"{long_dir}/a-file-with-a-rather-long-name.txt", b"deep"),
             member("ünïcode name.txt", b"u"),
             member("x/frac", b"t", pax={"mtime": "1700000000.123456789"}),
@@ -65,7 +74,18 @@ def test_matches_gnu_tar(tmp_path: Path, fmt: str) -> None:
         src.mkdir()
         apply_tar(io.BytesIO(rich_tar()), str(src))
         data = subprocess.run(
-            ["tar", "--format=gnu", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-C", str(src), "-cf", "-", "."],
+            [
+                "tar",
+                "--format=gnu",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--numeric-owner",
+                "-C",
+                str(src),
+                "-cf",
+                "-",
+                ".",
+            ],
             capture_output=True,
             check=True,
         ).stdout
@@ -81,7 +101,9 @@ def test_matches_gnu_tar(tmp_path: Path, fmt: str) -> None:
     a, b = snapshot(gnu), snapshot(ours)
     for snap in (a, b):  # parents made implicitly get the current time in both
         # (GNU tar also leaves "x" with the current time; upstream sets directory times last)
-        for key in [k for k in snap if k == "x" or k.startswith("directory-number") and not k.endswith(".txt")]:
+        for key in [
+            k for k in snap if k == "x" or k.startswith("directory-number") and not k.endswith(".txt")
+        ]:
             snap[key] = (*snap[key][:3], None, *snap[key][4:])
     if fmt == "pax":  # GNU tar restores security.selinux; upstream (and we) ignore it
         a = {k: (*v[:5], [x for x in v[5] if x[0] != "security.selinux"], v[6]) for k, v in a.items()}  # type: ignore[misc]
@@ -110,7 +132,11 @@ def test_sparse_gnu(tmp_path: Path) -> None:
         f.seek(3 << 20)
         f.write(b"end")
     for fmt in ("gnu", "posix"):
-        data = subprocess.run(["tar", f"--format={fmt}", "-S", "-C", str(src), "-cf", "-", "sparse"], capture_output=True, check=True).stdout
+        data = subprocess.run(
+            ["tar", f"--format={fmt}", "-S", "-C", str(src), "-cf", "-", "sparse"],
+            capture_output=True,
+            check=True,
+        ).stdout
         out = tmp_path / fmt
         out.mkdir()
         size = apply_tar(io.BytesIO(data), str(out))
@@ -214,12 +240,19 @@ def test_id_mappings(tmp_path: Path) -> None:
     assert (os.lstat(tmp_path / "f").st_uid, os.lstat(tmp_path / "f").st_gid) == (100000, 200000)
     assert (os.lstat(tmp_path / "g").st_uid, os.lstat(tmp_path / "g").st_gid) == (101000, 200005)
     with pytest.raises(UnmappableID, match="Container ID 70000 cannot be mapped"):
-        apply_tar(io.BytesIO(make_tar([member("h", uid=70000)])), str(tmp_path), ApplyOptions(id_mappings=maps))
+        apply_tar(
+            io.BytesIO(make_tar([member("h", uid=70000)])), str(tmp_path), ApplyOptions(id_mappings=maps)
+        )
 
 
 @needs_root
 def test_force_mask(tmp_path: Path) -> None:
-    data = make_tar([member("d/", type=tarfile.DIRTYPE, mode=0o755, uid=7), member("d/f", b"x", mode=0o4711, uid=7, gid=8)])
+    data = make_tar(
+        [
+            member("d/", type=tarfile.DIRTYPE, mode=0o755, uid=7),
+            member("d/f", b"x", mode=0o4711, uid=7, gid=8),
+        ]
+    )
     apply_tar(io.BytesIO(data), str(tmp_path), ApplyOptions(force_mask=0o700))
     assert os.stat(tmp_path / "d/f").st_mode & 0o7777 == 0o700
     assert os.getxattr(tmp_path / "d/f", "user.containers.override_stat") == b"7:8:04711"
@@ -257,10 +290,21 @@ def test_unprivileged_chown_errors(public_dir: Path) -> None:
     data = make_tar([member("f", b"x", uid=0, gid=0)])
     assert _as_nobody(lambda: apply_tar(io.BytesIO(data), str(tmp_path), ApplyOptions(in_userns=False))) == 3
     os.unlink(tmp_path / "f")
-    ok = _as_nobody(lambda: apply_tar(io.BytesIO(data), str(tmp_path), ApplyOptions(ignore_chown_errors=True, in_userns=False)))
+    ok = _as_nobody(
+        lambda: apply_tar(
+            io.BytesIO(data), str(tmp_path), ApplyOptions(ignore_chown_errors=True, in_userns=False)
+        )
+    )
     assert ok == 0 and (tmp_path / "f").read_bytes() == b"x"
     dev = make_tar([member("null", type=tarfile.CHRTYPE, devmajor=1, devminor=3)])
-    assert _as_nobody(lambda: apply_tar(io.BytesIO(dev), str(tmp_path), ApplyOptions(ignore_chown_errors=True, in_userns=False))) == 3
+    assert (
+        _as_nobody(
+            lambda: apply_tar(
+                io.BytesIO(dev), str(tmp_path), ApplyOptions(ignore_chown_errors=True, in_userns=False)
+            )
+        )
+        == 3
+    )
     assert not (tmp_path / "null").exists()
     skipped = _as_nobody(lambda: apply_tar(io.BytesIO(dev), str(tmp_path), ApplyOptions(in_userns=True)))
     assert skipped == 0 and not (tmp_path / "null").exists()

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import pwd
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,9 @@ def expected() -> dict[str, dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def ids() -> dict[str, str]:
-    return dict(line.strip().split("=", 1) for line in (INPUTS / "ids.env").read_text().splitlines() if "=" in line)
+    return dict(
+        line.strip().split("=", 1) for line in (INPUTS / "ids.env").read_text().splitlines() if "=" in line
+    )
 
 
 def test_tar_split_replays_match_upstream_diffs(store: Path, expected: dict[str, dict[str, object]]) -> None:
@@ -64,8 +67,13 @@ def test_tar_split_replays_match_upstream_diffs(store: Path, expected: dict[str,
     assert replayed == 3
 
 
-@pytest.mark.parametrize(("blob", "layer"), [("base.tar.gz", "L_BASE_GZ"), ("base.tar.zst", "L_BASE_ZST"), ("child.tar", "L_CHILD")])
-def test_recording_equals_upstream(tmp_path: Path, store: Path, ids: dict[str, str], blob: str, layer: str) -> None:
+@pytest.mark.parametrize(
+    ("blob", "layer"),
+    [("base.tar.gz", "L_BASE_GZ"), ("base.tar.zst", "L_BASE_ZST"), ("child.tar", "L_CHILD")],
+)
+def test_recording_equals_upstream(
+    tmp_path: Path, store: Path, ids: dict[str, str], blob: str, layer: str
+) -> None:
     lid = ids[layer]
     records = json.loads((store / "graph" / "vfs-layers" / "layers.json").read_text())
     record = next(r for r in records if r["id"] == lid)
@@ -82,7 +90,9 @@ def test_recording_equals_upstream(tmp_path: Path, store: Path, ids: dict[str, s
     assert result.uids == record.get("uidset", []) and result.gids == record.get("gidset", [])
 
 
-@pytest.mark.parametrize(("layer", "parent"), [("L_MOD", "L_CHILD"), ("L_CHILD", "L_BASE_GZ"), ("L_MOD", "L_BASE_GZ")])
+@pytest.mark.parametrize(
+    ("layer", "parent"), [("L_MOD", "L_CHILD"), ("L_CHILD", "L_BASE_GZ"), ("L_MOD", "L_BASE_GZ")]
+)
 def test_changes_and_size_match_upstream(
     store: Path, expected: dict[str, dict[str, object]], ids: dict[str, str], layer: str, parent: str
 ) -> None:
@@ -98,10 +108,32 @@ def test_changes_and_size_match_upstream(
     assert f"{changes_size(str(root / lid), found)}\n" == expected[size_key]["stdout"]
 
 
-def test_generated_diff_lists_upstream_names(store: Path, expected: dict[str, dict[str, object]], ids: dict[str, str]) -> None:
+def test_generated_diff_lists_upstream_names(
+    store: Path, expected: dict[str, dict[str, object]], ids: dict[str, str]
+) -> None:
     root = store / "graph" / "vfs" / "dir"
     lid = ids["L_MOD"]
     found = changes(str(root / lid), IDMappings(), str(root / ids["L_CHILD"]), IDMappings())
     data = b"".join(tar_changes(str(root / lid), found))
-    names = subprocess.run(["tar", "--quoting-style=literal", "-tf", "-"], input=data, capture_output=True, check=True).stdout
+    names = subprocess.run(
+        ["tar", "--quoting-style=literal", "-tf", "-"], input=data, capture_output=True, check=True
+    ).stdout
     assert names.decode() == expected[f"diff -u {lid} | tar --quoting-style=literal -tf -"]["stdout"]
+
+
+def test_generated_diff_bytes_match_upstream(
+    store: Path, expected: dict[str, dict[str, object]], ids: dict[str, str]
+) -> None:
+    """Upstream looks user names up on the host: the fixture was made where uid 1000 is
+    ``cloudsdk``; elsewhere the bytes legitimately differ."""
+    try:
+        name = pwd.getpwuid(1000).pw_name
+    except KeyError:
+        name = ""
+    if name != "cloudsdk":
+        pytest.skip("host user database differs from the fixture generator's")
+    root = store / "graph" / "vfs" / "dir"
+    lid = ids["L_MOD"]
+    found = changes(str(root / lid), IDMappings(), str(root / ids["L_CHILD"]), IDMappings())
+    digest = hashlib.sha256(b"".join(tar_changes(str(root / lid), found))).hexdigest()
+    assert expected[f"diff -u {lid} | sha256sum"]["stdout"] == f"{digest}  -\n"

@@ -46,15 +46,32 @@ REFUSED: dict[str, tuple[bytes, type[StorageError]]] = {
     "dotdot": (make_tar([member("../outside/evil", b"x")]), UnsafeArchive),
     "dotdot-deep": (make_tar([member("a/b/../../../outside/evil", b"x")]), UnsafeArchive),
     "dotdot-dir": (make_tar([member("../outside/newdir/", type=tarfile.DIRTYPE)]), UnsafeArchive),
-    "hardlink-out": (make_tar([member("h", type=tarfile.LNKTYPE, linkname="../outside/precious")]), UnsafeArchive),
+    "hardlink-out": (
+        make_tar([member("h", type=tarfile.LNKTYPE, linkname="../outside/precious")]),
+        UnsafeArchive,
+    ),
     "hardlink-out-deep": (
-        make_tar([member("d/", type=tarfile.DIRTYPE), member("d/h", type=tarfile.LNKTYPE, linkname="d/../../outside/precious")]),
+        make_tar(
+            [
+                member("d/", type=tarfile.DIRTYPE),
+                member("d/h", type=tarfile.LNKTYPE, linkname="d/../../outside/precious"),
+            ]
+        ),
         UnsafeArchive,
     ),
     "whiteout-out": (make_tar([member("../outside/.wh.precious")]), UnsafeArchive),
-    "nul-in-pax-path": (raw_file(b"./PaxHeaders/x", b"22 path=a\x00/../../b\n", typeflag=b"x") + raw_file(b"x", b"1") + END, InvalidTarHeader),
-    "pax-garbage": (raw_file(b"./PaxHeaders/x", b"99 path=a\n", typeflag=b"x") + raw_file(b"x") + END, InvalidTarHeader),
-    "bad-checksum": (raw_header(b"f")[:148] + b"0000000\x00" + raw_header(b"f")[156:] + END, InvalidTarHeader),
+    "nul-in-pax-path": (
+        raw_file(b"./PaxHeaders/x", b"22 path=a\x00/../../b\n", typeflag=b"x") + raw_file(b"x", b"1") + END,
+        InvalidTarHeader,
+    ),
+    "pax-garbage": (
+        raw_file(b"./PaxHeaders/x", b"99 path=a\n", typeflag=b"x") + raw_file(b"x") + END,
+        InvalidTarHeader,
+    ),
+    "bad-checksum": (
+        raw_header(b"f")[:148] + b"0000000\x00" + raw_header(b"f")[156:] + END,
+        InvalidTarHeader,
+    ),
     "zero-then-garbage": (bytes(512) + raw_header(b"f") + END, InvalidTarHeader),
     "truncated-header": (raw_header(b"f")[:300], UnexpectedEOF),
     "truncated-content": (raw_header(b"f", size=5000) + b"x" * 100, UnexpectedEOF),
@@ -180,7 +197,9 @@ def test_corrupt_and_truncated_compression(sandbox: tuple[Path, Path], kind: str
         "xz": lzma.compress,
     }[kind](data)
     with pytest.raises(UnexpectedEOF):
-        apply_layer_stream(io.BytesIO(comp[: len(comp) // 2]), lambda s: apply_tar(s, str(layer)), io.BytesIO())
+        apply_layer_stream(
+            io.BytesIO(comp[: len(comp) // 2]), lambda s: apply_tar(s, str(layer)), io.BytesIO()
+        )
     broken = bytearray(comp)
     for i in range(len(broken) // 3, len(broken) // 3 + 64):
         broken[i] ^= 0x5A

@@ -48,7 +48,9 @@ def shapes(tmp_path: Path) -> dict[str, bytes]:
     out = {}
     for fmt in ("gnu", "posix", "ustar", "v7"):
         names = ["dir", "link", "hard", "big"] + (["n" * 120] if fmt in ("gnu", "posix") else [])
-        out[fmt] = subprocess.run(["tar", f"--format={fmt}", "-C", str(src), "-cf", "-", *names], capture_output=True, check=True).stdout
+        out[fmt] = subprocess.run(
+            ["tar", f"--format={fmt}", "-C", str(src), "-cf", "-", *names], capture_output=True, check=True
+        ).stdout
     # record padding to 10240 bytes, then junk after the end-of-archive marker
     out["trailing"] = out["gnu"] + b"trailing bytes after the end marker" * 100
     out["no-end-marker"] = raw_file(b"f", b"12345")
@@ -76,7 +78,9 @@ def test_name_raw_for_invalid_utf8(tmp_path: Path) -> None:
     _, ts = ingest(raw_file(b"caf\xe9", b"x") + END, tmp_path)
     lines = [json.loads(line) for line in gzip.decompress(ts).splitlines()]
     files = [line for line in lines if line["type"] == 1]
-    assert files == [{"type": 1, "name_raw": "Y2Fm6Q==", "size": 1, "payload": files[0]["payload"], "position": 1}]
+    assert files == [
+        {"type": 1, "name_raw": "Y2Fm6Q==", "size": 1, "payload": files[0]["payload"], "position": 1}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -90,7 +94,13 @@ def test_name_raw_for_invalid_utf8(tmp_path: Path) -> None:
     ],
 )
 def test_compressions(tmp_path: Path, kind: Compression, compress: object) -> None:
-    data = make_tar([member("f", os.urandom(200_000), uid=1000, gid=5), member(".wh.gone", uid=7, gid=7), member("d/", type=tarfile.DIRTYPE)])
+    data = make_tar(
+        [
+            member("f", os.urandom(200_000), uid=1000, gid=5),
+            member(".wh.gone", uid=7, gid=7),
+            member("d/", type=tarfile.DIRTYPE),
+        ]
+    )
     blob = compress(data)  # type: ignore[operator]
     result, ts = ingest(blob, tmp_path)
     assert result.compression == kind  # type: ignore[attr-defined]

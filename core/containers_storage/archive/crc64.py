@@ -80,6 +80,16 @@ def _shift(nbytes: int) -> _Op:
     return [_advance(1 << i, nbytes) for i in range(64)]
 
 
+def _byte_images(op: _Op | tuple[int, ...], shift: int = 0) -> list[int]:
+    """``op`` applied to every byte value placed at bit ``shift`` (by linearity)."""
+    cols = [op[shift + k] for k in range(8)]
+    out = [0] * 256
+    for b in range(1, 256):
+        low = b & -b
+        out[b] = out[b ^ low] ^ cols[low.bit_length() - 1]
+    return out
+
+
 def _planes(values: list[int]) -> list[bytes]:
     """Eight ``bytes.translate`` tables: byte ``p`` of each of 256 values."""
     return [bytes((v >> (8 * p)) & 0xFF for v in values) for p in range(8)]
@@ -90,8 +100,9 @@ def _stage1() -> list[list[bytes]]:
     tables = []
     op = list(_IDENTITY)
     per_lane: list[list[int]] = []
+    table_op = [_TABLE[1 << k] if k < 8 else 0 for k in range(64)]
     for _ in range(_LANES):  # distance from the end of the block: 0, 1, 2, ...
-        per_lane.append([_apply(op, _TABLE[b]) for b in range(256)])
+        per_lane.append(_byte_images(_compose(op, table_op)))
         op = _compose(_ZERO_BYTE, op)
     for lane in range(_LANES):
         tables.append(_planes(per_lane[_LANES - 1 - lane]))
@@ -101,16 +112,13 @@ def _stage1() -> list[list[bytes]]:
 @cache
 def _stage2() -> list[list[list[bytes]]]:
     """Per group slot, per input byte plane: eight output-plane tables."""
-    out = []
-    for slot in range(_GROUP):
-        op = _shift(_LANES * (_GROUP - 1 - slot))
-        out.append([_planes([_apply(op, b << (8 * p)) for b in range(256)]) for p in range(8)])
-    return out
-
-
-@cache
-def _stage_step(stride: int) -> _Op:
-    return _shift(stride)
+    step = _shift(_LANES)
+    ops: list[_Op] = [list(_IDENTITY)]
+    for _ in range(_GROUP - 1):
+        ops.append(_compose(step, ops[-1]))
+    return [
+        [_planes(_byte_images(ops[_GROUP - 1 - slot], 8 * p)) for p in range(8)] for slot in range(_GROUP)
+    ]
 
 
 def _fold(lanes: list[tuple[bytes, list[bytes]]], count: int) -> list[bytes]:
@@ -119,35 +127,6 @@ def _fold(lanes: list[tuple[bytes, list[bytes]]], count: int) -> list[bytes]:
         for p in range(8):
             acc[p] ^= int.from_bytes(data.translate(tables[p]), "little")
     return [a.to_bytes(count, "little") for a in acc]
-
-
-def _raw(data: bytes) -> int:
-    """Checksum contribution of ``data`` from a zero state, with no final XOR."""
-    pad = (-len(data)) % _LANES
-    if pad:
-        data = bytes(pad) + data
-    blocks = len(data) // _LANES
-    tables1 = _stage1()
-    planes = _fold([(data[r::_LANES], tables1[r]) for r in range(_LANES)], blocks)
-    stride = _LANES
-    if blocks > _GROUP:
-        pad = (-blocks) % _GROUP
-        if pad:
-            planes = [bytes(pad) + p for p in planes]
-        groups = len(planes[0]) // _GROUP
-        tables2 = _stage2()
-        lanes = [(planes[p][g::_GROUP], tables2[g][p]) for g in range(_GROUP) for p in range(8)]
-        planes = _fold(lanes, groups)
-        stride = _LANES * _GROUP
-    # Combine the remaining values (each standing `stride` bytes apart) in order.
-    step = _stage_step(stride)
-    state = 0
-    for q in range(len(planes[0])):
-        value = 0
-        for p in range(8):
-            value |= planes[p][q] << (8 * p)
-        state = _apply(step, state) ^ value
-    return state
 
 
 _GROUP_BYTES = _LANES * _GROUP
@@ -186,7 +165,7 @@ def _init_prefix() -> bytes:
 def _group_step() -> tuple[list[int], ...]:
     """Byte-sliced tables of the map that feeds one group of zero bytes."""
     op = _shift(_GROUP_BYTES)
-    return tuple([_apply(op, b << (8 * j)) for b in range(256)] for j in range(8))
+    return tuple(_byte_images(op, 8 * j) for j in range(8))
 
 
 def _group_values(buf: bytes) -> list[int]:
@@ -204,6 +183,25 @@ def _group_values(buf: bytes) -> list[int]:
     if sys.byteorder == "big":
         values.byteswap()
     return values.tolist()
+
+
+def _combine(values: list[int]) -> int:
+    """Fold consecutive group values (each at its group's end) into one state."""
+    t0, t1, t2, t3, t4, t5, t6, t7 = _group_step()
+    state = 0
+    for v in values:
+        state = (
+            t0[state & 0xFF]
+            ^ t1[(state >> 8) & 0xFF]
+            ^ t2[(state >> 16) & 0xFF]
+            ^ t3[(state >> 24) & 0xFF]
+            ^ t4[(state >> 32) & 0xFF]
+            ^ t5[(state >> 40) & 0xFF]
+            ^ t6[(state >> 48) & 0xFF]
+            ^ t7[state >> 56]
+            ^ v
+        )
+    return state
 
 
 class CrcSlot:
@@ -249,24 +247,10 @@ class CrcBatch:
             parts.extend(chunks)
             counts.append((size + pad) // _GROUP_BYTES)
         values = _group_values(b"".join(parts))
-        t0, t1, t2, t3, t4, t5, t6, t7 = _group_step()
         i = 0
         for (_, _, slot), count in zip(self._items, counts, strict=True):
-            state = 0
-            for v in values[i : i + count]:
-                state = (
-                    t0[state & 0xFF]
-                    ^ t1[(state >> 8) & 0xFF]
-                    ^ t2[(state >> 16) & 0xFF]
-                    ^ t3[(state >> 24) & 0xFF]
-                    ^ t4[(state >> 32) & 0xFF]
-                    ^ t5[(state >> 40) & 0xFF]
-                    ^ t6[(state >> 48) & 0xFF]
-                    ^ t7[state >> 56]
-                    ^ v
-                )
+            slot.digest = (_combine(values[i : i + count]) ^ _MASK).to_bytes(8, "big")
             i += count
-            slot.digest = (state ^ _MASK).to_bytes(8, "big")
         self._items.clear()
         self.pending = 0
 
@@ -290,7 +274,8 @@ class Crc64:
                 crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
             self._state = crc
             return
-        self._state = _advance(self._state, n) ^ _raw(bytes(data))
+        pad = (-n) % _GROUP_BYTES
+        self._state = _advance(self._state, n) ^ _combine(_group_values(bytes(pad) + bytes(data)))
 
     def value(self) -> int:
         return self._state ^ _MASK

@@ -1,8 +1,9 @@
 """Producing layer diffs from files (on-disk.md §16): a whole tree or a change list.
 
 Headers follow upstream's rules: names relative with a trailing ``/`` for directories,
-file-type bits in the mode, mtime truncated to seconds, owners mapped host -> container,
-user names looked up on the host, hard links as ``TypeLink`` to the first path seen,
+permission bits (with setuid/setgid/sticky, no file-type bits) as the mode, mtime
+truncated to seconds, owners mapped host -> container, user and group names looked up
+on the host (so the bytes depend on the host's user database, as upstream's do), hard links as ``TypeLink`` to the first path seen,
 ``security.capability``, ``security.ima`` and ``user.*`` xattrs as PAX records,
 sockets skipped, deletions as ``.wh.`` entries.
 """
@@ -109,7 +110,7 @@ class TarBuilder:
         h = Header(
             name=name + b"/" if flag == th.DIR and not name.endswith(b"/") else name,
             typeflag=flag,
-            mode=stat.S_IMODE(st.st_mode) | fmt,
+            mode=stat.S_IMODE(st.st_mode),
             uid=st.st_uid,
             gid=st.st_gid,
             size=st.st_size if flag == th.REG else 0,

@@ -69,6 +69,8 @@ def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
 def _put_str(block: bytearray, off: int, size: int, s: bytes) -> None:
     piece = s[:size]
     block[off : off + len(piece)] = piece
+    if len(s) < size:
+        block[off + len(s)] = 0
     if len(s) > size and block[off + size - 1] == 0x2F:  # Go drops a cut trailing slash
         n = len(s[: size - 1].rstrip(b"/"))
         block[off + n] = 0
