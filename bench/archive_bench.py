@@ -53,6 +53,10 @@ print(json.dumps({"seconds": elapsed, "maxrss_kb": resource.getrusage(resource.R
 """
 
 
+def mb(path: str) -> float:
+    return os.path.getsize(path) / 1e6
+
+
 def sh(cmd: str) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, shell=True, check=True)
@@ -96,8 +100,8 @@ def run(work: str, repeat: int) -> None:
         subprocess.run(f"tar -tf {tarball} | wc -l", shell=True, capture_output=True, text=True).stdout
     )
     print(
-        f"input: {os.path.getsize(tarball) / 1e6:.0f} MB uncompressed, {entries} entries; "
-        f"gzip {os.path.getsize(tarball + '.gz') / 1e6:.0f} MB, zstd {os.path.getsize(tarball + '.zst') / 1e6:.0f} MB"
+        f"input: {mb(tarball):.0f} MB uncompressed, {entries} entries; "
+        f"gzip {mb(tarball + '.gz'):.0f} MB, zstd {mb(tarball + '.zst'):.0f} MB"
     )
     dest = os.path.join(work, "out")
     tsfile = os.path.join(work, "tar-split.gz")
@@ -121,14 +125,18 @@ def run(work: str, repeat: int) -> None:
     print(f"{'operation':38} {'GNU tar s':>9} {'ours s':>8} {'ratio':>6} {'peak RSS MB':>11}")
     for label, ref, res in rows:
         print(
-            f"{label:38} {ref:9.2f} {res['seconds']:8.2f} {res['seconds'] / ref:6.2f} {res['maxrss_kb'] / 1024:11.0f}"
+            f"{label:38} {ref:9.2f} {res['seconds']:8.2f} {res['seconds'] / ref:6.2f} "
+            f"{res['maxrss_kb'] / 1024:11.0f}"
         )
     base = ours_baseline()
     print(f"(python -I -c pass with the package imported: {base:.0f} MB RSS)")
 
 
 def ours_baseline() -> float:
-    code = "import resource, containers_storage.archive.ingest; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    code = (
+        "import resource, containers_storage.archive.ingest; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     return int(subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout) / 1024
 
 

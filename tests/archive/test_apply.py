@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 import stat
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,11 +102,11 @@ def test_matches_gnu_tar(tmp_path: Path, fmt: str) -> None:
     for snap in (a, b):  # parents made implicitly get the current time in both
         # (GNU tar also leaves "x" with the current time; upstream sets directory times last)
         for key in [
-            k for k in snap if k == "x" or k.startswith("directory-number") and not k.endswith(".txt")
+            k for k in snap if k == "x" or (k.startswith("directory-number") and not k.endswith(".txt"))
         ]:
             snap[key] = (*snap[key][:3], None, *snap[key][4:])
     if fmt == "pax":  # GNU tar restores security.selinux; upstream (and we) ignore it
-        a = {k: (*v[:5], [x for x in v[5] if x[0] != "security.selinux"], v[6]) for k, v in a.items()}  # type: ignore[misc]
+        a = {k: (*v[:5], [x for x in v[5] if x[0] != "security.selinux"], v[6]) for k, v in a.items()}  # type: ignore[attr-defined]
     assert a == b
     assert os.stat(ours / "bin/tool").st_mode & 0o7777 == 0o4755
     assert os.stat(ours / "bin/tool").st_ino == os.stat(ours / "bin/hard").st_ino

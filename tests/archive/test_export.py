@@ -99,9 +99,9 @@ def test_tree_round_trip(tmp_path: Path) -> None:
         str(src),
     )
     data = b"".join(tar_tree(str(src)))
-    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(data))]
-    assert names[:4] == ["bin", "bin/a", "bin/b", "bin/s"]
-    assert tarfile.open(fileobj=io.BytesIO(data)).getmember("bin/b").islnk()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert [m.name for m in tf][:4] == ["bin", "bin/a", "bin/b", "bin/s"]
+        assert tf.getmember("bin/b").islnk()
     apply_tar(io.BytesIO(data), str(back))
     assert snapshot(src) == snapshot(back)
 
@@ -119,11 +119,11 @@ def test_owner_mapping_and_overlay_whiteouts(tmp_path: Path) -> None:
     os.chown(layer / "deleted", 100000, 100000)
     maps = IDMappings(uids=(IDMap(0, 100000, 65536),), gids=(IDMap(0, 100000, 65536),))
     data = b"".join(tar_tree(str(layer), TarBuilder(maps, overlay_whiteouts=True)))
-    tf = tarfile.open(fileobj=io.BytesIO(data))
-    assert [m.name for m in tf] == [".wh.deleted", "f", "opq", "opq/.wh..wh..opq"]
-    f = tf.getmember("f")
-    assert (f.uid, f.gid) == (1000, 1005)
-    assert tf.getmember(".wh.deleted").isreg() and tf.getmember(".wh.deleted").size == 0
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert [m.name for m in tf] == [".wh.deleted", "f", "opq", "opq/.wh..wh..opq"]
+        f = tf.getmember("f")
+        assert (f.uid, f.gid) == (1000, 1005)
+        assert tf.getmember(".wh.deleted").isreg() and tf.getmember(".wh.deleted").size == 0
 
 
 @pytest.mark.parametrize("kind", [Compression.NONE, Compression.GZIP, Compression.ZSTD])

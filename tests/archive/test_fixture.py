@@ -34,11 +34,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     dest = tmp_path_factory.mktemp("go-store-vfs")
-    subprocess.run(
-        f"zstd -dc {FIXTURES / 'go-store-vfs.tar.zst'} | tar --xattrs --xattrs-include='*' --numeric-owner -xpf - -C {dest}",
-        shell=True,
-        check=True,
-    )
+    unpack = f"tar --xattrs --xattrs-include='*' --numeric-owner -xpf - -C {dest}"
+    subprocess.run(f"zstd -dc {FIXTURES / 'go-store-vfs.tar.zst'} | {unpack}", shell=True, check=True)
     yield dest
 
 

@@ -60,11 +60,11 @@ def test_diff_stream_holds_mounts_until_closed(driver: DirDriver) -> None:
     data = stream.read()
     stream.close()
     assert all(n == 0 for n in driver.mounts.values())
-    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(data))]
-    assert names == ["etc", "etc/conf", ".wh.gone", "new"]
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert [m.name for m in tf] == ["etc", "etc/conf", ".wh.gone", "new"]
     whole = driver.diff("base", IDMappings(), None, IDMappings())
-    with whole:
-        assert [m.name for m in tarfile.open(fileobj=whole, mode="r|")] == [
+    with whole, tarfile.open(fileobj=whole, mode="r|") as tf:
+        assert [m.name for m in tf] == [
             "dir",
             "dir/inner",
             "etc",

@@ -3,7 +3,8 @@
 Headers follow upstream's rules: names relative with a trailing ``/`` for directories,
 permission bits (with setuid/setgid/sticky, no file-type bits) as the mode, mtime
 truncated to seconds, owners mapped host -> container, user and group names looked up
-on the host (so the bytes depend on the host's user database, as upstream's do), hard links as ``TypeLink`` to the first path seen,
+on the host (so the bytes depend on the host's user database, as upstream's do), hard
+links as ``TypeLink`` to the first path seen,
 ``security.capability``, ``security.ima`` and ``user.*`` xattrs as PAX records,
 sockets skipped, deletions as ``.wh.`` entries.
 """
