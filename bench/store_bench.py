@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core"))
 
-from containers_storage.gojson import dumps  # noqa: E402
+from containers_storage.gojson import dumps, go_map
 
 
 def _digest(seed: str) -> str:
@@ -52,7 +51,7 @@ def build(root: str, n_layers: int, n_images: int) -> None:
         layers.append({k: v for k, v in rec.items() if v is not None})
     images = []
     for i in range(n_images):
-        m = _digest(f"m{i}")
+        m, cfg = _digest(f"m{i}"), _digest(f"cfg{i}")
         images.append(
             {
                 "id": hashlib.sha256(f"image{i}".encode()).hexdigest(),
@@ -60,9 +59,15 @@ def build(root: str, n_layers: int, n_images: int) -> None:
                 "names": [f"registry.example.com/project/image-{i}"],
                 "layer": layers[(2 * i + 1) % n_layers]["id"],
                 "metadata": '{"created-by":"bench"}',
-                "big-data-names": [f"manifest-{m}", "manifest", _digest(f"cfg{i}")],
-                "big-data-sizes": {f"manifest-{m}": 1234, "manifest": 1234, _digest(f"cfg{i}"): 5678},
-                "big-data-digests": {f"manifest-{m}": m, "manifest": m, _digest(f"cfg{i}"): _digest(f"cfg{i}")},
+                "big-data-names": [f"manifest-{m}", "manifest", cfg],
+                "big-data-sizes": go_map({f"manifest-{m}": 1234, "manifest": 1234, cfg: 5678}),
+                "big-data-digests": go_map(
+                    {
+                        f"manifest-{m}": m,
+                        "manifest": m,
+                        cfg: cfg,
+                    }
+                ),
                 "created": "2024-05-01T10:20:30.123456789Z",
             }
         )
@@ -82,6 +87,7 @@ s = get_store(StoreOptions(graph_root=root + "/graph", run_root=root + "/run", d
 """
 
 SCRIPTS = {
+    "import + open store": OPEN + "print(time.perf_counter() - t0)",
     "list layers": OPEN + "n = len(s.layers())\nprint(time.perf_counter() - t0)",
     "list images": OPEN + "n = len(s.images())\nprint(time.perf_counter() - t0)",
     "one name change": OPEN
@@ -92,6 +98,9 @@ SCRIPTS = {
 WHOLE_FILE = """
 import json, os, sys, time
 t0 = time.perf_counter()
+if sys.argv[2:] == ["with-layers"]:  # upstream also loads the layer store first
+    with open(sys.argv[1] + "/graph/vfs-layers/layers.json", "rb") as f:
+        json.loads(f.read())
 path = sys.argv[1] + "/graph/vfs-images/images.json"
 with open(path, "rb") as f:
     recs = json.loads(f.read())
@@ -107,12 +116,14 @@ print(time.perf_counter() - t0)
 """
 
 
-def run(script: str, root: str, runs: int) -> tuple[float, float]:
+def run(script: str, root: str, runs: int, *extra: str) -> tuple[float, float]:
     """Median in-process time and median wall time of a fresh process."""
     inner, wall = [], []
     for _ in range(runs):
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", script, root], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script, root, *extra], capture_output=True, text=True, check=True
+        )
         wall.append(time.perf_counter() - t)
         inner.append(float(out.stdout.strip() or 0))
     return statistics.median(inner), statistics.median(wall)
@@ -132,21 +143,52 @@ def main() -> None:
         }
         # first open creates the directories and lock files; not timed
         subprocess.run([sys.executable, "-c", OPEN, root], check=True)
-        print(f"store: {a.layers} layers ({sizes['layers.json'] / 1e6:.1f} MB), "
-              f"{a.images} images ({sizes['images.json'] / 1e6:.1f} MB); median of {a.runs} fresh processes")
-        base = run("import time; print(0)", root, a.runs)[1]
-        py = statistics.median(
-            [_wall([sys.executable, "-I", "-c", "pass"]) for _ in range(a.runs)]
+        print(
+            f"store: {a.layers} layers ({sizes['layers.json'] / 1e6:.1f} MB), "
+            f"{a.images} images ({sizes['images.json'] / 1e6:.1f} MB); median of {a.runs} fresh processes"
         )
+        py = statistics.median([_wall([sys.executable, "-I", "-c", "pass"]) for _ in range(a.runs)])
         print(f"{'python -I -c pass':28s} wall {py * 1000:7.1f} ms")
         rows = {name: run(script, root, a.runs) for name, script in SCRIPTS.items()}
-        rows["whole-file rewrite (ref.)"] = run(WHOLE_FILE, root, a.runs)
+        rows["ref: rewrite images.json"] = run(WHOLE_FILE, root, a.runs)
+        rows["ref: + decode layers.json"] = run(WHOLE_FILE, root, a.runs, "with-layers")
         for name, (inner, wall) in rows.items():
             print(f"{name:28s} wall {wall * 1000:7.1f} ms   in-process {inner * 1000:7.1f} ms")
         ours = rows["one name change"][0]
-        ref = rows["whole-file rewrite (ref.)"][0]
-        print(f"name change vs whole-file rewrite (in-process): {ours / ref:.2f}x")
-        del base
+        for ref in ("ref: rewrite images.json", "ref: + decode layers.json"):
+            print(f"name change / {ref}: {ours / rows[ref][0]:.2f}x (in-process)")
+        print(f"save step alone: ours {save_ms(root):.1f} ms vs full re-encode {reencode_ms(root):.1f} ms")
+
+
+def save_ms(root: str) -> float:
+    """In-process time of just the images.json save after one name change."""
+    code = OPEN + (
+        "with s._images.writing():\n"
+        "    s._images.update_names('registry.example.com/project/image-5000', ['x'], 'add')\n"
+        "    s._images.update_names('registry.example.com/project/image-5000', ['x'], 'remove')\n"
+        "    t = time.perf_counter()\n"
+        "    s._images.update_names('registry.example.com/project/image-5000', ['y'], 'add')\n"
+        "    print(time.perf_counter() - t)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, root], capture_output=True, text=True, check=True)
+    return float(out.stdout) * 1000
+
+
+def reencode_ms(root: str) -> float:
+    """Encoding every image record (Go-style escaping included) and writing the file."""
+    code = (
+        "import json, os, sys, time\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from containers_storage.gojson import dumps, go_map\n"
+        "from containers_storage.records.files import write_atomic\n"
+        "recs = json.loads(open(sys.argv[1] + '/graph/vfs-images/images.json', 'rb').read())\n"
+        "t = time.perf_counter()\n"
+        "write_atomic(sys.argv[1] + '/graph/vfs-images/images.json', dumps(recs).encode())\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    core = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core")
+    out = subprocess.run([sys.executable, "-c", code, root, core], capture_output=True, text=True, check=True)
+    return float(out.stdout) * 1000
 
 
 def _wall(cmd: list[str]) -> float:

@@ -172,8 +172,11 @@ class Store:
         self._run_root = os.path.abspath(options.run_root)
         self._graph_root = os.path.abspath(options.graph_root)
         self._image_store = os.path.abspath(options.image_store) if options.image_store else ""
-        for d in filter(None, (self._run_root, self._graph_root, self._image_store)):
-            os.makedirs(d, 0o700, exist_ok=True)
+        homes = [self._run_root, self._graph_root, self._image_store]
+        if options.driver_name:  # the driver home is 0700 whoever creates it first
+            homes += [os.path.join(self._image_store or self._graph_root, options.driver_name)]
+        for d in filter(None, homes):
+            _mkdir_private(d)
         self._graph_lock = self._lock(os.path.join(self._graph_root, "storage.lock"))
         self._userns_lock = self._lock(os.path.join(self._graph_root, "userns.lock"))
         self._driver: Driver | None = None
@@ -198,7 +201,7 @@ class Store:
             layer_dir,
             run_layers,
         ):
-            os.makedirs(d, 0o700, exist_ok=True)
+            _mkdir_private(d)
         transient = options.transient_store
         self._layers = LayerStore(
             self._lock(os.path.join(layer_dir, "layers.lock")),
@@ -213,6 +216,18 @@ class Store:
         self._containers = ContainerStore(
             self._lock(os.path.join(cdir, "containers.lock")), self._container_dir, cdir
         )
+        for lk in (
+            self._userns_lock,
+            self._layers.lock,
+            self._layers.mounts_lock,
+            self._images.lock,
+            self._containers.lock,
+        ):
+            # lock files exist from the store's first open, as upstream's do; taking the
+            # lock (not a second open/close) keeps this process's other holds intact
+            if lk is not None and not os.path.exists(lk.path):
+                lk.rlock()
+                lk.unlock()
 
     def _lock(self, path: str, read_only: bool = False) -> Lock:
         return self._plugins.lock(path, read_only, self._options.lock_kind)
@@ -1068,6 +1083,19 @@ class Store:
             self._containers.add(ctr, idx)
             self._containers.save()
             raise
+
+
+def _mkdir_private(path: str) -> None:
+    """``mkdir -p`` with mode 0700 for every directory it creates (as Go's MkdirAll)."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        _mkdir_private(parent)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
 
 
 @contextmanager

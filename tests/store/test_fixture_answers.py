@@ -242,3 +242,12 @@ def test_rewrite_keeps_upstream_bytes(fixture_root: Path) -> None:
         "localhost/two:extra",
     ]
     assert two["names"] == ["localhost/one:v1", "example.com/fixture/two:latest"]
+
+
+def test_sizes_match_upstream(fixture_store: Store) -> None:
+    """``Size:`` of upstream's plain ``image``/``container`` output."""
+    assert fixture_store.image_size("3f3c347351e5") == 105058
+    assert fixture_store.image_size("57cc607430aa") == 93307
+    assert fixture_store.container_size("ctr-one") == 183
+    assert fixture_store.layer_size("base-gz") == 92160
+    assert fixture_store.layer_size("mod-layer") == -1

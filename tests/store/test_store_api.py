@@ -375,3 +375,54 @@ def test_filled_digest_is_persisted(store: Store, store_root: Path) -> None:
         assert s.image(img.id).digest.startswith("sha256:")
         s.create_image(names=["j"])
     assert json.loads(path.read_text())[0]["digest"] == recs[0]["big-data-digests"]["manifest"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning files needs root")
+def test_container_with_id_maps_gets_a_mapped_top_layer(store: Store, store_root: Path) -> None:
+    from containers_storage.idtools import IDMap
+    from containers_storage.store import IDMappingOptions
+
+    layer, _ = store.put_layer(names=["l"], diff=io.BytesIO(tar_bytes({"f": b"1"})))
+    img = store.create_image(names=["i"], layer=layer.id)
+    maps = (IDMap(0, 100000, 65536),)
+    ctr = store.create_container(
+        names=["c"],
+        image="i",
+        options=ContainerOptions(id_mapping=IDMappingOptions(uid_map=maps, gid_map=maps)),
+    )
+    mapped = store.image(img.id).mapped_top_layers
+    assert len(mapped) == 1
+    copy = store.layer(mapped[0])
+    assert copy.uid_map == maps and copy.uncompressed_digest == layer.uncompressed_digest
+    st = os.stat(store_root / "graph" / "vfs" / "dir" / copy.id / "f")
+    assert (st.st_uid, st.st_gid) == (100000, 100000)
+    assert store.layer(ctr.layer_id).parent == copy.id
+    assert store.container(ctr.id).uid_map == maps
+    # a second container with the same maps reuses the copy
+    store.create_container(
+        image="i", options=ContainerOptions(id_mapping=IDMappingOptions(uid_map=maps, gid_map=maps))
+    )
+    assert store.image(img.id).mapped_top_layers == mapped
+    store.delete_container("c")
+    for c in store.containers():
+        store.delete_container(c.id)
+    assert set(store.delete_image(img.id)) == {copy.id, layer.id}
+    assert store.layers() == []
+
+
+def test_open_creates_upstream_layout(store: Store, store_root: Path) -> None:
+    g, r = store_root / "graph", store_root / "run"
+    for p in (
+        g / "storage.lock",
+        g / "userns.lock",
+        g / "vfs-layers" / "layers.lock",
+        g / "vfs-images" / "images.lock",
+        g / "vfs-containers" / "containers.lock",
+        r / "vfs-layers" / "mountpoints.lock",
+    ):
+        assert p.is_file(), p
+        assert p.stat().st_mode & 0o777 == 0o644
+    for d in (g / "vfs", r / "vfs-containers", r / "vfs-locks"):
+        assert d.is_dir() and d.stat().st_mode & 0o777 == 0o700
+    store.create_image(names=["x"])
+    assert (g / "vfs-images" / "images.json").stat().st_mode & 0o777 == 0o600
