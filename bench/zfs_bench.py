@@ -3,7 +3,8 @@
 Each figure is compared with a reference timed in the same run on the same pool:
 
 * creating a child of a layer that holds a large tree: zfs (snapshot + clone) vs vfs
-  (a full copy of the tree) on a dataset of the same pool; removing it again;
+  (a full copy of the tree) on a dataset of the same pool; removing it again; a zfs child
+  of an empty layer for scale;
 * mounting a layer (``get`` + ``put``): zfs (through ``zfs mount`` with zfs-fuse) vs vfs
   (a path);
 * applying the tree's tar to a new layer (``apply_diff``) vs GNU ``tar -x`` into a
@@ -105,12 +106,18 @@ def bench(mnt: str, workdir: str, size_mb: int, repeat: int) -> dict[str, float 
         out.update(tree_bytes=nbytes, tree_entries=nentries)
 
         # child creation and removal
+        zfs.create("empty", None)
+        zfs_empty = samples(lambda i: zfs.create(f"echild{i}", "empty"), repeat)
+        for i in range(repeat):
+            zfs.remove(f"echild{i}")
+        zfs.remove("empty")
         zfs_create = samples(lambda i: zfs.create(f"child{i}", "base"), repeat)
         zfs_remove = samples(lambda i: zfs.remove(f"child{i}"), repeat)
         n_vfs = min(repeat, 3)
         vfs_create = samples(lambda i: vfs.create(f"child{i}", "base"), n_vfs)
         vfs_remove = samples(lambda i: vfs.remove(f"child{i}"), n_vfs)
         out.update(
+            zfs_child_of_empty_create_s=median(zfs_empty),
             zfs_child_create_s=median(zfs_create),
             vfs_child_create_s=median(vfs_create),
             child_create_ratio_vfs_over_zfs=median(vfs_create) / median(zfs_create),

@@ -263,7 +263,8 @@ class ZfsDriver(Driver):
         path = self.mount_path(id)
         if mounts.is_mounted(path):
             self.mounter.unmount(self.dataset(id), path)
-        with contextlib.suppress(FileNotFoundError):
+        # as upstream, a mount directory that cannot go (gone already, not empty) is left
+        with contextlib.suppress(OSError):
             os.rmdir(path)
 
     # -- information -----------------------------------------------------------------
@@ -274,7 +275,11 @@ class ZfsDriver(Driver):
             pool_name = pool
         except ZfsCommandError as e:
             pool_name, health = f"error while getting pool information {e}", "not available"
-        props = self.zfs.get([self.fsname], ["used", "available", "quota", "compression"])[self.fsname]
+        keys = ("used", "available", "quota", "compression")
+        try:
+            props = self.zfs.get([self.fsname], keys)[self.fsname]
+        except ZfsCommandError as e:
+            props = dict.fromkeys(keys, f"not available: {e}")
         quota = props["quota"]
         return [
             ("Zpool", pool_name),
