@@ -30,7 +30,7 @@ def test_bulk_paths_equal_bytewise(size: int) -> None:
     assert c.digest() == want
     batch = CrcBatch()
     slot = batch.add([data[: size // 2], data[size // 2 :]])
-    batch.flush()
+    batch.finish()
     assert slot.digest == want
 
 
@@ -38,5 +38,33 @@ def test_batch_many_items() -> None:
     items = [os.urandom(n) for n in (0, 1, 8, 100, 4087, 4088, 4089, 9000, 70_000)]
     batch = CrcBatch()
     slots = [batch.add([d]) for d in items]
-    batch.flush()
+    batch.finish()
+    assert [s.digest for s in slots] == [reference(d) for d in items]
+
+
+def test_helper_process_batches() -> None:
+    items = [os.urandom(n) for n in range(0, 60_000, 997)]
+    batch = CrcBatch(limit=64 << 10)
+    slots = []
+    for d in items:
+        slots.append(batch.add([d]))
+        if batch.full:
+            batch.submit()
+    assert batch._worker is not None  # big input: a helper process took over
+    batch.finish()
+    assert batch._worker is None
+    assert [s.digest for s in slots] == [reference(d) for d in items]
+
+
+def test_helper_process_failure_falls_back() -> None:
+    items = [os.urandom(n) for n in range(1000, 200_000, 5000)]
+    batch = CrcBatch(limit=64 << 10)
+    slots = []
+    for d in items:
+        slots.append(batch.add([d]))
+        if batch.full:
+            batch.submit()
+            if batch._worker is not None:
+                batch._worker.proc.kill()
+    batch.finish()
     assert [s.digest for s in slots] == [reference(d) for d in items]

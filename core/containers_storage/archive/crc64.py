@@ -11,6 +11,9 @@ combined in Python.  Throughput here is ~100 MB/s, single-threaded.
 from __future__ import annotations
 
 import array
+import contextlib
+import struct
+import subprocess
 import sys
 from functools import cache
 
@@ -213,20 +216,104 @@ class CrcSlot:
         self.digest: bytes | None = None
 
 
-class CrcBatch:
-    """Checksums of many small items at once: per-item fixed costs of the bulk method
-    are paid once per batch.  Each item is laid out as zero padding, the initial-state
-    prefix and its data, ending on a group boundary, so group values combine per item."""
+def _batch_digests(items: list[list[bytes]]) -> list[bytes]:
+    """Checksums of many items at once.  Each item is laid out as zero padding, the
+    initial-state prefix and its data, ending on a group boundary, so that the group
+    values of one bulk pass combine per item."""
+    prefix = _init_prefix()
+    parts: list[bytes] = []
+    counts: list[int] = []
+    for chunks in items:
+        size = 8 + sum(len(c) for c in chunks)
+        pad = (-size) % _GROUP_BYTES
+        parts.append(bytes(pad))
+        parts.append(prefix)
+        parts.extend(chunks)
+        counts.append((size + pad) // _GROUP_BYTES)
+    values = _group_values(b"".join(parts))
+    out = []
+    i = 0
+    for count in counts:
+        out.append((_combine(values[i : i + count]) ^ _MASK).to_bytes(8, "big"))
+        i += count
+    return out
 
-    def __init__(self, limit: int = 8 << 20) -> None:
+
+class _Worker:
+    """A helper process computing batches, so checksums use the second CPU while this
+    process parses and writes (the bulk method holds the GIL)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    def send(self, items: list[list[bytes]]) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        lengths = [sum(len(c) for c in chunks) for chunks in items]
+        stdin.write(struct.pack(f"<QQ{len(items)}Q", len(items), sum(lengths), *lengths))
+        for chunks in items:
+            for chunk in chunks:
+                stdin.write(chunk)
+        stdin.flush()
+
+    def receive(self, count: int) -> list[bytes]:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        data = stdout.read(8 * count)
+        if len(data) != 8 * count:
+            raise OSError("checksum helper process ended unexpectedly")
+        return [data[i : i + 8] for i in range(0, len(data), 8)]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _serve() -> None:
+    """The helper process: frames of (count, total, lengths, data) in, digests out."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while head := stdin.read(16):
+        count, total = struct.unpack("<QQ", head)
+        lengths = struct.unpack(f"<{count}Q", stdin.read(8 * count))
+        data = stdin.read(total)
+        items, pos = [], 0
+        for n in lengths:
+            items.append([data[pos : pos + n]])
+            pos += n
+        stdout.write(b"".join(_batch_digests(items)))
+        stdout.flush()
+
+
+class CrcBatch:
+    """Collects small items and checksums them in bulk (per-item fixed costs paid once
+    per batch).  From the second full batch on -- a big layer -- batches go to a helper
+    process and are collected when the next one is submitted."""
+
+    def __init__(self, limit: int = 8 << 20, use_helper: bool = True) -> None:
         self.limit = limit
         self.pending = 0
-        self._items: list[tuple[list[bytes], int, CrcSlot]] = []
+        self._items: list[list[bytes]] = []
+        self._slots: list[CrcSlot] = []
+        self._inflight: tuple[list[list[bytes]], list[CrcSlot]] | None = None
+        self._worker: _Worker | None = None
+        self._use_helper = use_helper
+        self._submitted = 0
 
     def add(self, chunks: list[bytes]) -> CrcSlot:
         slot = CrcSlot()
         size = 8 + sum(len(c) for c in chunks)
-        self._items.append((chunks, size, slot))
+        self._items.append(chunks)
+        self._slots.append(slot)
         self.pending += size + (-size) % _GROUP_BYTES
         return slot
 
@@ -234,25 +321,66 @@ class CrcBatch:
     def full(self) -> bool:
         return self.pending >= self.limit
 
-    def flush(self) -> None:
+    def _take(self) -> tuple[list[list[bytes]], list[CrcSlot]]:
+        items, slots = self._items, self._slots
+        self._items, self._slots, self.pending = [], [], 0
+        return items, slots
+
+    def submit(self) -> None:
+        """Hand the collected items off; their slots are filled now or by a later call."""
         if not self._items:
             return
-        prefix = _init_prefix()
-        parts: list[bytes] = []
-        counts: list[int] = []
-        for chunks, size, _ in self._items:
-            pad = (-size) % _GROUP_BYTES
-            parts.append(bytes(pad))
-            parts.append(prefix)
-            parts.extend(chunks)
-            counts.append((size + pad) // _GROUP_BYTES)
-        values = _group_values(b"".join(parts))
-        i = 0
-        for (_, _, slot), count in zip(self._items, counts, strict=True):
-            slot.digest = (_combine(values[i : i + count]) ^ _MASK).to_bytes(8, "big")
-            i += count
-        self._items.clear()
-        self.pending = 0
+        self._collect()
+        items, slots = self._take()
+        self._submitted += 1
+        if self._use_helper and self._submitted >= 2:
+            try:
+                if self._worker is None:
+                    self._worker = _Worker()
+                self._worker.send(items)
+                self._inflight = (items, slots)
+                return
+            except OSError:
+                self._drop_worker()
+        _fill(slots, _batch_digests(items))
+
+    def _collect(self) -> None:
+        if self._inflight is None:
+            return
+        items, slots = self._inflight
+        self._inflight = None
+        try:
+            assert self._worker is not None
+            digests = self._worker.receive(len(items))
+        except OSError:
+            self._drop_worker()
+            digests = _batch_digests(items)
+        _fill(slots, digests)
+
+    def _drop_worker(self) -> None:
+        self._use_helper = False
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def finish(self) -> None:
+        """Fill every slot (the last items are computed here while the helper works)."""
+        items, slots = self._take()
+        if items:
+            _fill(slots, _batch_digests(items))
+        self._collect()
+        self.close()
+
+    def close(self) -> None:
+        self._inflight = None
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+
+def _fill(slots: list[CrcSlot], digests: list[bytes]) -> None:
+    for slot, digest in zip(slots, digests, strict=True):
+        slot.digest = digest
 
 
 class Crc64:
@@ -288,3 +416,7 @@ def crc64(data: bytes) -> bytes:
     c = Crc64()
     c.update(data)
     return c.digest()
+
+
+if __name__ == "__main__":
+    _serve()

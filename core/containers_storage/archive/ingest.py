@@ -122,9 +122,13 @@ def apply_layer_stream(
     kind, chunks = _decompressed(raw, compressed, uncompressed)
     writer = TarSplitWriter(tar_split_out) if tar_split_out is not None else None
     owners = OwnerSets()
-    stream = IterReader(disassemble(cast(IO[bytes], IterReader(chunks)), writer, owners))
-    size = apply(cast(IO[bytes], stream))
-    stream.drain()
+    recording = disassemble(cast(IO[bytes], IterReader(chunks)), writer, owners)
+    stream = IterReader(recording)
+    try:
+        size = apply(cast(IO[bytes], stream))
+        stream.drain()
+    finally:
+        recording.close()
     if writer is not None:
         writer.close()
     return IngestResult(

@@ -120,22 +120,29 @@ class _Recording:
         if self.writer is not None:
             self.queue.append((name, size, checksum))
             if self.batch.full:
+                self.batch.submit()
                 self.drain()
 
-    def drain(self) -> None:
-        self.batch.flush()
+    def drain(self, final: bool = False) -> None:
+        """Write the queued entries whose checksums are known (all of them if final)."""
+        if final:
+            self.batch.finish()
         writer = self.writer
         if writer is None:
             return
+        done = 0
         for item in self.queue:
             if isinstance(item, bytes):
                 writer.segment(item)
-                continue
-            name, size, checksum = item
-            if isinstance(checksum, CrcSlot):
-                checksum = checksum.digest
-            writer.file(name, size, checksum)
-        self.queue.clear()
+            else:
+                name, size, checksum = item
+                if isinstance(checksum, CrcSlot):
+                    if checksum.digest is None:
+                        break
+                    checksum = checksum.digest
+                writer.file(name, size, checksum)
+            done += 1
+        del self.queue[:done]
 
 
 def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerSets) -> Iterator[bytes]:
@@ -146,9 +153,18 @@ def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerS
     record with the CRC of its logical content, and what follows the end-of-archive
     marker is kept as segments of at most 1 MiB.
     """
+    rec = _Recording(writer)
+    try:
+        yield from _disassemble(stream, rec, owners)
+        rec.drain(final=True)
+    finally:
+        rec.batch.close()
+
+
+def _disassemble(stream: IO[bytes], rec: _Recording, owners: OwnerSets) -> Iterator[bytes]:
+    writer = rec.writer
     pending: list[bytes] = []
     seen: set[bytes] = set()
-    rec = _Recording(writer)
     src = Source(stream, tap=pending.append)
     reader = TarReader(src)
 
@@ -200,7 +216,6 @@ def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerS
             piece = chunk[i : i + _PADDING_CHUNK]
             rec.segment(piece)
             yield piece
-    rec.drain()
 
 
 # -- replay ----------------------------------------------------------------------------
@@ -251,14 +266,28 @@ def assemble(tar_split: IO[bytes], getter: FileGetter, chunk: int = 1 << 20) -> 
     Small files are checksummed in batches, so a mismatch is reported a little after
     the file's bytes were produced (always before the stream ends)."""
     batch = CrcBatch()
+    try:
+        yield from _assemble(tar_split, getter, chunk, batch)
+    finally:
+        batch.close()
+
+
+def _assemble(tar_split: IO[bytes], getter: FileGetter, chunk: int, batch: CrcBatch) -> Iterator[bytes]:
     checks: list[tuple[str, bytes | None, CrcSlot]] = []
 
-    def verify() -> None:
-        batch.flush()
+    def verify(final: bool = False) -> None:
+        if final:
+            batch.finish()
+        else:
+            batch.submit()
+        done = 0
         for name, expected, slot in checks:
+            if slot.digest is None:
+                break
             if slot.digest != (expected or b""):
                 raise TarSplitIntegrity(message=f"file integrity checksum failed for {json.dumps(name)}")
-        checks.clear()
+            done += 1
+        del checks[:done]
 
     for rec in read_records(tar_split):
         if rec.type == SEGMENT:
@@ -289,7 +318,7 @@ def assemble(tar_split: IO[bytes], getter: FileGetter, chunk: int = 1 << 20) -> 
                 yield data
         if crc.digest() != (rec.payload or b""):
             raise TarSplitIntegrity(message=f"file integrity checksum failed for {json.dumps(name)}")
-    verify()
+    verify(final=True)
 
 
 class DirectoryFileGetter:
