@@ -253,3 +253,14 @@ def test_native_diff_converts_kernel_whiteouts(driver: Driver) -> None:
         (c.path, int(c.kind)) for c in driver.changes(CHILD, IDMappings(), BASE_GZ, IDMappings())
     )
     driver.remove("reapplied")
+
+
+def test_diff_getter_refuses_names_outside_the_layer(driver: Driver, store: str) -> None:
+    getter = driver.diff_getter(MOD)
+    assert getter is not None
+    for name in ("../../../../etc/passwd", "/etc/passwd", "mod/../../x"):
+        with pytest.raises(FileNotFoundError):
+            getter.open(name)
+    os.symlink("/etc/passwd", os.path.join(store, "graph", "overlay", MOD, "diff", "escape"))
+    with pytest.raises(FileNotFoundError):
+        getter.open("escape")

@@ -131,11 +131,17 @@ class DiffFileGetter:
         self.diff_dirs = diff_dirs
 
     def open(self, name: str) -> IO[bytes]:
+        """Names that would leave the layer (absolute, ``..``) are not found; the file
+        itself is never a symlink followed out of the layer."""
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            raise FileNotFoundError(errno.ENOENT, "name outside the layer", name)
         for d in self.diff_dirs:
             try:
-                return open(os.path.join(d, name), "rb")
+                fd = os.open(os.path.join(d, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except OSError:
                 continue
+            return os.fdopen(fd, "rb")
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
     def close(self) -> None:
