@@ -3,13 +3,27 @@ import os
 
 import pytest
 
-from containers_storage.archive.crc64 import _TABLE, Crc64, CrcBatch, crc64
+from containers_storage.archive.crc64 import Crc64, CrcBatch, crc64
+
+
+def _table() -> list[int]:
+    out = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xD800000000000000 if c & 1 else c >> 1
+        out.append(c)
+    return out
+
+
+TABLE = _table()
 
 
 def reference(data: bytes) -> bytes:
+    """Go's table-driven algorithm, byte by byte."""
     crc = (1 << 64) - 1
     for b in data:
-        crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        crc = TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return (crc ^ ((1 << 64) - 1)).to_bytes(8, "big")
 
 
