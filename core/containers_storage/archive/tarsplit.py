@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -145,7 +145,9 @@ class _Recording:
         del self.queue[:done]
 
 
-def disassemble(stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerSets) -> Iterator[bytes]:
+def disassemble(
+    stream: IO[bytes], writer: TarSplitWriter | None, owners: OwnerSets
+) -> Generator[bytes, None, None]:
     """Read a tar stream, record it into ``writer`` and yield every raw byte onwards.
 
     The consumer sees the stream unchanged; the recording follows tar-split's rules: the
