@@ -3,6 +3,7 @@ layers, reads them, and computes the same native changes and diff sizes."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
