@@ -378,44 +378,32 @@ class Store:
         self.close()
 
     # -- generic by ID ------------------------------------------------------------------
+    def _find(self, id: str) -> Layer | Image | Container | None:
+        """The layer, image or container called ``id``, searched in upstream's order.
+        Stores whose files cannot hold the name are not even decoded."""
+        self._fresh_driver()
+        for records in (self._layers, self._images, self._containers):
+            with records.holding(id, exclusive=False) as hit:
+                if hit:
+                    rec: Layer | Image | Container | None = records.resolve(id)
+                    return rec
+        return None
+
     def exists(self, id: str) -> bool:
-        with self._read_layers() as layers:
-            if layers.resolve(id) is not None:
-                return True
-        with self._images.reading():
-            if self._images.resolve(id) is not None:
-                return True
-        with self._containers.reading():
-            return self._containers.resolve(id) is not None
+        return self._find(id) is not None
 
     def lookup(self, name: str) -> str:
         """The ID of the layer, image or container called ``name`` (ID, name or prefix)."""
-        with self._read_layers() as layers:
-            rec: Layer | Image | Container | None = layers.resolve(name)
-        if rec is None:
-            with self._images.reading():
-                rec = self._images.resolve(name)
-        if rec is None:
-            with self._containers.reading():
-                rec = self._containers.resolve(name)
+        rec = self._find(name)
         if rec is None:
             raise LayerUnknown(f"locating item named {name!r}")
         return rec.id
 
     def metadata(self, id: str) -> str:
-        with self._read_layers() as layers:
-            lrec = layers.resolve(id)
-            if lrec is not None:
-                return lrec.metadata
-        with self._images.reading():
-            irec = self._images.resolve(id)
-            if irec is not None:
-                return irec.metadata
-        with self._containers.reading():
-            crec = self._containers.resolve(id)
-            if crec is not None:
-                return crec.metadata
-        raise NotAnID(f"locating item named {id!r}")
+        rec = self._find(id)
+        if rec is None:
+            raise NotAnID(f"locating item named {id!r}")
+        return rec.metadata
 
     def set_metadata(self, id: str, metadata: str) -> None:
         with self._write_all():
@@ -429,32 +417,24 @@ class Store:
                 raise NotAnID(f"locating item named {id!r}")
 
     def names(self, id: str) -> list[str]:
-        with self._read_layers() as layers:
-            lrec = layers.resolve(id)
-            if lrec is not None:
-                return list(lrec.names)
-        with self._images.reading():
-            irec = self._images.resolve(id)
-            if irec is not None:
-                return list(irec.names)
-        with self._containers.reading():
-            crec = self._containers.resolve(id)
-            if crec is not None:
-                return list(crec.names)
-        raise LayerUnknown(f"locating item named {id!r}")
+        rec = self._find(id)
+        if rec is None:
+            raise LayerUnknown(f"locating item named {id!r}")
+        return list(rec.names)
 
     def _update_names(self, id: str, names: Sequence[str], op: str) -> None:
         names = dedupe(names)
-        with self._write_layers() as layers:
-            if layers.resolve(id) is not None:
-                layers.update_names(id, names, op)
+        self._fresh_driver()
+        with self._layers.holding(id, exclusive=True) as hit:
+            if hit:
+                self._layers.update_names(id, names, op)
                 return
-        with self._images.writing():
-            if self._images.resolve(id) is not None:
+        with self._images.holding(id, exclusive=True) as hit:
+            if hit:
                 self._images.update_names(id, names, op)
                 return
-        with self._containers.writing():
-            if self._containers.resolve(id) is not None:
+        with self._containers.holding(id, exclusive=True) as hit:
+            if hit:
                 self._containers.update_names(id, names, op)
                 return
         raise LayerUnknown(f"locating item named {id!r}")

@@ -426,3 +426,25 @@ def test_open_creates_upstream_layout(store: Store, store_root: Path) -> None:
         assert d.is_dir() and d.stat().st_mode & 0o777 == 0o700
     store.create_image(names=["x"])
     assert (g / "vfs-images" / "images.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_name_change_on_image_does_not_decode_layers(store_root: Path) -> None:
+    with get_store(options(store_root)) as s:
+        layer = s.create_layer(names=["lay"])
+        s.create_image(names=["img"], layer=layer.id)
+    with get_store(options(store_root)) as s:
+        s.add_names("img", ["img2"])
+        assert not s._layers._loaded  # proved absent from the raw bytes
+        assert s.names("lay") == ["lay"]  # and a layer name still finds the layer
+        assert s.lookup(layer.id[:6]) == layer.id  # so does an ID prefix
+
+
+def test_non_canonical_files_are_decoded_for_lookups(store_root: Path) -> None:
+    with get_store(options(store_root)) as s:
+        layer = s.create_layer(names=["é-name"])
+    path = store_root / "graph" / "vfs-layers" / "layers.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=1))  # spaces and \\u escapes
+    with get_store(options(store_root)) as s:
+        assert s.lookup("é-name") == layer.id
+        s.add_names("é-name", ["other"])
+        assert s.layer(layer.id).names == ("other", "é-name")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,23 @@ class RecordFile:
     path: str
     #: volatile files are written without fsync
     volatile: bool = False
+
+
+#: \u escapes Go's encoder writes (control characters, ``<>&``, U+2028/U+2029)
+_GO_U_ESCAPE = re.compile(rb"\\u(?:00[0-1][0-9a-f]|003c|003e|0026|202[89])").match
+
+
+def _not_canonical(raw: bytes) -> bool:
+    """Signs of JSON not written by Go's encoder (whitespace between tokens, escapes Go
+    never writes): such files may spell a name differently, so they are always decoded."""
+    if b'": ' in raw or b'", "' in raw or b"\\/" in raw:
+        return True
+    i = raw.find(b"\\u")
+    while i >= 0:
+        if _GO_U_ESCAPE(raw, i) is None:
+            return True
+        i = raw.find(b"\\u", i + 2)
+    return False
 
 
 class LazyRecords(Generic[R]):
@@ -188,6 +206,48 @@ class RecordStore(Generic[R]):
                 self._loaded = False
                 self._dirty.clear()
             self.lock.unlock()
+
+    @contextmanager
+    def holding(self, ref: str, *, exclusive: bool) -> Iterator[bool]:
+        """Take the lock; yield whether a record could be called ``ref`` (ID, name, ID
+        prefix). When the files prove it cannot (:meth:`_cannot_hold`), they are not
+        decoded at all -- a name change on an image never decodes 20,000 layers. When it
+        may, this is :meth:`writing` / :meth:`reading` and the answer is exact."""
+        if exclusive and self.read_only:
+            raise StoreIsReadOnly(f"not allowed to modify the {self.kind} store at {self.files[0].path}")
+        lk = self.lock
+        lk.lock() if exclusive else lk.rlock()
+        try:
+            stale = self._changed_on_disk()
+            if stale and self._cannot_hold(ref):
+                yield False
+                return
+        finally:
+            lk.unlock()  # reacquired below; nothing was read into memory
+        with self.writing() if exclusive else self.reading():
+            yield self.resolve(ref) is not None
+
+    def _cannot_hold(self, ref: str) -> bool:
+        """True only if no record in the files can be called ``ref``: the files are
+        compact JSON as Go and this library write it, and neither ``"<ref>"`` nor
+        ``"id":"<ref>`` (an ID prefix) occurs in them. Any other form says False."""
+        if not ref:
+            return False
+        quoted = dumps(ref).encode("utf-8", "surrogateescape")
+        prefix = b'"id":' + quoted[:-1]
+        for rf in self.files:
+            try:
+                with open(rf.path, "rb") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                continue
+            if not raw.strip() or raw in (b"[]", b"null"):
+                continue
+            if not raw.startswith(b'[{"id":"') or _not_canonical(raw):
+                return False
+            if quoted in raw or prefix in raw:
+                return False
+        return True
 
     def _changed_on_disk(self) -> bool:
         if not self._loaded or self.lock.modified_since(self._token or b""):
