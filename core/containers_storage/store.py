@@ -8,10 +8,8 @@ changed them, so several processes -- ours or upstream's -- can share one store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -37,8 +35,9 @@ from .errors import (
 from .gojson import GoTime
 from .idtools import IDMappings, IDMaps
 from .locks.api import Lock
+from .records.bigdata import sha256_of
 from .records.containers import ContainerStore
-from .records.files import read_file, write_atomic
+from .records.files import read_file, remove_tree, write_atomic
 from .records.ids import dedupe
 from .records.images import ImageStore
 from .records.layers import LayerStore
@@ -141,10 +140,6 @@ ManifestDigester = Callable[[bytes], str]
 def get_store(options: StoreOptions, *, plugins: PluginHost | None = None) -> Store:
     """Open the store described by ``options`` (creating its directories)."""
     return Store(options, plugins=plugins)
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _read_all(data: bytes | IO[bytes]) -> bytes:
@@ -457,7 +452,7 @@ class Store:
                     raise NotALayer(f"container {c.id} layer {c.layer_id}")
                 self._drop_container_and_layer(c)
                 for base in (self._container_dir, self._run_container_dir):
-                    shutil.rmtree(os.path.join(base, c.id, "userdata"), ignore_errors=True)
+                    remove_tree(os.path.join(base, c.id, "userdata"))
                 return
             if self._images.resolve(id) is not None:
                 self._images.delete(id)
@@ -763,7 +758,7 @@ class Store:
         ``digest_manifest`` (SHA-256 of the bytes when not given), others by SHA-256."""
         from .records.images import is_manifest_key
 
-        digest = (digest_manifest or _sha256)(data) if is_manifest_key(key) else _sha256(data)
+        digest = (digest_manifest or sha256_of)(data) if is_manifest_key(key) else sha256_of(data)
         with self._images.writing():
             self._images.set_big_data(id, key, data, digest)
 
@@ -1048,7 +1043,7 @@ class Store:
                 raise NotAContainer(f"locating container {id!r}")
             self._drop_container_and_layer(ctr)
             for base in (self._container_dir, self._run_container_dir):
-                shutil.rmtree(os.path.join(base, ctr.id), ignore_errors=True)
+                remove_tree(os.path.join(base, ctr.id))
 
     def _drop_container_and_layer(self, ctr: Container) -> None:
         """The record first, then the layer: a crash in between leaves an unused layer,

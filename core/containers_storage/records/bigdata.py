@@ -3,15 +3,13 @@ with names, sizes and digests kept in the record (on-disk.md §5.1, §6, §8).""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from ..errors import DigestUnknown, SizeUnknown, StorageError
 from .base import RecordStore
-from .files import big_data_file_name, write_atomic
+from .files import big_data_file_name, remove_tree, write_atomic
 
 
 class _BigDataRecord(Protocol):
@@ -37,6 +35,8 @@ B = TypeVar("B", bound=_BigDataRecord)
 
 
 def sha256_of(data: bytes) -> str:
+    import hashlib
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -119,4 +119,4 @@ class BigDataStore(RecordStore[B]):
         return rec
 
     def remove_data_dir(self, id: str) -> None:
-        shutil.rmtree(self.data_dir(id), ignore_errors=True)
+        remove_tree(self.data_dir(id))

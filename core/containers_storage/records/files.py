@@ -3,7 +3,6 @@ each element's original text kept, and big-data item files (on-disk.md §6, §7.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -112,7 +111,16 @@ def big_data_file_name(key: str) -> str:
         raise InvalidBigDataName(f"can't set empty name for big data item {key!r}")
     if _PLAIN_KEY.match(key):
         return key
+    import base64
+
     return "=" + base64.b64encode(key.encode("utf-8", "surrogateescape")).decode("ascii")
+
+
+def remove_tree(path: str) -> None:
+    """``rm -rf`` that ignores errors (data directories of deleted records)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def read_file(path: str) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -32,7 +31,7 @@ from ..gojson import GoTime, dumps
 from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
 from .base import RecordFile, RecordStore
-from .files import big_data_file_name, read_json_array, write_atomic
+from .files import big_data_file_name, read_json_array, remove_tree, write_atomic
 from .ids import dedupe, generate_id
 from .model import INCOMPLETE_FLAG, Layer
 
@@ -437,7 +436,7 @@ class LayerStore(RecordStore[Layer]):
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-        shutil.rmtree(self.data_dir(id), ignore_errors=True)
+        remove_tree(self.data_dir(id))
         self.remove(id)
         if id in self._mounts:
             del self._mounts[id]

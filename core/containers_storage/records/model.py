@@ -7,7 +7,7 @@ JSON keys found on disk travel in ``extra`` and are written back unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -426,7 +426,3 @@ class Container:
         if extra and self.extra:
             out.update(self.extra)
         return out
-
-
-#: what the generic record store needs from a record type
-RecordParser = Callable[[Mapping[str, Any]], Any]
