@@ -3,13 +3,17 @@
 One pass over the input: detect the compression, hash the compressed bytes, decompress,
 hash the uncompressed bytes, record tar-split and hand the very same bytes to the
 driver's extraction, all as chunks flowing through generators (constant memory).
+Reading, hashing and decompressing run in a thread (those release the GIL) feeding a
+bounded queue; tar-split checksums of big layers run in a helper process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
@@ -105,7 +109,49 @@ def _decompressed(
             uncompressed.add(tail)
             yield tail
 
-    return int(kind), chunks()
+    return int(kind), _in_thread(chunks())
+
+
+_DONE = object()
+
+
+def _in_thread(chunks: Iterator[bytes], depth: int = 8) -> Generator[bytes, None, None]:
+    """Run ``chunks`` (reading, hashing, decompressing: work that releases the GIL) in a
+    thread, handing results over through a bounded queue, so it overlaps extraction."""
+    out: queue.Queue[object] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="layer-decompress", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
 
 
 def apply_layer_stream(
