@@ -79,3 +79,28 @@ def test_a_fresh_copy_answers_the_same(fixture_store_factory: Callable[[str], St
 
 def _container_id(expected: dict[str, Any]) -> str:
     return next(k.split()[1] for k in expected if k.startswith("mounted "))
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_upstream_store_can_be_changed(fixture_store_factory: Callable[[str], Store], driver: str) -> None:
+    """What the fixture generator checked with upstream's tool on the restored copy: the
+    container mounts with its files, a container can be created and deleted, and the
+    store still checks clean."""
+    store = fixture_store_factory(driver)
+    r = store("mount", "ctr-one")
+    assert r.status == 0, r.stderr
+    mountpoint = r.stdout.strip()
+    try:
+        with open(f"{mountpoint}/container-file", "rb"):
+            pass
+        assert store("mounted", "ctr-one").stdout == "ctr-one mounted\n"
+    finally:
+        assert store("unmount", "ctr-one").stdout == "ctr-one mountpoint unmounted\n"
+    r = store("create-container", "--json", "-n", "new-ctr", "example.com/fixture/one:latest")
+    assert r.status == 0, r.stderr
+    new_id = json.loads(r.stdout)["id"]
+    assert new_id in store("containers").stdout
+    assert store("delete-container", "new-ctr").status == 0
+    assert new_id not in store("containers").stdout
+    r = store("check")
+    assert (r.status, r.stdout, r.stderr) == (0, "", "")
