@@ -128,16 +128,16 @@ def _main(args: list[str], con: Console) -> int:
 
 def _run(command: registry.Command, word: str, positional: list[str], values: dict[str, object],
          con: Console) -> int:
-    debug = bool(values.get("debug"))
     from .context import Context
+    from .errtext import error_text
     from .options import store_options
 
+    debug = bool(values.get("debug"))
     try:
         options = store_options(values)
     except Exception as exc:
-        if debug:
-            raise
-        con.out(f"error initializing: {exc}\n")
+        _traceback(con, exc, debug)
+        con.out(f"error initializing: {error_text(exc)}\n")
         return 1
     if debug:
         from .debuglog import enable_debug_log
@@ -151,27 +151,24 @@ def _run(command: registry.Command, word: str, positional: list[str], values: di
         try:
             store = get_store(options)
         except Exception as exc:
-            if debug:
-                raise
-            con.out(f"error initializing: {exc}\n")
+            _traceback(con, exc, debug)
+            con.out(f"error initializing: {error_text(exc)}\n")
             return 1
     ctx = Context(word, positional, values, con, options, store)
     try:
         return handler(ctx)
     except Exception as exc:
-        if debug:
-            import traceback
-
-            con.err("".join(traceback.format_exception(exc)))
-        con.err(f"{describe(exc)}\n")
+        _traceback(con, exc, debug)
+        con.err(f"{error_text(exc)}\n")
         return 1
     finally:
         if store is not None:
             store.close()
 
 
-def describe(exc: BaseException) -> str:
-    """An error as upstream prints it: OS errors in Go's ``op path: reason`` form."""
-    from .errtext import error_text
+def _traceback(con: Console, exc: BaseException, debug: bool) -> None:
+    """Errors are one line; ``--debug`` adds the Python traceback in front of it."""
+    if debug:
+        import traceback
 
-    return error_text(exc)
+        con.err("".join(traceback.format_exception(exc)))
