@@ -6,6 +6,7 @@ through the mount table as it does in production."""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -43,9 +44,25 @@ def zfs_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
     workdir = str(tmp_path_factory.mktemp("zfs-pool"))
     try:
         with zfs_service() as zfs, scratch_pool(zfs, workdir, "4G") as (name, mountdir):
+            _require_xattrs(mountdir)
             yield Pool(zfs, name, mountdir)
     except Unavailable as e:
         pytest.skip(f"no real ZFS to test on: {e}")
+
+
+def _require_xattrs(mountdir: str) -> None:
+    """A zfs-fuse daemon started without ``--enable-xattr`` refuses every xattr, which
+    layers must keep; say so once instead of letting scenarios fail with ENOTSUP."""
+    try:
+        os.setxattr(mountdir, "user.cstest", b"1")
+        os.removexattr(mountdir, "user.cstest")
+    except OSError as e:
+        if e.errno != errno.ENOTSUP:
+            raise
+        pytest.fail(
+            "the running zfs-fuse daemon has extended attributes off: restart it with "
+            "--enable-xattr (or stop it and let the tests start their own)"
+        )
 
 
 _counter = itertools.count()
