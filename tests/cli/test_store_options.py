@@ -93,3 +93,12 @@ def test_a_driver_before_the_command_skips_the_configuration(conf: Path) -> None
     assert r.stdout == (
         "error initializing: no storage runroot or graphroot specified: missing necessary StoreOptions\n"
     )
+
+
+def test_storage_driver_env_is_read_with_defaults(conf: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    conf.write_text(conf.read_text().replace('driver = "vfs"\n', 'driver = "no-such-driver"\n'))
+    monkeypatch.setenv("STORAGE_DRIVER", "vfs")
+    assert _status()["Driver Name"] == "vfs"
+    r = run_main("-g", str(tmp_path / "g"), "-R", str(tmp_path / "r"), "status")
+    assert r.status == 1 or "Driver Name: vfs" not in r.stderr
