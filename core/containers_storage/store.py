@@ -20,6 +20,7 @@ from .errors import (
     ContainerUnknown,
     DuplicateID,
     DuplicateName,
+    ImageUnknown,
     ImageUsedByContainer,
     IncompleteOptions,
     LayerHasChildren,
@@ -29,10 +30,11 @@ from .errors import (
     NotAContainer,
     NotALayer,
     NotAnID,
+    NotAnImage,
     ParentIsContainer,
     StorageError,
 )
-from .gojson import GoTime
+from .gojson import GoTime, go_quote
 from .idtools import IDMappings, IDMaps
 from .locks.api import Lock
 from .records.bigdata import sha256_of
@@ -322,9 +324,9 @@ class Store:
             return driver.status()
 
     def version(self) -> list[tuple[str, str]]:
-        from . import __version__
-
-        return [("Version", __version__)]
+        """Key/value version facts of the store; upstream's store reports none (its tool
+        prints an empty list), so neither does this one."""
+        return []
 
     def get_digest_lock(self, digest: str) -> Lock:
         """A lock named for ``digest`` in the run root, for callers that de-duplicate
@@ -334,7 +336,7 @@ class Store:
         try:
             validate_digest(digest)
         except ValueError as exc:
-            raise StorageError(f"invalid digest {digest!r}", message=str(exc)) from None
+            raise StorageError(message=str(exc)) from None
         return self._lock(os.path.join(self._run_root, f"{self._driver_name}-locks", digest))
 
     def close(self) -> None:
@@ -391,13 +393,13 @@ class Store:
         """The ID of the layer, image or container called ``name`` (ID, name or prefix)."""
         rec = self._find(name)
         if rec is None:
-            raise LayerUnknown(f"locating item named {name!r}")
+            raise LayerUnknown()
         return rec.id
 
     def metadata(self, id: str) -> str:
         rec = self._find(id)
         if rec is None:
-            raise NotAnID(f"locating item named {id!r}")
+            raise NotAnID()
         return rec.metadata
 
     def set_metadata(self, id: str, metadata: str) -> None:
@@ -409,12 +411,12 @@ class Store:
             elif self._containers.resolve(id) is not None:
                 self._containers.set_metadata(id, metadata)
             else:
-                raise NotAnID(f"locating item named {id!r}")
+                raise NotAnID()
 
     def names(self, id: str) -> list[str]:
         rec = self._find(id)
         if rec is None:
-            raise LayerUnknown(f"locating item named {id!r}")
+            raise LayerUnknown()
         return list(rec.names)
 
     def _update_names(self, id: str, names: Sequence[str], op: str) -> None:
@@ -432,7 +434,7 @@ class Store:
             if hit:
                 self._containers.update_names(id, names, op)
                 return
-        raise LayerUnknown(f"locating item named {id!r}")
+        raise LayerUnknown()
 
     def set_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "set")
@@ -449,7 +451,7 @@ class Store:
             c = self._containers.resolve(id)
             if c is not None:
                 if self._layers.resolve(c.layer_id) is None:
-                    raise NotALayer(f"container {c.id} layer {c.layer_id}")
+                    raise NotALayer()
                 self._drop_container_and_layer(c)
                 for base in (self._container_dir, self._run_container_dir):
                     remove_tree(os.path.join(base, c.id, "userdata"))
@@ -460,7 +462,7 @@ class Store:
             if self._layers.resolve(id) is not None:
                 self._layers.delete(id)
                 return
-            raise LayerUnknown(f"locating item named {id!r}")
+            raise LayerUnknown()
 
     def wipe(self) -> None:
         with self._write_all():
@@ -507,7 +509,7 @@ class Store:
             if parent:
                 parent_rec = layers.resolve(parent)
                 if parent_rec is None:
-                    raise LayerUnknown(f"locating parent layer {parent!r}")
+                    raise LayerUnknown(f"layer {go_quote(parent)}")
                 if self._containers.by_layer(parent_rec.id) is not None:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
                 base = IDMappings(parent_rec.uid_map, parent_rec.gid_map)
@@ -536,7 +538,7 @@ class Store:
         with self._read_layers() as layers:
             rec = layers.resolve(id)
             if rec is None:
-                raise LayerUnknown(f"locating layer with ID {id!r}")
+                raise LayerUnknown()
             return layers.public(rec)
 
     def layers(self) -> list[Layer]:
@@ -565,7 +567,9 @@ class Store:
         try:
             validate_digest(digest)
         except ValueError as exc:
-            raise StorageError(f"looking for layers by digest {digest!r}", message=str(exc)) from None
+            raise StorageError(
+                f"looking for layers matching digest {go_quote(digest)}", message=str(exc)
+            ) from None
 
     def layer_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
         with self._read_layers() as layers:
@@ -576,7 +580,15 @@ class Store:
 
     def layer_big_data(self, id: str, key: str) -> bytes:
         with self._read_layers() as layers:
-            return layers.big_data(id, key)
+            if layers.resolve(id) is None:
+                raise LayerUnknown(f"locating layer with ID {go_quote(id)}")
+            try:
+                return layers.big_data(id, key)
+            except FileNotFoundError:
+                raise StorageError(
+                    message=f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}: "
+                    "file does not exist"
+                ) from None
 
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
         payload = _read_all(data)
@@ -587,7 +599,7 @@ class Store:
         with self._write_all():
             rec = self._layers.resolve(id)
             if rec is None:
-                raise NotALayer(f"locating layer {id!r}")
+                raise NotALayer()
             for other in self._layers.all():
                 if other.parent == rec.id:
                     raise LayerHasChildren(f"used by layer {other.id}")
@@ -633,14 +645,14 @@ class Store:
         with self._read_layers() as layers:
             rec = layers.resolve(layer_id)
             if rec is None:
-                raise LayerUnknown(f"locating layer with ID {id!r}")
+                raise LayerUnknown()
             return layers.mount_count(rec.id)
 
     def mount_image(self, id: str, mount_options: Sequence[str] = (), mount_label: str = "") -> str:
         """Mount an image's top layer read-only (``ro`` is added to the options)."""
         img = self.image(id)
         if not img.top_layer:
-            raise LayerUnknown(f"image {img.id} has no layers")
+            raise LayerUnknown()
         opts = tuple(dict.fromkeys([*mount_options, "ro"]))
         with self._graph(), self._layers.writing():
             return self._layers.mount(img.top_layer, MountOpts(mount_label=mount_label, options=opts))
@@ -696,7 +708,7 @@ class Store:
             if layer:
                 lrec = layers.resolve(layer)
                 if lrec is None:
-                    raise LayerUnknown(f"locating layer for image: {layer!r}")
+                    raise LayerUnknown()
                 layer = lrec.id
             with self._images.writing():
                 big = [(k, v, "") for k, v in opts.big_data.items()]
@@ -732,7 +744,7 @@ class Store:
         try:
             validate_digest(digest)
         except ValueError as exc:
-            raise StorageError(f"invalid digest {digest!r}", message=str(exc)) from None
+            raise StorageError(message=str(exc)) from None
         with self._images.reading():
             return self._images.by_digest(digest)
 
@@ -741,7 +753,15 @@ class Store:
 
     def image_big_data(self, id: str, key: str) -> bytes:
         with self._images.reading():
-            return self._images.big_data(id, key)
+            if self._images.resolve(id) is None:
+                raise ImageUnknown(f"locating item named {go_quote(key)} for image with ID {go_quote(id)}")
+            try:
+                return self._images.big_data(id, key)
+            except FileNotFoundError:
+                raise StorageError(
+                    message=f"locating item named {go_quote(key)} for image with ID {go_quote(id)} "
+                    "(consider removing the image to resolve the issue): file does not exist"
+                ) from None
 
     def image_big_data_size(self, id: str, key: str) -> int:
         with self._images.reading():
@@ -776,7 +796,7 @@ class Store:
                 seen.add(lid)
                 rec = self._layers.resolve(lid)
                 if rec is None:
-                    raise LayerUnknown(f"locating layer with ID {lid!r}")
+                    raise LayerUnknown(f"locating layer with ID {go_quote(lid)}")
                 if rec.uncompressed_digest:
                     total += rec.uncompressed_size
                 else:
@@ -805,7 +825,10 @@ class Store:
         """Delete the image and the layers only it used; returns those layers' IDs.
         ``commit=False`` only reports what would be removed."""
         with self._write_all():
-            img = self._images.get(id)
+            found = self._images.resolve(id)
+            if found is None:
+                raise NotAnImage()
+            img = found
             for ctr in self._containers.all():
                 if ctr.image_id == img.id:
                     raise ImageUsedByContainer(f"image used by {ctr.id}")
@@ -911,10 +934,10 @@ class Store:
             stack.enter_context(self._images.writing())
             stack.enter_context(self._containers.writing())
             if id and self._containers.by_id(id) is not None:
-                raise DuplicateID(f"container ID {id!r} is already in use")
+                raise DuplicateID(f"container ID {go_quote(id)} is already in use")
             for name in dedupe(names):
                 if self._containers.name_owner(name) is not None:
-                    raise DuplicateName(f"container name {name!r} is in use")
+                    raise DuplicateName(f"container name {go_quote(name)} is in use")
             top: Layer | None = None
             image_id = ""
             if image:
@@ -965,7 +988,7 @@ class Store:
         with self._containers.reading():
             ctr = self._containers.by_layer(lid)
         if ctr is None:
-            raise ContainerUnknown(f"locating container with layer {lid!r}")
+            raise ContainerUnknown()
         return ctr
 
     def list_container_big_data(self, id: str) -> list[str]:
@@ -973,7 +996,10 @@ class Store:
 
     def container_big_data(self, id: str, key: str) -> bytes:
         with self._containers.reading():
-            return self._containers.big_data(id, key)
+            try:
+                return self._containers.big_data(id, key)
+            except FileNotFoundError as exc:
+                raise StorageError(message=f"open {exc.filename}: no such file or directory") from None
 
     def container_big_data_size(self, id: str, key: str) -> int:
         with self._containers.writing():
@@ -994,7 +1020,7 @@ class Store:
         with self._graph(), self._layers.writing(), self._containers.writing():
             ctr = self._containers.get(id)
             if self._layers.resolve(ctr.layer_id) is None:
-                raise LayerUnknown(f"locating layer with ID {ctr.layer_id!r}")
+                raise LayerUnknown(f"locating layer with ID {go_quote(ctr.layer_id)}")
             total = self._layers.diff_size("", ctr.layer_id, self._layers.resolve)
             for key in ctr.big_data_names:
                 total += self._containers.big_data_size_recording(ctr.id, key)
@@ -1040,7 +1066,7 @@ class Store:
         with self._write_all():
             ctr = self._containers.resolve(id)
             if ctr is None:
-                raise NotAContainer(f"locating container {id!r}")
+                raise NotAContainer()
             self._drop_container_and_layer(ctr)
             for base in (self._container_dir, self._run_container_dir):
                 remove_tree(os.path.join(base, ctr.id))

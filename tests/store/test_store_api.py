@@ -448,3 +448,57 @@ def test_non_canonical_files_are_decoded_for_lookups(store_root: Path) -> None:
         assert s.lookup("é-name") == layer.id
         s.add_names("é-name", ["other"])
         assert s.layer(layer.id).names == ("other", "é-name")
+
+
+def test_error_texts_match_upstream(store: Store) -> None:
+    """The CLI prints these texts; they are upstream's."""
+    layer = store.create_layer(names=["l"])
+    img = store.create_image(names=["i"], layer=layer.id)
+    ctr = store.create_container(names=["c"])
+    cases = [
+        (lambda: store.layer("nope"), "layer not known"),
+        (lambda: store.image("nope"), 'locating image with ID "nope": image not known'),
+        (lambda: store.container("nope"), "container not known"),
+        (lambda: store.metadata("nope"), "identifier is not a layer, image, or container"),
+        (lambda: store.delete_image("nope"), "identifier is not an image"),
+        (lambda: store.delete_container("nope"), "identifier is not a container"),
+        (lambda: store.delete_layer("nope"), "identifier is not a layer"),
+        (lambda: store.image_big_data_size(img.id, "k"), "size is not known"),
+        (lambda: store.image_big_data_digest(img.id, "k"), "could not compute digest of item"),
+        (lambda: store.images_by_digest("bad"), "invalid checksum digest format"),
+        (lambda: store.create_layer(names=["l"]), 'layer name "l" is in use: that name is already in use'),
+        (lambda: store.create_layer(parent="x"), 'layer "x": layer not known'),
+        (
+            lambda: store.image_big_data("i", "k"),
+            'locating item named "k" for image with ID "i" (consider removing the image to resolve the issue)'
+            ": file does not exist",
+        ),
+        (
+            lambda: store.layer_big_data("l", "k"),
+            'locating item named "k" for layer with ID "l": file does not exist',
+        ),
+        (
+            lambda: store.delete_layer("l"),
+            f"layer {layer.id} used by image {img.id}: layer is in use by an image",
+        ),
+    ]
+    for call, text in cases:
+        with pytest.raises(errors.StorageError) as info:
+            call()
+        assert str(info.value) == text
+    with pytest.raises(errors.StorageError) as info:
+        store.container_big_data(ctr.id, "k")
+    assert str(info.value).startswith("open ") and str(info.value).endswith(": no such file or directory")
+
+
+def test_diff_in_bzip2_is_refused_like_upstream(store: Store) -> None:
+    import bz2
+
+    layer, _ = store.put_layer(diff=io.BytesIO(bz2.compress(tar_bytes({"f": b"1"}))))
+    assert layer.compression == 1
+    with pytest.raises(errors.StorageError, match="unsupported compression format tar.bz2"):
+        store.diff("", layer.id)
+    with store.diff("", layer.id, DiffOptions(compression=2)) as f:
+        import gzip
+
+        assert gzip.decompress(f.read()) == tar_bytes({"f": b"1"})

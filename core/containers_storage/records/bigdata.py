@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from ..errors import DigestUnknown, SizeUnknown, StorageError
+from ..gojson import go_quote
 from .base import RecordStore
 from .files import big_data_file_name, remove_tree, write_atomic
 
@@ -45,6 +46,8 @@ class BigDataStore(RecordStore[B]):
 
     #: error raised when a reference does not resolve
     unknown_error: type[StorageError] = StorageError
+    #: whether that error names the reference (upstream's images do, containers do not)
+    unknown_names_ref = False
 
     def __init__(self, *args: Any, data_root: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,22 +59,17 @@ class BigDataStore(RecordStore[B]):
     def get(self, ref: str) -> B:
         rec = self.resolve(ref)
         if rec is None:
-            raise self.unknown_error(f"locating {self.kind} with ID {ref!r}")
+            context = f"locating {self.kind} with ID {go_quote(ref)}" if self.unknown_names_ref else None
+            raise self.unknown_error(context)
         return rec
 
     def big_data_path(self, ref: str, key: str) -> str:
         return os.path.join(self.data_dir(self.get(ref).id), big_data_file_name(key))
 
     def big_data(self, ref: str, key: str) -> bytes:
-        path = self.big_data_path(ref, key)
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise StorageError(
-                f"getting big data {key!r} for {self.kind} {self.get(ref).id!r}",
-                message=f"open {path}: no such file or directory",
-            ) from None
+        """The item's bytes; a missing file raises FileNotFoundError (callers word it)."""
+        with open(self.big_data_path(ref, key), "rb") as f:
+            return f.read()
 
     def big_data_size(self, ref: str, key: str) -> int:
         rec = self.get(ref)
@@ -80,8 +78,8 @@ class BigDataStore(RecordStore[B]):
             return rec.big_data_sizes[key]
         try:
             return len(self.big_data(ref, key))
-        except StorageError:
-            raise SizeUnknown(f"size of {self.kind} {rec.id!r} big data item {key!r}") from None
+        except FileNotFoundError:
+            raise SizeUnknown() from None
 
     def big_data_digest(self, ref: str, key: str) -> str:
         rec = self.get(ref)
@@ -89,7 +87,7 @@ class BigDataStore(RecordStore[B]):
         d = rec.big_data_digests.get(key)
         if d:
             return d
-        raise DigestUnknown(f"digest of {self.kind} {rec.id!r} big data item {key!r}")
+        raise DigestUnknown()
 
     def write_big_data(self, ref: str, key: str, data: bytes, digest: str) -> bool:
         """Store the item and record it; returns whether the record changed (§5.1: only

@@ -9,8 +9,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ContainerUnknown, DuplicateID, DuplicateName, InvalidMappings
-from ..gojson import GoTime
+from ..errors import (
+    ContainerUnknown,
+    DigestUnknown,
+    DuplicateID,
+    DuplicateName,
+    InvalidMappings,
+    SizeUnknown,
+)
+from ..gojson import GoTime, go_quote
 from ..idtools import IDMaps
 from ..locks.api import Lock
 from .base import RecordFile
@@ -91,11 +98,11 @@ class ContainerStore(BigDataStore[Container]):
         if not id:
             id = generate_id(self._records.__contains__)
         if id in self._records:
-            raise DuplicateID(f"container ID {id!r} is already in use")
+            raise DuplicateID(f"container ID {go_quote(id)} is already in use")
         names = dedupe(names)
         for name in names:
             if self.name_owner(name) is not None:
-                raise DuplicateName(f"container name {name!r} is in use")
+                raise DuplicateName(f"container name {go_quote(name)} is in use")
         _check_overlaps(uid_map, "UID")
         _check_overlaps(gid_map, "GID")
         all_flags = dict(flags or {})
@@ -157,7 +164,10 @@ class ContainerStore(BigDataStore[Container]):
         rec = self.get(ref)
         if key in rec.big_data_sizes:
             return rec.big_data_sizes[key]
-        data = self.big_data(ref, key)
+        try:
+            data = self.big_data(ref, key)
+        except FileNotFoundError:
+            raise SizeUnknown() from None
         self.set_big_data(ref, key, data)
         return len(data)
 
@@ -165,6 +175,9 @@ class ContainerStore(BigDataStore[Container]):
         rec = self.get(ref)
         if rec.big_data_digests.get(key):
             return rec.big_data_digests[key]
-        data = self.big_data(ref, key)
+        try:
+            data = self.big_data(ref, key)
+        except FileNotFoundError:
+            raise DigestUnknown() from None
         self.set_big_data(ref, key, data)
         return sha256_of(data)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import DuplicateID, DuplicateImageNames, DuplicateName, ImageUnknown, LoadError, StorageError
-from ..gojson import GoTime
+from ..gojson import GoTime, go_quote
 from ..locks.api import Lock
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
@@ -94,6 +94,7 @@ def with_history(img: Image, names: Sequence[str]) -> Image:
 class ImageStore(BigDataStore[Image]):
     kind = "image"
     unknown_error = ImageUnknown
+    unknown_names_ref = True
 
     def __init__(self, lock: Lock, image_dir: str, *, read_only: bool = False) -> None:
         super().__init__(
@@ -197,12 +198,14 @@ class ImageStore(BigDataStore[Image]):
         if not id:
             id = generate_id(self._records.__contains__)
         if id in self._records:
-            raise DuplicateID(f"an image with ID {id!r} already exists")
+            raise DuplicateID(f"an image with ID {go_quote(id)} already exists")
         names = dedupe(names)
         for name in names:
             owner = self.name_owner(name)
             if owner is not None:
-                raise DuplicateName(f"image name {name!r} is already associated with image {owner.id!r}")
+                raise DuplicateName(
+                    f"image name {go_quote(name)} is already associated with image {go_quote(owner.id)}"
+                )
         img = Image(
             id=id,
             digest=digest,

@@ -27,7 +27,7 @@ from ..errors import (
     StorageError,
     StoreIsReadOnly,
 )
-from ..gojson import GoTime, dumps
+from ..gojson import GoTime, dumps, go_quote
 from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
 from .base import RecordFile, RecordStore
@@ -36,6 +36,8 @@ from .ids import dedupe, generate_id
 from .model import INCOMPLETE_FLAG, Layer
 
 TAR_SPLIT_SUFFIX = ".tar-split.gz"
+#: compressions a diff cannot be produced in, with upstream's extension names
+_NO_COMPRESSOR = {1: "tar.bz2", 3: "tar.xz"}
 
 
 def apply_name_operation(old: Sequence[str], given: Sequence[str], op: str) -> tuple[str, ...]:
@@ -240,17 +242,14 @@ class LayerStore(RecordStore[Layer]):
     def _get(self, ref: str) -> Layer:
         rec = self.resolve(ref)
         if rec is None:
-            raise LayerUnknown(f"locating layer with ID {ref!r}")
+            raise LayerUnknown()
         return rec
 
     # -- big data ------------------------------------------------------------------------
     def big_data(self, ref: str, key: str) -> bytes:
         rec = self._get(ref)
-        try:
-            with open(os.path.join(self.data_dir(rec.id), big_data_file_name(key)), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise StorageError(f"layer {rec.id!r} big data item {key!r}", message="no such file") from None
+        with open(os.path.join(self.data_dir(rec.id), big_data_file_name(key)), "rb") as f:
+            return f.read()
 
     def set_big_data(self, ref: str, key: str, data: bytes) -> None:
         rec = self._get(ref)
@@ -299,11 +298,11 @@ class LayerStore(RecordStore[Layer]):
         if not id:
             id = generate_id(self._records.__contains__)
         if id in self._records:
-            raise DuplicateID(f"layer ID {id!r} is already in use")
+            raise DuplicateID()
         names = dedupe(names)
         for name in names:
             if self.name_owner(name) is not None:
-                raise DuplicateName(f"layer name {name!r} is in use")
+                raise DuplicateName(f"layer name {go_quote(name)} is in use")
         tmpl: Layer | None = None
         if template:
             tmpl = self._get(template)
@@ -486,10 +485,10 @@ class LayerStore(RecordStore[Layer]):
         with self._mounts_locked(True):
             rec = self.resolve(ref) or self.layer_by_mount_point(ref)
             if rec is None:
-                raise LayerUnknown(f"locating layer with ID {ref!r}")
+                raise LayerUnknown()
             path, count = self._mounts.get(rec.id, ("", 0))
             if conditional and count == 0:
-                raise LayerNotMounted(f"unmounting layer {rec.id}")
+                raise LayerNotMounted()
             if force:
                 count = 1
             if count > 1:
@@ -545,6 +544,9 @@ class LayerStore(RecordStore[Layer]):
         from_id = from_ or to_rec.parent
         from_rec = from_rec or (lookup(from_id) if from_id else None)
         kind = to_rec.compression if compression is None else compression
+        if kind in _NO_COMPRESSOR:
+            # upstream can decompress these but not produce them
+            raise StorageError(message=f"unsupported compression format {_NO_COMPRESSOR[kind]}")
         ts_path = self.tar_split_path(to_rec.id)
         chunks: Iterator[bytes]
         if from_id == to_rec.parent and os.path.exists(ts_path):
@@ -584,7 +586,7 @@ class LayerStore(RecordStore[Layer]):
         if not rec.uid_map and not rec.gid_map:
             return [], []
         if not rec.mount_point:
-            raise LayerNotMounted(f"layer {rec.id}")
+            raise LayerNotMounted()
         return unmapped_parent_owners(rec.mount_point, rec.uid_map, rec.gid_map)
 
 
