@@ -389,3 +389,32 @@ def test_probe_without_any_pool(zfs_pool: Pool, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "no ZFS pool is imported" in proc.stdout
+
+
+def test_layer_left_mounted_by_a_killed_process(driver_factory: DriverFactory) -> None:
+    """A process that dies between get and put leaves a mounted layer; a new driver
+    instance adopts the mount, and removal unmounts and destroys it."""
+    first = driver_factory()
+    root = first.config.root
+    script = (
+        "import os\n"
+        "from containers_storage.drivers.api import DriverConfig\n"
+        "from containers_storage_zfs.driver import ZfsDriver\n"
+        f"d = ZfsDriver(DriverConfig(requested_name='zfs', root={root!r}, run_root=''))\n"
+        "d.create('crashed', None)\n"
+        "p = d.get('crashed')\n"
+        "open(os.path.join(p, 'data'), 'w').write('written before the crash')\n"
+        "os._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    driver = driver_factory(root=root)
+    path = driver.mount_path("crashed")
+    assert driver.exists("crashed") and mounts.is_mounted(path)
+    assert driver.get("crashed") == path
+    with open(os.path.join(path, "data")) as f:
+        assert f.read() == "written before the crash"
+    driver.put("crashed")
+    driver.remove("crashed")
+    assert not mounts.is_mounted(path) and not driver.exists("crashed")
+    assert driver.zfs.dataset_type(driver.dataset("crashed")) is None

@@ -114,3 +114,25 @@ def test_failed_import_leaves_no_dataset(tool: Tool, zfs_dataset: tuple[str, str
     assert r.status == 1
     assert _layer_datasets(zfs_pool, zfs_dataset[0]) == set()
     assert L1 not in tool("layers").stdout
+
+
+def test_id_mapped_child_is_reowned_on_disk(tool: Tool, zfs_dataset: tuple[str, str]) -> None:
+    """A child with other ID maps than its parent is chowned after the clone (naive
+    update_layer_id_map); its diff still reports container IDs."""
+    import tarfile
+
+    assert tool("import-layer", "--id", L1, "-f", str(BASE_TAR)).status == 0
+    r = tool("create-layer", "--id", L2, "--uidmap", "0:100000:65536", "--gidmap", "0:200000:65536", L1)
+    assert r.status == 0, r.stderr
+    path = tool("mount", L2).stdout.strip()
+    try:
+        with tarfile.open(BASE_TAR) as tf:
+            members = [m for m in tf.getmembers() if m.name.strip("./")]
+        for m in members:
+            st = os.lstat(os.path.join(path, m.name))
+            assert (st.st_uid, st.st_gid) == (100000 + m.uid, 200000 + m.gid), m.name
+    finally:
+        assert tool("unmount", L2).status == 0
+    r = tool("diff", "-u", L2)
+    with tarfile.open(fileobj=io.BytesIO(r.out)) as tf:
+        assert {(m.uid, m.gid) for m in tf.getmembers()} <= {(m.uid, m.gid) for m in members} | {(0, 0)}
