@@ -142,3 +142,34 @@ def test_sigkill_at_random_points_leaves_a_loadable_store(tmp_path: Path) -> Non
             if path.exists() and path.stat().st_size:
                 json.loads(path.read_text())
         _check_consistent(root)
+
+
+def test_threads_share_one_store(tmp_path: Path) -> None:
+    """Threads of one process exclude each other through the in-process side of the
+    locks (POSIX locks alone would not)."""
+    import threading
+
+    root = tmp_path / "t"
+    errors: list[BaseException] = []
+    with get_store(options(root)) as s:
+
+        def work(t: int) -> None:
+            try:
+                for n in range(10):
+                    layer = s.create_layer(names=[f"t{t}-{n}"])
+                    img = s.create_image(names=[f"t{t}-i{n}"], layer=layer.id)
+                    s.add_names(img.id, ["moving"])
+                    if n % 3 == 0:
+                        s.delete_image(img.id)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        assert not errors, errors
+        assert len(s.images()) == 4 * 6
+        assert len([i for i in s.images() if "moving" in i.names]) <= 1
+    _check_consistent(root)
