@@ -167,3 +167,16 @@ def test_portable_lock(tmp_path: Path) -> None:
     assert lk.last_write() == token
     lk.unlock()
     assert (tmp_path / "pl.lock").read_bytes() == token
+
+
+def test_touch_and_modified(tmp_path: Path) -> None:
+    a = posix.get_lock(str(tmp_path / "m.lock"))
+    a.lock()
+    try:
+        a.touch()
+        assert not a.modified()
+        (tmp_path / "m.lock").write_bytes(b"x" * 64)  # another writer
+        assert a.modified()
+        assert not a.modified()
+    finally:
+        a.unlock()

@@ -67,6 +67,38 @@ class Lock(Protocol):
         """Whether the token on disk differs from ``token`` (the lock must be held)."""
         ...
 
+    def touch(self) -> None:
+        """Record a write and remember it as seen (upstream's ``Touch``; exclusive lock)."""
+
+    def modified(self) -> bool:
+        """Whether anyone wrote since this object last looked, remembering the current
+        token as seen (upstream's ``Modified``; the lock must be held)."""
+        ...
+
+
+class _TokenSource(Protocol):
+    _seen: bytes | None
+
+    def record_write(self) -> bytes: ...
+
+    def last_write(self) -> bytes: ...
+
+
+class TokenMemory:
+    """``touch``/``modified`` for lock classes that have ``record_write`` and
+    ``last_write``: the object remembers the last token it saw."""
+
+    _seen: bytes | None = None
+
+    def touch(self: _TokenSource) -> None:
+        self._seen = self.record_write()
+
+    def modified(self: _TokenSource) -> bool:
+        current = self.last_write()
+        changed = current != self._seen
+        self._seen = current
+        return changed
+
 
 _counter = 0
 _counter_lock = threading.Lock()

@@ -18,10 +18,10 @@ from typing import Any
 
 from ..errors import StorageError, StoreIsReadOnly
 from ..hookspecs import hookimpl
-from .api import TOKEN_SIZE, InProcessRWLock, new_token
+from .api import TOKEN_SIZE, InProcessRWLock, TokenMemory, new_token
 
 
-class PortableLock:
+class PortableLock(TokenMemory):
     def __init__(self, path: str, read_only: bool) -> None:
         self._path = path
         self._read_only = read_only

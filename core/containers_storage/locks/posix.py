@@ -18,12 +18,12 @@ import time
 
 from ..errors import StorageError, StoreIsReadOnly
 from ..hookspecs import hookimpl
-from .api import TOKEN_SIZE, InProcessRWLock, new_token
+from .api import TOKEN_SIZE, InProcessRWLock, TokenMemory, new_token
 
 _RETRY_SECONDS = 0.01
 
 
-class PosixLock:
+class PosixLock(TokenMemory):
     """One lock file; obtain it through :func:`get_lock` (one object per path)."""
 
     def __init__(self, path: str, read_only: bool) -> None:
