@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -455,7 +456,7 @@ def test_error_texts_match_upstream(store: Store) -> None:
     layer = store.create_layer(names=["l"])
     img = store.create_image(names=["i"], layer=layer.id)
     ctr = store.create_container(names=["c"])
-    cases = [
+    cases: list[tuple[Callable[[], object], str]] = [
         (lambda: store.layer("nope"), "layer not known"),
         (lambda: store.image("nope"), 'locating image with ID "nope": image not known'),
         (lambda: store.container("nope"), "container not known"),
