@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from containers_storage.store import get_store
 
 from .conftest import options
@@ -20,6 +22,8 @@ from .conftest import options
 WORKER = r"""
 import json, sys
 from containers_storage.config import StoreOptions
+import pytest
+
 from containers_storage.store import get_store
 from containers_storage import errors
 root, wid, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -92,6 +96,8 @@ def test_eight_processes_lose_nothing(tmp_path: Path) -> None:
 VICTIM = r"""
 import io, sys, tarfile
 from containers_storage.config import StoreOptions
+import pytest
+
 from containers_storage.store import get_store
 root = sys.argv[1]
 buf = io.BytesIO()
@@ -173,3 +179,39 @@ def test_threads_share_one_store(tmp_path: Path) -> None:
         assert len(s.images()) == 4 * 6
         assert len([i for i in s.images() if "moving" in i.names]) <= 1
     _check_consistent(root)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_full_disk_loses_nothing(tmp_path: Path) -> None:
+    """A record save that hits ENOSPC fails with a clear error, leaves the old file and
+    the in-memory view as they were, and the store carries on once space is back."""
+    from containers_storage import errors
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    try:
+        with get_store(options(mnt)) as s:
+            layer = s.create_layer(names=["l"])
+            s.create_image(names=["keep"], layer=layer.id)
+            images_json = mnt / "graph" / "vfs-images" / "images.json"
+            before = images_json.read_bytes()
+            filler = mnt / "filler"
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            with pytest.raises(errors.StorageError, match="No space left|no space"):
+                s.create_image(names=["x" * 200], layer=layer.id, metadata="m" * 200_000)
+            assert images_json.read_bytes() == before
+            assert [i.names for i in s.images()] == [("keep",)]
+            filler.unlink()
+            s.create_image(names=["after"], layer=layer.id)
+            assert [i.names for i in s.images()] == [("keep",), ("after",)]
+        with get_store(options(mnt)) as s:
+            assert len(s.images()) == 2
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

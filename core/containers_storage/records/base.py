@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..errors import LoadError, StoreIsReadOnly
+from ..errors import LoadError, StorageError, StoreIsReadOnly
 from ..gojson import dumps
 from ..locks.api import Lock
 from .files import element_core, element_text, read_json_array, write_atomic
@@ -463,9 +463,13 @@ class RecordStore(Generic[R]):
                 parts[idx].append(full)
         for idx in sorted(self._dirty):
             rf = self.files[idx]
-            os.makedirs(os.path.dirname(rf.path), 0o700, exist_ok=True)
             encoded = ("[" + ",".join(parts[idx]) + "]").encode("utf-8", "surrogateescape")
-            write_atomic(rf.path, encoded, durable=not rf.volatile)
+            try:
+                os.makedirs(os.path.dirname(rf.path), 0o700, exist_ok=True)
+                write_atomic(rf.path, encoded, durable=not rf.volatile)
+            except OSError as exc:
+                # the old file is intact; the caller's writing() drops the unsaved changes
+                raise StorageError(f"saving {rf.path}", message=exc.strerror or str(exc)) from exc
         self._dirty.clear()
         if self.check_mtimes():
             self._mtimes = self._current_mtimes()
