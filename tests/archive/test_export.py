@@ -17,6 +17,7 @@ from containers_storage.archive.apply import apply_tar
 from containers_storage.archive.compression import Compression
 from containers_storage.archive.export import TarBuilder, compress_chunks, tar_tree, whiteout_header
 from containers_storage.archive.tarwriter import Header, encode
+from containers_storage.errors import InvalidTarHeader
 from containers_storage.idtools import IDMap, IDMappings
 
 from .conftest import make_tar, member, needs_root, snapshot
@@ -136,3 +137,15 @@ def test_compressed_output(kind: Compression) -> None:
     elif kind == Compression.ZSTD:
         blob = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
     assert blob == plain
+
+
+def test_signed_checksum_accepted() -> None:
+    """Old tars summed the header as signed bytes; Go accepts both, and so do we."""
+    block = bytearray(encode(Header(name="é".encode("latin-1") + b"x", typeflag=th.REG)))
+    block[148:156] = b"        "
+    signed = sum(x - 256 if x > 127 else x for x in block)
+    block[148:156] = b"%06o\x00 " % signed
+    assert th.parse_block(bytes(block))[0].name == b"\xe9x"
+    block[148:156] = b"%06o\x00 " % (signed + 1)
+    with pytest.raises(InvalidTarHeader):
+        th.parse_block(bytes(block))

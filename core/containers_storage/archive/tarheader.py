@@ -86,10 +86,16 @@ def parse_number(b: bytes) -> int:
         raise InvalidTarHeader(f"invalid numeric field {b!r}") from None
 
 
-def _checksums(block: bytes) -> tuple[int, int]:
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 32
-    signed = unsigned - 2 * sum(c for c in block if c > 127) + 2 * sum(c for c in block[148:156] if c > 127)
-    return unsigned, signed
+def _checksum_ok(block: bytes, stored: int) -> bool:
+    """Unsigned sum (with the checksum field as spaces), or the signed one old tars used."""
+    field = block[148:156]
+    unsigned = sum(block) - sum(field) + 8 * 32
+    if stored == unsigned:
+        return True
+    high = bytes(range(128, 256))
+    signed = unsigned - 256 * (len(block) - len(block.translate(None, high)))
+    signed += 256 * (len(field) - len(field.translate(None, high)))
+    return stored == signed
 
 
 def block_format(block: bytes) -> int:
@@ -98,7 +104,7 @@ def block_format(block: bytes) -> int:
         stored = parse_number(block[148:156])
     except InvalidTarHeader:
         raise InvalidTarHeader() from None
-    if stored not in _checksums(block):
+    if not _checksum_ok(block, stored):
         raise InvalidTarHeader()
     magic = block[257:263]
     version = block[263:265]
