@@ -156,7 +156,10 @@ class Store:
         from .plugins import get_plugin_host
 
         if not options.run_root or not options.graph_root:
-            raise IncompleteOptions("the run root and the graph root must both be set")
+            missing = [
+                n for n, v in (("runroot", options.run_root), ("graphroot", options.graph_root)) if not v
+            ]
+            raise IncompleteOptions(f"no storage {' or '.join(missing)} specified")
         if options.image_store and os.path.abspath(options.image_store) == os.path.abspath(
             options.graph_root
         ):

@@ -503,3 +503,17 @@ def test_diff_in_bzip2_is_refused_like_upstream(store: Store) -> None:
         import gzip
 
         assert gzip.decompress(f.read()) == tar_bytes({"f": b"1"})
+
+
+def test_missing_roots_are_reported(tmp_path: Path) -> None:
+    from containers_storage.config import StoreOptions
+
+    cases = [
+        (StoreOptions(), "no storage runroot or graphroot specified"),
+        (StoreOptions(graph_root=str(tmp_path)), "no storage runroot specified"),
+        (StoreOptions(run_root=str(tmp_path)), "no storage graphroot specified"),
+    ]
+    for opts, text in cases:
+        with pytest.raises(errors.IncompleteOptions) as info:
+            get_store(opts)
+        assert str(info.value) == f"{text}: missing necessary StoreOptions"
