@@ -517,3 +517,14 @@ def test_missing_roots_are_reported(tmp_path: Path) -> None:
         with pytest.raises(errors.IncompleteOptions) as info:
             get_store(opts)
         assert str(info.value) == f"{text}: missing necessary StoreOptions"
+
+
+def test_portable_lock_kind_store(store_root: Path) -> None:
+    from containers_storage.locks.portable import PortableLock
+
+    with get_store(options(store_root, lock_kind="portable")) as s:
+        assert isinstance(s._layers.lock, PortableLock)
+        layer = s.create_layer(names=["p"])
+        s.create_image(names=["i"], layer=layer.id)
+        assert s.lookup("p") == layer.id
+    assert (store_root / "graph" / "vfs-layers" / "layers.lock.flock").exists()
