@@ -142,7 +142,14 @@ def test_sigkill_at_random_points_leaves_a_loadable_store(tmp_path: Path) -> Non
         with get_store(options(root)) as s:
             s.layers()  # loads (and, being read-write, finishes interrupted work)
             assert s.layer("survivor").names == ("survivor",)
-            s.create_layer()  # the next write cleans leftovers
+            # the next write of each kind cleans that kind's leftovers
+            s.create_container(image=s.create_image(layer=s.create_layer().id).id)
+        for d in ("vfs-layers", "vfs-images", "vfs-containers"):
+            assert not [
+                n
+                for n in os.listdir(root / "graph" / d)
+                if n.startswith(".tmp-") and n.endswith(tuple("0123456789")) and ".json" in n
+            ], "temp files of killed writers were not swept"
         for f in ("layers.json", "volatile-layers.json"):
             path = root / "graph" / "vfs-layers" / f
             if path.exists() and path.stat().st_size:

@@ -528,3 +528,12 @@ def test_portable_lock_kind_store(store_root: Path) -> None:
         s.create_image(names=["i"], layer=layer.id)
         assert s.lookup("p") == layer.id
     assert (store_root / "graph" / "vfs-layers" / "layers.lock.flock").exists()
+
+
+def test_temp_files_of_dead_writers_are_swept(store: Store, store_root: Path) -> None:
+    store.create_layer(names=["a"])
+    stale = store_root / "graph" / "vfs-layers" / ".tmp-layers.json12345"
+    stale.write_text("[{")
+    with get_store(options(store_root)) as s:
+        s.create_layer(names=["b"])
+    assert not stale.exists()

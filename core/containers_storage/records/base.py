@@ -130,6 +130,7 @@ class RecordStore(Generic[R]):
         self._sorted_ids: list[str] = []
         self._dirty: set[int] = set()
         self._write_depth = 0
+        self._swept = False
 
     # -- kind hooks ----------------------------------------------------------------------
     def parse(self, data: dict[str, Any], file_index: int) -> R:
@@ -440,6 +441,23 @@ class RecordStore(Generic[R]):
         if not self.lock.locked_for_writing:
             raise RuntimeError(f"{self.kind} store changed without holding its lock for writing")
 
+    def _sweep_temp_files(self) -> None:
+        """Remove temp files a killed writer left next to the record files: every writer
+        holds this exclusive lock, so none of them can be in use now."""
+        for rf in self.files:
+            directory, base = os.path.split(rf.path)
+            prefix = f".tmp-{base}"
+            try:
+                names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+            except FileNotFoundError:
+                continue
+            for name in names:
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except FileNotFoundError:
+                    pass
+        self._swept = True
+
     def save(self) -> None:
         """Write the files holding changed records: new token first (§7.3), then each
         file atomically. Unchanged records are written from their cached text."""
@@ -447,6 +465,8 @@ class RecordStore(Generic[R]):
         if not self._dirty:
             return
         self._token = self.lock.record_write()
+        if not self._swept:
+            self._sweep_temp_files()
         parts: list[list[str]] = [[] for _ in self.files]
         raw, objs, text = self._records.raw, self._records.objs, self._records.text
         for rid, idx in self._records.order.items():
