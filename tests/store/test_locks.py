@@ -180,3 +180,38 @@ def test_touch_and_modified(tmp_path: Path) -> None:
         assert not a.modified()
     finally:
         a.unlock()
+
+
+def test_store_waits_for_a_foreign_writer_and_sees_its_change(tmp_path: Path) -> None:
+    """Another process (as podman would) holds layers.lock, changes layers.json and
+    writes a new token; our store blocks meanwhile and then reloads."""
+    import json
+
+    from containers_storage.config import StoreOptions
+    from containers_storage.store import get_store
+
+    opts = StoreOptions(graph_root=str(tmp_path / "g"), run_root=str(tmp_path / "r"), driver_name="vfs")
+    with get_store(opts) as s:
+        s.create_layer(names=["ours"])
+        assert [x.names for x in s.layers()] == [("ours",)]
+        lock = tmp_path / "g" / "vfs-layers" / "layers.lock"
+        records = tmp_path / "g" / "vfs-layers" / "layers.json"
+        foreign = f"""
+import fcntl, json, os, sys, time
+fd = os.open({str(lock)!r}, os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(0.8)
+recs = json.load(open({str(records)!r}))
+recs[0]["names"] = ["renamed-by-other"]
+os.pwrite(fd, os.urandom(64), 0)  # new last-writer token first
+open({str(records)!r}, "w").write(json.dumps(recs, separators=(",", ":")))
+"""
+        p = subprocess.Popen([sys.executable, "-c", foreign], stdout=subprocess.PIPE, text=True)
+        assert p.stdout is not None and p.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        names = [x.names for x in s.layers()]
+        assert time.monotonic() - start > 0.4
+        p.wait()
+        assert names == [("renamed-by-other",)]
+        assert json.loads(records.read_text())[0]["names"] == ["renamed-by-other"]
