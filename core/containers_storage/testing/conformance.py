@@ -426,29 +426,11 @@ class DriverConformance:
 
     def test_whiteouts_applied(self, driver: Driver) -> None:
         """A diff that deletes a file and makes a directory opaque reads back that way."""
-        import io
         import tarfile
 
         from ..idtools import IDMappings
 
-        driver.create("wbase", None)
-        root = driver.get("wbase")
-        try:
-            for rel in ("gone", "dir/old", "dir/keep-not", "other/x"):
-                os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
-                with open(os.path.join(root, rel), "w") as fh:
-                    fh.write(rel)
-        finally:
-            driver.put("wbase")
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-            for name, data in ((".wh.gone", b""), ("dir/.wh..wh..opq", b""), ("dir/new", b"new")):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-        buf.seek(0)
-        driver.create("wtop", "wbase")
-        driver.apply_diff("wtop", "wbase", ApplyDiffOpts(diff=buf))
+        apply_whiteout_diff(driver, "wbase", "wtop")
         root = driver.get("wtop")
         try:
             assert not os.path.exists(os.path.join(root, "gone"))
@@ -552,6 +534,33 @@ class DriverConformance:
             driver.get("no-such-layer")
 
 
+def apply_whiteout_diff(driver: Driver, base: str, top: str) -> None:
+    """Layer ``base`` with ``gone``, ``dir/old``, ``dir/keep-not``, ``other/x``, and layer
+    ``top`` on it made by applying a tar that whites out ``gone`` and makes ``dir`` opaque
+    with one new file ``dir/new``."""
+    import io
+    import tarfile
+
+    driver.create(base, None)
+    root = driver.get(base)
+    try:
+        for rel in ("gone", "dir/old", "dir/keep-not", "other/x"):
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "w") as fh:
+                fh.write(rel)
+    finally:
+        driver.put(base)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in ((".wh.gone", b""), ("dir/.wh..wh..opq", b""), ("dir/new", b"new")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    driver.create(top, base)
+    driver.apply_diff(top, base, ApplyDiffOpts(diff=buf))
+
+
 def verify_base_contents_only(driver: Driver, name: str) -> None:
     root = driver.get(name)
     try:
@@ -641,6 +650,7 @@ __all__ = [
     "DriverFactory",
     "MountOpts",
     "add_many_files",
+    "apply_whiteout_diff",
     "check_many_files",
     "create_base",
     "describe_tree",
