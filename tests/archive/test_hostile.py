@@ -78,6 +78,8 @@ REFUSED: dict[str, tuple[bytes, type[StorageError]]] = {
     "garbage": (b"this is not a tar file at all" * 40, InvalidTarHeader),
     "unknown-type": (raw_file(b"vol", typeflag=b"V") + END, ArchiveError),
     "root-as-file": (make_tar([member(".", b"x")]), UnsafeArchive),
+    "whiteout-dot": (make_tar([member("d/", type=tarfile.DIRTYPE), member("d/.wh..")]), UnsafeArchive),
+    "whiteout-dotdot": (make_tar([member(".wh...")]), UnsafeArchive),
 }
 
 
@@ -169,6 +171,16 @@ def test_hardlink_target_missing(sandbox: tuple[Path, Path]) -> None:
     layer, _ = sandbox
     with pytest.raises(ArchiveError, match="No such file"):
         apply_tar(io.BytesIO(make_tar([member("h", type=tarfile.LNKTYPE, linkname="nothere")])), str(layer))
+
+
+def test_failed_extraction_stops_reader_thread(sandbox: tuple[Path, Path]) -> None:
+    import threading
+
+    layer, _ = sandbox
+    data = make_tar([member(f"f{i}", os.urandom(300_000)) for i in range(40)] + [member("../x", b"x")])
+    with pytest.raises(UnsafeArchive):
+        apply_layer_stream(io.BytesIO(data), lambda s: apply_tar(s, str(layer)), io.BytesIO())
+    assert not [t for t in threading.enumerate() if t.name == "layer-decompress"]
 
 
 def test_duplicates_refused_on_ingest(sandbox: tuple[Path, Path]) -> None:

@@ -151,6 +151,8 @@ class _Extractor:
     # -- whiteouts -------------------------------------------------------------------
     def _whiteout(self, parent: tuple[bytes, ...], base: bytes, entry: th.Entry) -> None:
         overlay = self.opts.whiteout_format == WhiteoutFormat.OVERLAY
+        if base in (b".wh..", b".wh..."):
+            raise UnsafeArchive(f"{entry.name!r}", message="whiteout of a directory by its own dot entry")
         try:
             preal = self.tree.resolve(parent, create=True)
         except NotADirectoryError:

@@ -90,7 +90,7 @@ class _Counter:
 
 def _decompressed(
     raw: IO[bytes], compressed: _Counter, uncompressed: _Counter
-) -> tuple[int, Iterator[bytes]]:
+) -> tuple[int, Generator[bytes, None, None]]:
     head = raw.read(10240)
     kind = detect(head)
     dec = decompressor(kind)
@@ -175,6 +175,7 @@ def apply_layer_stream(
         stream.drain()
     finally:
         recording.close()
+        chunks.close()  # stops the reading thread if extraction failed midway
     if writer is not None:
         writer.close()
     return IngestResult(
