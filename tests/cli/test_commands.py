@@ -447,3 +447,13 @@ def test_copy_never_writes_outside_the_layer(empty_store: Store, tmp_path: Path)
         r = empty_store("copy", f"{L1}:/{link}/pwned-{link}", str(back))
         assert (r.status, back.read_text()) == (0, "data"), r.stderr
     assert list(outside.iterdir()) == []
+
+
+def test_tree_shows_mount_points(empty_store: Store) -> None:
+    empty_store("create-layer", "--id", L1, "-n", "base")
+    point = empty_store("mount", L1).stdout.strip()
+    try:
+        assert empty_store("layers", "-t").stdout == f"(base)\n└─{L1}\n  name: base\n  mount: {point}\n"
+    finally:
+        empty_store("unmount", L1)
+    assert "mount:" not in empty_store("layers", "--tree").stdout
