@@ -10,21 +10,36 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 from .drivers.api import Change, Driver, MountOpts
 from .errors import (
+    ContainerDataIncorrectSize,
+    ContainerDataMissing,
+    ContainerImageMissing,
     ContainerUnknown,
     DuplicateID,
     DuplicateName,
+    ImageDataIncorrectSize,
+    ImageDataMissing,
+    ImageLayerMissing,
     ImageUnknown,
     ImageUsedByContainer,
     IncompleteOptions,
+    LayerContentModified,
+    LayerDataMissing,
     LayerHasChildren,
+    LayerIncorrectContentDigest,
+    LayerIncorrectContentSize,
+    LayerMissing,
+    LayerUnaccounted,
     LayerUnknown,
+    LayerUnreferenced,
     LayerUsedByContainer,
     LayerUsedByImage,
     NotAContainer,
@@ -55,8 +70,11 @@ from .records.model import (
 if TYPE_CHECKING:
     from .config import StoreOptions
     from .plugins import PluginHost
+    from .records.contents import Header, Ignore
 
 __all__ = [
+    "CheckOptions",
+    "CheckReport",
     "Container",
     "ContainerOptions",
     "DiffOptions",
@@ -65,6 +83,7 @@ __all__ = [
     "ImageOptions",
     "Layer",
     "LayerOptions",
+    "RepairOptions",
     "Store",
     "get_store",
 ]
@@ -133,6 +152,72 @@ class ContainerOptions:
 class DiffOptions:
     #: None: the compression recorded for the layer; else 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
     compression: int | None = None
+
+
+#: layers nobody uses are reported by :meth:`Store.check` once older than this (seconds)
+DEFAULT_UNREFERENCED_AGE = 24 * 3600.0
+_ID_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """What :meth:`Store.check` examines (upstream's CheckOptions)."""
+
+    #: seconds; None means a day
+    layer_unreferenced_maximum_age: float | None = None
+    #: regenerate each layer's diff and compare its digest and size
+    layer_digests: bool = False
+    #: mount each layer of the primary store
+    layer_mountable: bool = False
+    #: compare mounted trees with the replay of their diffs (needs the two above)
+    layer_contents: bool = False
+    layer_data: bool = False
+    image_data: bool = False
+    container_data: bool = False
+
+    @classmethod
+    def most(cls) -> CheckOptions:
+        """Everything but the content comparison."""
+        return cls(
+            layer_digests=True, layer_mountable=True, layer_data=True, image_data=True, container_data=True
+        )
+
+    @classmethod
+    def everything(cls) -> CheckOptions:
+        return cls(
+            layer_digests=True,
+            layer_mountable=True,
+            layer_contents=True,
+            layer_data=True,
+            image_data=True,
+            container_data=True,
+        )
+
+
+@dataclass
+class CheckReport:
+    """Problems by item ID; images carry their layers' problems, containers their image's."""
+
+    layers: dict[str, list[Exception]] = field(default_factory=dict)
+    ro_layers: dict[str, list[Exception]] = field(default_factory=dict)
+    images: dict[str, list[Exception]] = field(default_factory=dict)
+    ro_images: dict[str, list[Exception]] = field(default_factory=dict)
+    containers: dict[str, list[Exception]] = field(default_factory=dict)
+    #: layer ID -> parent ID, for removal order
+    layer_parents: dict[str, str] = field(default_factory=dict)
+    #: driver enumeration order (1-based) of layers, for removing unaccounted ones
+    layer_order: dict[str, int] = field(default_factory=dict)
+
+    def drop_empty(self) -> None:
+        for items in (self.layers, self.ro_layers, self.images, self.ro_images, self.containers):
+            for key in [k for k, v in items.items() if not v]:
+                del items[key]
+
+
+@dataclass(frozen=True, slots=True)
+class RepairOptions:
+    #: also delete damaged containers
+    remove_containers: bool = False
 
 
 #: computes the digest of a manifest (``sha256:<hex>``) for big data keys ``manifest*``
@@ -1087,6 +1172,337 @@ class Store:
             self._containers.add(ctr, idx)
             self._containers.save()
             raise
+
+    # -- maintenance: check, repair, garbage collection ------------------------------------
+    def _check_ignore(self) -> Ignore:
+        from .records.contents import Ignore
+
+        ownership = any("ignore_chown_errors=true" in o for o in self._options.driver_options)
+        masked = any("force_mask=" in o for o in self._options.driver_options)
+        links = any("use_hard_links" in k and v == "true" for k, v in self._options.pull_options.items())
+        return Ignore(ownership=ownership or masked, timestamps=links, permissions=masked, filetype=masked)
+
+    def check(self, options: CheckOptions | None = None) -> CheckReport:
+        """Find damage (cli.md §5.7 ``check``): unreadable big data, layers whose diff no
+        longer reproduces its digest or size, layers that do not mount or whose mounted
+        tree differs from the replay of their diffs, missing layers and images, layers
+        nobody uses (older than the maximum age), driver layers without records."""
+        from .records.contents import Tree, compare, expected_tree, scan
+
+        opts = options or CheckOptions.most()
+        ignore = self._check_ignore()
+        report = CheckReport()
+        headers: dict[str, list[Header]] = {}
+        with self._graph() as driver, self._layers.writing(), self._images.reading():
+            layers = self._layers.all()
+            referenced: dict[str, bool] = {}
+            for rec in layers:
+                report.layer_parents[rec.id] = rec.parent
+                referenced[rec.id] = False
+                errs = report.layers.setdefault(rec.id, [])
+                if opts.layer_data:
+                    errs += _data_errors(
+                        f"layer {rec.id}",
+                        rec.big_data_names,
+                        partial(self._layers.big_data, rec.id),
+                        None,
+                        LayerDataMissing,
+                        LayerDataMissing,
+                    )
+                if opts.layer_digests and rec.uncompressed_digest:
+                    self._check_layer_digest(rec, errs, headers)
+            for rec in layers:
+                errs = report.layers[rec.id]
+                if not opts.layer_mountable:
+                    continue
+                try:
+                    mount_point = driver.get(rec.id, MountOpts(mount_label=rec.mount_label, options=("ro",)))
+                except Exception as exc:
+                    errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+                    continue
+                try:
+                    if opts.layer_digests and rec.uncompressed_digest and opts.layer_contents:
+                        chain: list[list[Header]] = []
+                        lid = rec.id
+                        while lid and lid in headers:
+                            chain.insert(0, headers[lid])
+                            lid = report.layer_parents.get(lid, "")
+                        if not lid:  # every diff down the chain is known
+                            maps = None if driver.supports_shifting() else (rec.uid_map, rec.gid_map)
+                            try:
+                                actual: Tree = scan(mount_point)
+                            except OSError as exc:
+                                errs.append(
+                                    StorageError(f"scanning contents of layer {rec.id}", message=str(exc))
+                                )
+                            else:
+                                for diff in compare(expected_tree(chain), actual, maps, ignore):
+                                    errs.append(
+                                        LayerContentModified(
+                                            message=f"layer {rec.id}: {diff}, layer content modified"
+                                        )
+                                    )
+                finally:
+                    try:
+                        driver.put(rec.id)
+                    except Exception as exc:
+                        errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            for rec in layers:
+                if rec.parent and rec.parent not in referenced:
+                    report.layers[rec.id].append(LayerMissing(f"layer {rec.parent}"))
+            examined: set[str] = set()
+            for img in self._images.all():
+                examined.add(img.id)
+                ierrs = report.images.setdefault(img.id, [])
+                if opts.image_data:
+                    ierrs += _data_errors(
+                        f"image {img.id}",
+                        img.big_data_names,
+                        partial(self._images.big_data, img.id),
+                        img.big_data_sizes,
+                        ImageDataMissing,
+                        ImageDataIncorrectSize,
+                    )
+                seen: set[str] = set()
+                for top in (img.top_layer, *img.mapped_top_layers):
+                    if not top or top in seen:
+                        continue
+                    seen.add(top)
+                    lid = top
+                    while lid:
+                        if lid not in referenced:
+                            ierrs.append(ImageLayerMissing(f"image {img.id}: layer {lid}"))
+                        else:
+                            referenced[lid] = True
+                        ierrs.extend(report.layers.get(lid, ()))
+                        lid = report.layer_parents.get(lid, "")
+            with self._containers.reading():
+                for ctr in self._containers.all():
+                    cerrs = report.containers.setdefault(ctr.id, [])
+                    if opts.container_data:
+                        cerrs += _data_errors(
+                            f"container {ctr.id}",
+                            ctr.big_data_names,
+                            partial(self._containers.big_data, ctr.id),
+                            ctr.big_data_sizes,
+                            ContainerDataMissing,
+                            ContainerDataIncorrectSize,
+                        )
+                    if ctr.image_id:
+                        if ctr.image_id not in examined:
+                            cerrs.append(ContainerImageMissing(f"image {ctr.image_id}"))
+                        cerrs.extend(report.images.get(ctr.image_id, ()))
+                    if ctr.layer_id:
+                        referenced[ctr.layer_id] = True
+            max_age = opts.layer_unreferenced_maximum_age
+            if max_age is None:
+                max_age = DEFAULT_UNREFERENCED_AGE
+            now = GoTime.now().unix_ns
+            for rec in layers:
+                old = rec.created.is_zero or rec.created.unix_ns + int(max_age * 1e9) < now
+                if not referenced.get(rec.id) and old:
+                    report.layers[rec.id].append(LayerUnreferenced(f"layer {rec.id}"))
+            for i, lid in enumerate(driver.list_layers()):
+                if lid not in referenced:
+                    report.layers.setdefault(lid, []).append(LayerUnaccounted(f"layer {lid}"))
+                report.layer_order[lid] = i + 1
+        report.drop_empty()
+        return report
+
+    def _check_layer_digest(
+        self, rec: Layer, errs: list[Exception], headers: dict[str, list[Header]]
+    ) -> None:
+        """Regenerate the uncompressed diff; compare digest and size; keep its headers."""
+        import hashlib
+        import math
+        import tarfile
+
+        from .records.contents import Header
+        from .records.images import validate_digest
+
+        try:
+            validate_digest(rec.uncompressed_digest)
+        except ValueError as exc:
+            errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            return
+        algorithm = rec.uncompressed_digest.split(":", 1)[0]
+        hasher = hashlib.new(algorithm)
+        count = 0
+        found: list[Header] = []
+        try:
+            stream = self._layers.diff("", rec.id, 0, self._layers.resolve)
+        except Exception as exc:
+            errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            return
+
+        class _Tee(io.RawIOBase):
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, b: Any) -> int:
+                nonlocal count
+                data = stream.read(len(b))
+                hasher.update(data)
+                count += len(data)
+                b[: len(data)] = data
+                return len(data)
+
+        tee = io.BufferedReader(_Tee(), 1 << 16)
+        try:
+            with tarfile.open(fileobj=tee, mode="r|") as tf:
+                for m in tf:
+                    flag = "0" if m.type == tarfile.AREGTYPE else m.type.decode("latin-1")
+                    # tarfile drops the trailing slash of directory names; archives carry
+                    # it and the replay order depends on it
+                    name = m.name + "/" if m.isdir() else m.name
+                    found.append(
+                        Header(name, flag, m.uid, m.gid, m.size, m.mode, math.floor(m.mtime), m.linkname)
+                    )
+            while tee.read(1 << 20):
+                pass
+        except Exception as exc:
+            errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            return
+        finally:
+            stream.close()
+        ok = True
+        if f"{algorithm}:{hasher.hexdigest()}" != rec.uncompressed_digest:
+            errs.append(LayerIncorrectContentDigest(f"layer {rec.id}"))
+            ok = False
+        if count != rec.uncompressed_size:
+            errs.append(
+                LayerIncorrectContentSize(
+                    f"layer {rec.id}: read {count} bytes instead of {rec.uncompressed_size} bytes"
+                )
+            )
+            ok = False
+        if ok:
+            headers[rec.id] = found
+
+    def repair(self, report: CheckReport, options: RepairOptions | None = None) -> list[Exception]:
+        """Remove what :meth:`check` found damaged: containers (only with
+        ``remove_containers``), images, then layers -- known ones deepest first,
+        unaccounted ones last, straight from the driver. Returns the errors met."""
+        opts = options or RepairOptions()
+        failures: list[Exception] = []
+        if opts.remove_containers:
+            for cid in report.containers:
+                try:
+                    self.delete_container(cid)
+                except (ContainerUnknown, NotAContainer):
+                    pass
+                except StorageError as exc:
+                    failures.append(StorageError(f"deleting container {cid}", message=str(exc)))
+        deleted: set[str] = set()
+        for iid in report.images:
+            try:
+                deleted.update(self.delete_image(iid, True))
+            except (ImageUnknown, NotAnImage, LayerUnknown):
+                pass
+            except StorageError as exc:
+                failures.append(StorageError(f"deleting image {iid}", message=str(exc)))
+
+        def unaccounted(lid: str) -> bool:
+            return any(isinstance(e, LayerUnaccounted) for e in report.layers[lid])
+
+        def depth(lid: str) -> int:
+            n, parent = 0, report.layer_parents.get(lid, "")
+            while parent:
+                n += 1
+                parent = report.layer_parents.get(parent, "")
+            return n
+
+        order = sorted(
+            report.layers,
+            key=lambda lid: (1, report.layer_order.get(lid, 0)) if unaccounted(lid) else (0, -depth(lid)),
+        )
+        for lid in order:
+            if lid in deleted:
+                continue
+            for err in report.layers[lid]:
+                try:
+                    if isinstance(err, LayerUnaccounted):
+                        with self._graph() as driver:
+                            driver.remove(lid)
+                    else:
+                        try:
+                            self.unmount(lid, force=True)
+                        except StorageError:
+                            pass
+                        self.delete_layer(lid)
+                except (LayerUnknown, NotALayer, FileNotFoundError):
+                    pass
+                except (StorageError, OSError) as exc:
+                    failures.append(StorageError(f"deleting layer {lid}", message=str(exc)))
+        return failures
+
+    def garbage_collect(self) -> None:
+        """Remove leftovers nothing refers to: container and image data directories
+        without records, driver layers without records (with their tar-split and data).
+        Continues past errors and raises the first."""
+        first: BaseException | None = None
+
+        def sweep(directory: str, known: Callable[[str], bool]) -> None:
+            nonlocal first
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                return
+            for name in names:
+                if (
+                    _ID_RE.fullmatch(name)
+                    and not known(name)
+                    and os.path.isdir(os.path.join(directory, name))
+                ):
+                    try:
+                        remove_tree(os.path.join(directory, name))
+                    except OSError as exc:
+                        first = first or exc
+
+        with self._containers.writing():
+            sweep(self._container_dir, lambda i: self._containers.by_id(i) is not None)
+        with self._images.writing():
+            sweep(self._images.image_dir, lambda i: self._images.by_id(i) is not None)
+        with self._graph() as driver, self._layers.writing():
+            for lid in driver.list_layers():
+                if self._layers.by_id(lid) is not None:
+                    continue
+                try:
+                    driver.remove(lid)
+                    for path in (self._layers.tar_split_path(lid),):
+                        if os.path.exists(path):
+                            os.unlink(path)
+                    remove_tree(self._layers.data_dir(lid))
+                except (OSError, StorageError) as exc:
+                    first = first or exc
+        if first is not None:
+            raise first
+
+
+def _data_errors(
+    desc: str,
+    keys: Sequence[str],
+    read: Callable[[str], bytes],
+    sizes: Mapping[str, int] | None,
+    missing: type[StorageError],
+    wrong_size: type[StorageError],
+) -> list[Exception]:
+    """Check findings for big-data items: unreadable, missing, or (when ``sizes`` is
+    given) of another size than recorded."""
+    out: list[Exception] = []
+    for key in keys:
+        where = f"{desc}: data item {go_quote(key)}"
+        try:
+            data = read(key)
+        except FileNotFoundError:
+            out.append(missing(where))
+            continue
+        except OSError as exc:
+            out.append(StorageError(where, message=exc.strerror or str(exc)))
+            continue
+        if sizes is not None and len(data) != sizes.get(key, 0):
+            out.append(wrong_size(where))
+    return out
 
 
 def _mkdir_private(path: str) -> None:
