@@ -36,6 +36,9 @@ with get_store(opts) as s:
         s.add_names(img.id, ["shared-name", f"w{wid}-extra{n}"])
         ctr = s.create_container(names=[f"w{wid}-c{n}"], image=img.id)
         s.set_container_big_data(ctr.id, "state.json", b"{}")
+        shared = s.layer("shared-base").id
+        s.mount(shared)  # counted across processes in mountpoints.json
+        s.unmount(shared)
         if n % 2:
             s.delete_container(ctr.id)
             s.delete_image(img.id)
@@ -65,8 +68,8 @@ def _check_consistent(root: Path) -> None:
 
 def test_eight_processes_lose_nothing(tmp_path: Path) -> None:
     root = tmp_path / "s"
-    with get_store(options(root)):
-        pass
+    with get_store(options(root)) as s:
+        s.create_layer(names=["shared-base"])
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(root), str(w), "15"],
@@ -90,6 +93,7 @@ def test_eight_processes_lose_nothing(tmp_path: Path) -> None:
         assert len(s.images_by_digest("sha256:" + "0" * 64)) == 0
         shared = [i for i in s.images() if "shared-name" in i.names]
         assert len(shared) <= 1
+        assert s.mounted("shared-base") == 0  # every mount was matched by an unmount
     _check_consistent(root)
 
 
