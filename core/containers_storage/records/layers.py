@@ -449,8 +449,9 @@ class LayerStore(RecordStore[Layer]):
         self.save()
 
     def wipe(self) -> None:
-        for lid in list(self._records):
-            self.delete(lid)
+        """Delete every layer, newest first (children before their parents)."""
+        for rec in sorted(self._records.values(), key=lambda r: r.created, reverse=True):
+            self.delete(rec.id)
 
     # -- mounts --------------------------------------------------------------------------
     def mount(self, ref: str, opts: MountOpts) -> str:
