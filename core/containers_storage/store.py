@@ -592,7 +592,7 @@ class Store:
         """Create a layer and apply ``diff`` (any compression); returns the layer and the
         size the driver reported (-1 without a diff)."""
         opts = options or LayerOptions()
-        with self._write_layers() as layers, self._containers.writing():
+        with self._write_layers() as layers, self._containers.reading():
             parent_rec: Layer | None = None
             if parent:
                 parent_rec = layers.resolve(parent)
@@ -681,6 +681,8 @@ class Store:
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
         payload = _read_all(data)
         with self._write_layers() as layers:
+            if layers.resolve(id) is None:
+                raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata")
             layers.set_big_data(id, key, payload)
 
     def delete_layer(self, id: str) -> None:
@@ -762,7 +764,8 @@ class Store:
     def diff(self, from_: str, to: str, options: DiffOptions | None = None) -> IO[bytes]:
         """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream, compressed
         as recorded for the layer unless ``options`` says otherwise. The layer lock stays
-        held until the stream is closed."""
+        held until the stream is closed, which must happen in the thread that asked for it
+        (other threads of the process wait for the layers meanwhile)."""
         compression = options.compression if options is not None else None
         self._fresh_driver()
         ctx = self._layers.writing()
