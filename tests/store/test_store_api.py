@@ -537,3 +537,32 @@ def test_temp_files_of_dead_writers_are_swept(store: Store, store_root: Path) ->
     with get_store(options(store_root)) as s:
         s.create_layer(names=["b"])
     assert not stale.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ID-mapped layers need root to re-own")
+def test_parent_owners(store: Store) -> None:
+    from containers_storage.idtools import IDMap
+    from containers_storage.store import IDMappingOptions
+
+    plain = store.create_layer()
+    assert store.layer_parent_owners(plain.id) == ([], [])
+    maps = (IDMap(0, 200000, 65536),)
+    mapped = store.create_layer(options=LayerOptions(id_mapping=IDMappingOptions(uid_map=maps, gid_map=maps)))
+    with pytest.raises(errors.LayerNotMounted):
+        store.layer_parent_owners(mapped.id)
+    store.mount(mapped.id)
+    try:
+        uids, gids = store.layer_parent_owners(mapped.id)
+        assert 0 in uids and 0 in gids  # root-owned directories above the mount point
+    finally:
+        store.unmount(mapped.id)
+    ctr = store.create_container(
+        options=ContainerOptions(id_mapping=IDMappingOptions(uid_map=maps, gid_map=maps))
+    )
+    with pytest.raises(errors.LayerNotMounted):
+        store.container_parent_owners(ctr.id)
+    store.mount(ctr.id)
+    try:
+        assert 0 in store.container_parent_owners(ctr.id)[0]
+    finally:
+        store.unmount(ctr.id)
