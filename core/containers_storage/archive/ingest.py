@@ -115,7 +115,7 @@ def _decompressed(
 _DONE = object()
 
 
-def _in_thread(chunks: Iterator[bytes], depth: int = 8) -> Generator[bytes, None, None]:
+def _in_thread(chunks: Iterator[bytes], depth: int = 4) -> Generator[bytes, None, None]:
     """Run ``chunks`` (reading, hashing, decompressing: work that releases the GIL) in a
     thread, handing results over through a bounded queue, so it overlaps extraction."""
     out: queue.Queue[object] = queue.Queue(depth)
