@@ -418,3 +418,25 @@ def test_layer_left_mounted_by_a_killed_process(driver_factory: DriverFactory) -
     driver.remove("crashed")
     assert not mounts.is_mounted(path) and not driver.exists("crashed")
     assert driver.zfs.dataset_type(driver.dataset("crashed")) is None
+
+
+def test_same_size_rewrite_in_a_child_is_a_change(driver_factory: DriverFactory) -> None:
+    """Whole-second file times (zfs-fuse) must not hide a rewrite done right after the
+    parent was written: the child starts in a later second."""
+    driver = driver_factory()
+    for attempt in range(3):
+        base, child = f"base{attempt}", f"child{attempt}"
+        driver.create(base, None)
+        path = driver.get(base)
+        with open(os.path.join(path, "f"), "wb") as f:
+            f.write(b"a" * 100)
+        driver.put(base)
+        driver.create(child, base)
+        path = driver.get(child)
+        with open(os.path.join(path, "f"), "wb") as f:
+            f.write(b"b" * 100)
+        driver.put(child)
+        changes = driver.changes(child, IDMappings(), base, IDMappings())
+        assert [(c.path, int(c.kind)) for c in changes] == [("/f", 0)]
+        driver.remove(child)
+        driver.remove(base)

@@ -34,6 +34,8 @@ class Mounter(abc.ABC):
     kind: ClassVar[str]
     #: ``-o`` properties every layer dataset is created with
     create_properties: ClassVar[tuple[str, ...]] = ("mountpoint=legacy",)
+    #: whether file times are reported in whole seconds (no nanoseconds)
+    whole_second_times: ClassVar[bool] = False
 
     def __init__(self, zfs: Zfs) -> None:
         self.zfs = zfs
@@ -84,10 +86,12 @@ class KernelMounter(Mounter):
 class FuseMounter(Mounter):
     """zfs-fuse: ``zfs mount`` through the daemon, mount point set only while mounted.
 
-    SELinux labels are not passed (FUSE mounts take no ``context=`` option)."""
+    SELinux labels are not passed (FUSE mounts take no ``context=`` option). File times
+    come back in whole seconds."""
 
     kind = "fuse"
     create_properties = ("mountpoint=legacy", "canmount=noauto")
+    whole_second_times = True
 
     def mount(
         self, dataset: str, target: str, options: Sequence[str], read_only: bool, label: str, canmount: str
