@@ -274,9 +274,7 @@ def _compare(
     return out
 
 
-def compare(
-    expected: Tree, actual: Tree, maps: tuple[IDMaps, IDMaps] | None, ignore: Ignore
-) -> list[str]:
+def compare(expected: Tree, actual: Tree, maps: tuple[IDMaps, IDMaps] | None, ignore: Ignore) -> list[str]:
     """Every departure of ``actual`` from ``expected``, sorted by path."""
     return sorted(_compare("", expected, actual, maps, ignore), key=lambda d: (d[1:], d[0] != "-"))
 
