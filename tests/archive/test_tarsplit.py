@@ -142,3 +142,12 @@ def test_replay_reads_through_symlinked_dirs_but_stays_inside(tmp_path: Path) ->
     os.rename(tmp_path / "real", tmp_path / "moved")
     os.symlink("/moved", tmp_path / "real")  # absolute: resolved against the layer root
     assert replay(ts, tmp_path) == data
+
+
+def test_json_lines_as_go_writes_them(tmp_path: Path) -> None:
+    _, ts = ingest(raw_file('a<b>&c\x01ü"\\.txt'.encode(), b"hello\n") + END, tmp_path)
+    lines = gzip.decompress(ts).decode().splitlines()
+    assert lines[1] == (
+        '{"type":1,"name":"a\\u003cb\\u003e\\u0026c\\u0001ü\\"\\\\.txt","size":6,"payload":"YUw+7uLYEAA=","position":1}'
+    )
+    assert lines[0].startswith('{"type":2,"payload":"') and lines[0].endswith('","position":0}')

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import posixpath
+import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -29,18 +30,26 @@ FILE = 1
 _PADDING_CHUNK = 1 << 20
 
 
+_GO_ESCAPES = {
+    **{chr(c): f"\\u{c:04x}" for c in range(0x20)},
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    '"': '\\"',
+    "\\": "\\\\",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_SPECIAL = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029]')
+
+
 def _go_json_string(text: str) -> str:
-    """JSON string as Go's encoder writes it (HTML-safe escapes)."""
-    out = json.dumps(text, ensure_ascii=False)
-    if any(c in out for c in "<>&\u2028\u2029"):
-        out = (
-            out.replace("<", "\\u003c")
-            .replace(">", "\\u003e")
-            .replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028")
-            .replace("\u2029", "\\u2029")
-        )
-    return out
+    """JSON string as Go's encoder (1.21) writes it: HTML-safe, control characters other
+    than \\n, \\r and \\t as \\u00XX."""
+    return '"' + _GO_SPECIAL.sub(lambda m: _GO_ESCAPES[m.group()], text) + '"'
 
 
 class TarSplitWriter:
