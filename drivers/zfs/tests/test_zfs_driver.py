@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from containers_storage.drivers import mounts
-from containers_storage.drivers.api import CreateOpts, DriverConfig, MountOpts
+from containers_storage.drivers.api import ApplyDiffOpts, CreateOpts, DriverConfig, MountOpts
 from containers_storage.errors import (
     PROBE_SKIPPABLE,
     DriverError,
@@ -440,3 +440,29 @@ def test_same_size_rewrite_in_a_child_is_a_change(driver_factory: DriverFactory)
         assert [(c.path, int(c.kind)) for c in changes] == [("/f", 0)]
         driver.remove(child)
         driver.remove(base)
+
+
+def test_no_wait_for_a_child_of_an_unwritten_parent(driver_factory: DriverFactory) -> None:
+    """New base layers, read-only mounts and applied diffs do not delay a child."""
+    import io
+    import tarfile
+
+    driver = driver_factory()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("f")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    for i in range(3):
+        driver.create(f"p{i}", None)
+    driver.get("p1", MountOpts(options=("ro",)))
+    driver.put("p1")
+    buf.seek(0)
+    driver.apply_diff("p2", None, ApplyDiffOpts(diff=buf))
+    # nothing recorded as written, so creating children does not wait for the next second
+    assert not {"p0", "p1", "p2"} & driver._released.keys()
+    for i in range(3):
+        driver.create(f"c{i}", f"p{i}")
+    for i in range(3):
+        driver.remove(f"c{i}")
+        driver.remove(f"p{i}")

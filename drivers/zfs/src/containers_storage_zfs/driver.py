@@ -58,6 +58,9 @@ class ZfsDriver(Driver):
         self._mount_counts: dict[str, int] = {}
         #: layer -> when this process last unmounted it (its last possible write)
         self._released: dict[str, float] = {}
+        #: layers whose current mount is read-only (their release wrote nothing); guarded
+        #: by the mount lock
+        self._read_only: set[str] = set()
         os.makedirs(self.home, 0o700, exist_ok=True)
 
     @classmethod
@@ -115,7 +118,8 @@ class ZfsDriver(Driver):
             os.chmod(path, DEFAULT_PERMS)
             os.chown(path, uid, gid)
         finally:
-            self._unmount(id)
+            # only the root's mode and owner changed, which the generic diff compares as such
+            self._unmount(id, wrote=False)
 
     def _after_parent_writes(self, parent: str) -> None:
         """With whole-second file times, a file the child rewrites in the second its parent
@@ -171,6 +175,7 @@ class ZfsDriver(Driver):
             if mounts.is_mounted(path):
                 self.mounter.unmount(name, path)
             self._mount_counts.pop(id, None)
+            self._read_only.discard(id)
         try:
             self._destroy(name)
         except ZfsCommandError:
@@ -253,7 +258,10 @@ class ZfsDriver(Driver):
             if count == 0 and mounts.is_mounted(path):
                 count = 1  # left mounted by an earlier instance: adopt it
             if count == 0:
-                self._mount(id, opts or MountOpts())
+                opts = opts or MountOpts()
+                self._mount(id, opts)
+                if opts.read_only:
+                    self._read_only.add(id)
             self._mount_counts[id] = count + 1
         return path
 
@@ -285,12 +293,15 @@ class ZfsDriver(Driver):
                 return
             self._unmount(id)
 
-    def _unmount(self, id: str) -> None:
+    def _unmount(self, id: str, wrote: bool = True) -> None:
         path = self.mount_path(id)
         if mounts.is_mounted(path):
             self.mounter.unmount(self.dataset(id), path)
         with self._lock:
-            self._released[id] = time.time()
+            if id in self._read_only:
+                self._read_only.discard(id)
+            elif wrote:
+                self._released[id] = time.time()
         # as upstream, a mount directory that cannot go (gone already, not empty) is left
         with contextlib.suppress(OSError):
             os.rmdir(path)
