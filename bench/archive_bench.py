@@ -34,7 +34,8 @@ PY = sys.executable
 CHILD = r"""
 import io, json, os, resource, sys, time
 from containers_storage.archive.apply import apply_tar
-from containers_storage.archive.compression import DecompressingReader
+from containers_storage.archive.compression import decompressed_chunks
+from containers_storage.archive.ingest import IterReader
 from containers_storage.archive.export import tar_tree
 from containers_storage.archive.ingest import apply_layer_stream
 from containers_storage.archive.tarsplit import DirectoryFileGetter, assemble
@@ -42,7 +43,7 @@ op, src, dest, extra = sys.argv[1:5]
 start = time.perf_counter()
 if op == "apply":
     with open(src, "rb") as f:
-        apply_tar(DecompressingReader(f), dest)
+        apply_tar(IterReader(decompressed_chunks(f)[1]), dest)
 elif op == "ingest":
     with open(src, "rb") as f, open(extra, "wb") as ts:
         r = apply_layer_stream(f, lambda s: apply_tar(s, dest), ts)

@@ -9,6 +9,7 @@ import bz2
 import enum
 import lzma
 import zlib
+from collections.abc import Callable, Iterator
 from typing import IO, Protocol
 
 from ..errors import CorruptCompression
@@ -137,37 +138,32 @@ def decompressor(kind: Compression) -> Decompressor:
     return _Multistream(kind)
 
 
-class DecompressingReader:
-    """A readable stream of the decompressed content of ``raw`` (compression detected)."""
+def decompressed_chunks(
+    raw: IO[bytes],
+    on_compressed: Callable[[bytes], None] | None = None,
+    chunk: int = 1 << 20,
+) -> tuple[Compression, Iterator[bytes]]:
+    """Detect the compression of ``raw`` (from its first 10240 bytes, one read, as
+    upstream) and iterate its decompressed content; ``on_compressed`` sees every input
+    byte. A truncated compressed stream raises UnexpectedEOF at the end."""
+    head = raw.read(10240)
+    kind = detect(head)
+    dec = decompressor(kind)
 
-    def __init__(self, raw: IO[bytes], chunk: int = 1 << 20) -> None:
-        self._raw = raw
-        self._chunk = chunk
-        head = raw.read(10240)
-        self.compression = detect(head)
-        self._dec = decompressor(self.compression)
-        self._buf = self._dec.feed(head) if head else b""
-        self._pos = 0
-        self._eof = not head
+    def chunks() -> Iterator[bytes]:
+        data = head
+        while data:
+            if on_compressed is not None:
+                on_compressed(data)
+            out = dec.feed(data)
+            if out:
+                yield out
+            data = raw.read(chunk)
+        tail = dec.finish()
+        if tail:
+            yield tail
 
-    def read(self, n: int = -1) -> bytes:
-        while not self._eof and (n < 0 or len(self._buf) - self._pos < n):
-            data = self._raw.read(self._chunk)
-            if not data:
-                self._buf = self._buf[self._pos :] + self._dec.finish()
-                self._pos = 0
-                self._eof = True
-                break
-            more = self._dec.feed(data)
-            if more:
-                self._buf = self._buf[self._pos :] + more
-                self._pos = 0
-        if n < 0:
-            out, self._buf, self._pos = self._buf[self._pos :], b"", 0
-            return out
-        out = self._buf[self._pos : self._pos + n]
-        self._pos += len(out)
-        return out
+    return kind, chunks()
 
 
 class Compressor(Protocol):

@@ -17,10 +17,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
-from .compression import decompressor, detect
+from .compression import decompressed_chunks
 from .tarsplit import OwnerSets, TarSplitWriter, disassemble
-
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,25 +89,14 @@ class _Counter:
 def _decompressed(
     raw: IO[bytes], compressed: _Counter, uncompressed: _Counter
 ) -> tuple[int, Generator[bytes, None, None]]:
-    head = raw.read(10240)
-    kind = detect(head)
-    dec = decompressor(kind)
+    kind, chunks = decompressed_chunks(raw, compressed.add)
 
-    def chunks() -> Iterator[bytes]:
-        data = head
-        while data:
-            compressed.add(data)
-            out = dec.feed(data)
-            if out:
-                uncompressed.add(out)
-                yield out
-            data = raw.read(_CHUNK)
-        tail = dec.finish()
-        if tail:
-            uncompressed.add(tail)
-            yield tail
+    def counted() -> Iterator[bytes]:
+        for chunk in chunks:
+            uncompressed.add(chunk)
+            yield chunk
 
-    return int(kind), _in_thread(chunks())
+    return int(kind), _in_thread(counted())
 
 
 _DONE = object()
