@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from containers_storage import errors
 from containers_storage.store import CheckOptions, RepairOptions, Store, get_store
 
@@ -98,3 +100,16 @@ def test_repair_removes_damaged_images_and_layers(fixture_store: Store, fixture_
     assert [i.id for i in fixture_store.images()] == [IMG2]
     assert BASE_GZ not in {x.id for x in fixture_store.layers()}
     assert fixture_store.check(CheckOptions.everything()).layers == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the overlay driver needs root")
+def test_upstream_overlay_store_is_clean(tmp_path: Path) -> None:
+    """Mounts every layer with kernel overlayfs and compares it with the replayed diffs."""
+    from dataclasses import replace
+
+    from .conftest import unpack_fixture
+
+    root = unpack_fixture("overlay", tmp_path / "fx")
+    with get_store(replace(options(root), driver_name="overlay")) as s:
+        report = s.check(CheckOptions.everything())
+        assert (report.layers, report.images, report.containers) == ({}, {}, {})
