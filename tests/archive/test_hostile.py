@@ -217,3 +217,14 @@ def test_corrupt_and_truncated_compression(sandbox: tuple[Path, Path], kind: str
         broken[i] ^= 0x5A
     with pytest.raises((CorruptCompression, UnexpectedEOF, InvalidTarHeader)):
         apply_layer_stream(io.BytesIO(bytes(broken)), lambda s: apply_tar(s, str(layer)), io.BytesIO())
+
+
+@pytest.mark.parametrize("size", [b"0000000_012\x00", b"-0000000012\x00", b"00000000x12\x00"])
+def test_malformed_numbers(sandbox: tuple[Path, Path], size: bytes) -> None:
+    layer, _ = sandbox
+    block = bytearray(raw_header(b"f"))
+    block[124:136] = size
+    block[148:156] = b"        "
+    block[148:156] = b"%06o\x00 " % sum(block)
+    with pytest.raises(InvalidTarHeader):
+        apply_tar(io.BytesIO(bytes(block) + END), str(layer))

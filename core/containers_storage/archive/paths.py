@@ -35,6 +35,9 @@ def layer_parts(name: bytes) -> tuple[bytes, ...]:
     """
     if b"\x00" in name:
         raise UnsafeArchive(f"{name!r}", message="NUL byte in entry name")
+    plain = name.rstrip(b"/")
+    if plain and not plain.startswith((b"/", b".")) and b"//" not in plain and b"/." not in plain:
+        return tuple(plain.split(b"/"))  # already clean: the common case
     cleaned = go_clean(name)
     if cleaned == b".." or cleaned.startswith(b"../"):
         raise UnsafeArchive(f"{name.decode('utf-8', 'replace')!r} is outside of the layer root")

@@ -77,13 +77,12 @@ def parse_number(b: bytes) -> int:
         if x.bit_length() > 63:
             raise InvalidTarHeader("numeric field overflows")
         return ~x if inv else x
-    s = _cstr(b.strip(b" \x00")).strip(b" ")
+    s = b.strip(b" \x00").split(b"\x00", 1)[0]
     if not s:
         return 0
-    try:
-        return int(s, 8)
-    except ValueError:
-        raise InvalidTarHeader(f"invalid numeric field {b!r}") from None
+    if s.translate(None, b"01234567"):  # Go accepts octal digits only (no sign, no "_")
+        raise InvalidTarHeader(f"invalid numeric field {b!r}")
+    return int(s, 8)
 
 
 def _checksum_ok(block: bytes, stored: int) -> bool:
