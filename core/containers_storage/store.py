@@ -48,6 +48,7 @@ from .errors import (
     NotAnImage,
     ParentIsContainer,
     StorageError,
+    StoreIsReadOnly,
 )
 from .gojson import GoTime, go_quote
 from .idtools import IDMappings, IDMaps
@@ -301,6 +302,23 @@ class Store:
         self._containers = ContainerStore(
             self._lock(os.path.join(cdir, "containers.lock")), self._container_dir, cdir
         )
+        # read-only additional image stores (on-disk.md §9.1), searched after the primary
+        self._ro_layers: list[LayerStore] = []
+        self._ro_images: list[ImageStore] = []
+        for extra in self.driver.additional_image_stores():
+            ro_layer_dir = os.path.join(extra, f"{name}-layers")
+            self._ro_layers.append(
+                LayerStore(
+                    self._lock(os.path.join(ro_layer_dir, "layers.lock"), read_only=True),
+                    ro_layer_dir,
+                    ro_layer_dir,
+                    self.driver,
+                    read_only=True,
+                )
+            )
+            ro_image_dir = os.path.join(extra, f"{name}-images")
+            ro_image_lock = self._lock(os.path.join(ro_image_dir, "images.lock"), read_only=True)
+            self._ro_images.append(ImageStore(ro_image_lock, ro_image_dir, read_only=True))
         for lk in (
             self._userns_lock,
             self._layers.lock,
@@ -355,6 +373,61 @@ class Store:
         self._fresh_driver()
         with self._layers.writing():
             yield self._layers
+
+    @contextmanager
+    def _read_all_layers(self) -> Iterator[list[LayerStore]]:
+        """Every layer store, primary first, held shared (in upstream's lock order)."""
+        self._fresh_driver()
+        with ExitStack() as stack:
+            for store in (self._layers, *self._ro_layers):
+                stack.enter_context(store.reading())
+            yield [self._layers, *self._ro_layers]
+
+    @contextmanager
+    def _ro_layers_reading(self) -> Iterator[list[LayerStore]]:
+        """The read-only layer stores held shared (taken after the primary's lock)."""
+        with ExitStack() as stack:
+            for store in self._ro_layers:
+                stack.enter_context(store.reading())
+            yield self._ro_layers
+
+    @contextmanager
+    def _read_all_images(self) -> Iterator[list[ImageStore]]:
+        with ExitStack() as stack:
+            for store in (self._images, *self._ro_images):
+                stack.enter_context(store.reading())
+            yield [self._images, *self._ro_images]
+
+    @contextmanager
+    def _ro_images_reading(self) -> Iterator[list[ImageStore]]:
+        with ExitStack() as stack:
+            for store in self._ro_images:
+                stack.enter_context(store.reading())
+            yield self._ro_images
+
+    @staticmethod
+    def _home(stores: Sequence[LayerStore], ref: str) -> tuple[LayerStore, Layer] | None:
+        """The first store (primary first) that knows ``ref``, with the record."""
+        for store in stores:
+            rec = store.resolve(ref)
+            if rec is not None:
+                return store, rec
+        return None
+
+    @staticmethod
+    def _image_home(stores: Sequence[ImageStore], ref: str) -> tuple[ImageStore, Image] | None:
+        for store in stores:
+            rec = store.resolve(ref)
+            if rec is not None:
+                return store, rec
+        return None
+
+    def _lookup_layer(self, stores: Sequence[LayerStore]) -> Callable[[str], Layer | None]:
+        def lookup(ref: str) -> Layer | None:
+            found = self._home(stores, ref)
+            return found[1] if found else None
+
+        return lookup
 
     @contextmanager
     def _write_all(self) -> Iterator[None]:
@@ -467,10 +540,20 @@ class Store:
         """The layer, image or container called ``id``, searched in upstream's order.
         Stores whose files cannot hold the name are not even decoded."""
         self._fresh_driver()
-        for records in (self._layers, self._images, self._containers):
-            with records.holding(id, exclusive=False) as hit:
+        groups: list[tuple[Any, list[Any]]] = [
+            (self._layers, self._ro_layers),
+            (self._images, self._ro_images),
+            (self._containers, []),
+        ]
+        for primary, extras in groups:
+            with primary.holding(id, exclusive=False) as hit:
                 if hit:
-                    rec: Layer | Image | Container | None = records.resolve(id)
+                    rec: Layer | Image | Container | None = primary.resolve(id)
+                    return rec
+            for store in extras:
+                with store.reading():
+                    rec = store.resolve(id)
+                if rec is not None:
                     return rec
         return None
 
@@ -518,11 +601,37 @@ class Store:
             if hit:
                 self._images.update_names(id, names, op)
                 return
+        if self._copy_up_image(id, names):
+            return
         with self._containers.holding(id, exclusive=True) as hit:
             if hit:
                 self._containers.update_names(id, names, op)
                 return
         raise LayerUnknown()
+
+    def _copy_up_image(self, id: str, names: Sequence[str]) -> bool:
+        """Naming an image of a read-only store copies its record (same ID, one name, its
+        big data) into the primary store, as upstream does (on-disk.md §9.1)."""
+        if not self._ro_images:
+            return False
+        with self._images.writing(), self._ro_images_reading() as ro:
+            found = self._image_home(ro, id)
+            if found is None:
+                return False
+            store, img = found
+            big = [
+                (k, store.big_data(img.id, k), img.big_data_digests.get(k, "")) for k in img.big_data_names
+            ]
+            self._images.create(
+                img.id,
+                list(names)[:1],
+                img.top_layer,
+                digest=img.digest,
+                metadata=img.metadata,
+                created=img.created,
+                big_data=big,
+            )
+        return True
 
     def set_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "set")
@@ -592,10 +701,10 @@ class Store:
         """Create a layer and apply ``diff`` (any compression); returns the layer and the
         size the driver reported (-1 without a diff)."""
         opts = options or LayerOptions()
-        with self._write_layers() as layers, self._containers.reading():
+        with self._write_layers() as layers, self._ro_layers_reading() as ro, self._containers.reading():
             parent_rec: Layer | None = None
             if parent:
-                parent_rec = layers.resolve(parent)
+                parent_rec = self._lookup_layer([layers, *ro])(parent)
                 if parent_rec is None:
                     raise LayerUnknown(f"layer {go_quote(parent)}")
                 if self._containers.by_layer(parent_rec.id) is not None:
@@ -623,15 +732,23 @@ class Store:
             )
 
     def layer(self, id: str) -> Layer:
-        with self._read_layers() as layers:
-            rec = layers.resolve(id)
-            if rec is None:
+        with self._read_all_layers() as stores:
+            found = self._home(stores, id)
+            if found is None:
                 raise LayerUnknown()
-            return layers.public(rec)
+            return found[0].public(found[1])
 
     def layers(self) -> list[Layer]:
-        with self._read_layers() as layers:
-            return [layers.public(r) for r in layers.all()]
+        """Every layer: the primary store's, then those only read-only stores have."""
+        with self._read_all_layers() as stores:
+            out: list[Layer] = []
+            seen: set[str] = set()
+            for store in stores:
+                for rec in store.all():
+                    if rec.id not in seen:
+                        seen.add(rec.id)
+                        out.append(store.public(rec))
+            return out
 
     def layer_size(self, id: str) -> int:
         """The layer's uncompressed diff size, or -1 when not recorded."""
@@ -640,13 +757,13 @@ class Store:
 
     def layers_by_compressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
-        with self._read_layers() as layers:
-            return layers.by_compressed_digest(digest)
+        with self._read_all_layers() as stores:
+            return [rec for store in stores for rec in store.by_compressed_digest(digest)]
 
     def layers_by_uncompressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
-        with self._read_layers() as layers:
-            return layers.by_uncompressed_digest(digest)
+        with self._read_all_layers() as stores:
+            return [rec for store in stores for rec in store.by_uncompressed_digest(digest)]
 
     @staticmethod
     def _check_digest(digest: str) -> None:
@@ -667,11 +784,12 @@ class Store:
         return list(self.layer(id).big_data_names)
 
     def layer_big_data(self, id: str, key: str) -> bytes:
-        with self._read_layers() as layers:
-            if layers.resolve(id) is None:
+        with self._read_all_layers() as stores:
+            found = self._home(stores, id)
+            if found is None:
                 raise LayerUnknown(f"locating layer with ID {go_quote(id)}")
             try:
-                return layers.big_data(id, key)
+                return found[0].big_data(found[1].id, key)
             except FileNotFoundError:
                 raise StorageError(
                     message=f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}: "
@@ -721,7 +839,9 @@ class Store:
     def mount(self, id: str, mount_label: str = "") -> str:
         """Mount a layer (or a container's layer) read-write; counted across processes."""
         layer_id, opts = self._container_mount_opts(id, mount_label)
-        with self._graph(), self._layers.writing():
+        with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
+            if self._layers.resolve(layer_id) is None and self._home(ro, layer_id) is not None:
+                raise StoreIsReadOnly("mounting read/only store images is not allowed")
             return self._layers.mount(layer_id, opts)
 
     def unmount(self, id: str, force: bool = False) -> bool:
@@ -752,14 +872,22 @@ class Store:
         with self._graph(), self._layers.writing():
             return self._layers.unmount(img.top_layer, force)
 
+    def _layer_home(self, stores: list[LayerStore], ref: str) -> LayerStore:
+        found = self._home(stores, ref)
+        if found is None:
+            raise LayerUnknown()
+        return found[0]
+
     def changes(self, from_: str, to: str) -> list[Change]:
         """Changes of layer ``to`` against ``from_`` ("" = its parent)."""
-        with self._graph(), self._layers.writing():
-            return self._layers.changes(from_, to, self._layers.resolve)
+        with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
+            stores = [self._layers, *ro]
+            return self._layer_home(stores, to).changes(from_, to, self._lookup_layer(stores))
 
     def diff_size(self, from_: str, to: str) -> int:
-        with self._graph(), self._layers.writing():
-            return self._layers.diff_size(from_, to, self._layers.resolve)
+        with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
+            stores = [self._layers, *ro]
+            return self._layer_home(stores, to).diff_size(from_, to, self._lookup_layer(stores))
 
     def diff(self, from_: str, to: str, options: DiffOptions | None = None) -> IO[bytes]:
         """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream, compressed
@@ -768,16 +896,19 @@ class Store:
         (other threads of the process wait for the layers meanwhile)."""
         compression = options.compression if options is not None else None
         self._fresh_driver()
-        ctx = self._layers.writing()
-        ctx.__enter__()
+        stack = ExitStack()
+        stack.enter_context(self._layers.writing())
         try:
-            stream = self._layers.diff(from_, to, compression, self._layers.resolve)
+            ro = stack.enter_context(self._ro_layers_reading())
+            stores = [self._layers, *ro]
+            home = self._layer_home(stores, to)
+            stream = home.diff(from_, to, compression, self._lookup_layer(stores))
         except BaseException:
-            ctx.__exit__(None, None, None)
+            stack.close()
             raise
 
         def release() -> None:
-            ctx.__exit__(None, None, None)
+            stack.close()
 
         return io.BufferedReader(_ClosingStream(stream, release), 1 << 20)  # type: ignore[return-value]
 
@@ -795,12 +926,12 @@ class Store:
         options: ImageOptions | None = None,
     ) -> Image:
         opts = options or ImageOptions()
-        with self._read_layers() as layers:
+        with self._read_all_layers() as stores:
             if layer:
-                lrec = layers.resolve(layer)
-                if lrec is None:
+                found = self._home(stores, layer)
+                if found is None:
                     raise LayerUnknown()
-                layer = lrec.id
+                layer = found[1].id
             with self._images.writing():
                 big = [(k, v, "") for k, v in opts.big_data.items()]
                 return self._images.create(
@@ -816,18 +947,32 @@ class Store:
                     flags=opts.flags,
                 )
 
+    def _find_image(self, stores: Sequence[ImageStore], id: str) -> tuple[ImageStore, Image]:
+        found = self._image_home(stores, id)
+        if found is None:
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
+        return found
+
     def image(self, id: str) -> Image:
-        with self._images.reading():
-            return self._images.get(id)
+        with self._read_all_images() as stores:
+            return self._find_image(stores, id)[1]
 
     def images(self) -> list[Image]:
-        with self._images.reading():
-            return self._images.all()
+        """Every image: the primary store's, then those only read-only stores have."""
+        with self._read_all_images() as stores:
+            out: list[Image] = []
+            seen: set[str] = set()
+            for store in stores:
+                for rec in store.all():
+                    if rec.id not in seen:
+                        seen.add(rec.id)
+                        out.append(rec)
+            return out
 
     def images_by_top_layer(self, id: str) -> list[Image]:
         layer_id = self.layer(id).id
-        with self._images.reading():
-            return self._images.by_top_layer(layer_id)
+        with self._read_all_images() as stores:
+            return [rec for store in stores for rec in store.by_top_layer(layer_id)]
 
     def images_by_digest(self, digest: str) -> list[Image]:
         from .records.images import validate_digest
@@ -836,18 +981,19 @@ class Store:
             validate_digest(digest)
         except ValueError as exc:
             raise StorageError(message=str(exc)) from None
-        with self._images.reading():
-            return self._images.by_digest(digest)
+        with self._read_all_images() as stores:
+            return [rec for store in stores for rec in store.by_digest(digest)]
 
     def list_image_big_data(self, id: str) -> list[str]:
         return list(self.image(id).big_data_names)
 
     def image_big_data(self, id: str, key: str) -> bytes:
-        with self._images.reading():
-            if self._images.resolve(id) is None:
+        with self._read_all_images() as stores:
+            found = self._image_home(stores, id)
+            if found is None:
                 raise ImageUnknown(f"locating item named {go_quote(key)} for image with ID {go_quote(id)}")
             try:
-                return self._images.big_data(id, key)
+                return found[0].big_data(found[1].id, key)
             except FileNotFoundError:
                 raise StorageError(
                     message=f"locating item named {go_quote(key)} for image with ID {go_quote(id)} "
@@ -855,12 +1001,14 @@ class Store:
                 ) from None
 
     def image_big_data_size(self, id: str, key: str) -> int:
-        with self._images.reading():
-            return self._images.big_data_size(id, key)
+        with self._read_all_images() as stores:
+            store, img = self._find_image(stores, id)
+            return store.big_data_size(img.id, key)
 
     def image_big_data_digest(self, id: str, key: str) -> str:
-        with self._images.reading():
-            return self._images.big_data_digest(id, key)
+        with self._read_all_images() as stores:
+            store, img = self._find_image(stores, id)
+            return store.big_data_digest(img.id, key)
 
     def set_image_big_data(
         self, id: str, key: str, data: bytes, digest_manifest: ManifestDigester | None = None
@@ -875,8 +1023,13 @@ class Store:
 
     def image_size(self, id: str) -> int:
         """Sizes of the image's layers (each counted once) plus its big data."""
-        with self._graph(), self._layers.writing(), self._images.reading():
-            img = self._images.get(id)
+        with ExitStack() as stack:
+            stack.enter_context(self._graph())
+            stack.enter_context(self._layers.writing())
+            layer_stores = [self._layers, *stack.enter_context(self._ro_layers_reading())]
+            image_stores = stack.enter_context(self._read_all_images())
+            image_store, img = self._find_image(image_stores, id)
+            lookup = self._lookup_layer(layer_stores)
             queue = [x for x in (img.top_layer, *img.mapped_top_layers) if x]
             seen: set[str] = set()
             total = 0
@@ -885,17 +1038,17 @@ class Store:
                 if lid in seen:
                     continue
                 seen.add(lid)
-                rec = self._layers.resolve(lid)
+                rec = lookup(lid)
                 if rec is None:
                     raise LayerUnknown(f"locating layer with ID {go_quote(lid)}")
                 if rec.uncompressed_digest:
                     total += rec.uncompressed_size
                 else:
-                    total += self._layers.diff_size("", rec.id, self._layers.resolve)
+                    total += self._layer_home(layer_stores, rec.id).diff_size("", rec.id, lookup)
                 if rec.parent:
                     queue.append(rec.parent)
             for key in img.big_data_names:
-                total += self._images.big_data_size(img.id, key)
+                total += image_store.big_data_size(img.id, key)
             return total
 
     def image_directory(self, id: str) -> str:
@@ -954,8 +1107,11 @@ class Store:
             return remove
 
     # -- containers ---------------------------------------------------------------------
-    def _top_layer_for_mapping(self, img: Image, opts: IDMappingOptions) -> Layer:
-        """§5.4: the image's top layer, or a copy of it with the requested ID maps."""
+    def _top_layer_for_mapping(
+        self, img: Image, opts: IDMappingOptions, stores: Sequence[LayerStore], in_primary: bool
+    ) -> Layer:
+        """§5.4: the image's top layer, or a copy of it with the requested ID maps (made
+        only for images of the primary store whose layer is there too)."""
         shifting = self.driver.supports_shifting()
 
         def matches(rec: Layer) -> bool:
@@ -965,21 +1121,28 @@ class Store:
                 return False
             return rec.uid_map == tuple(opts.uid_map) and rec.gid_map == tuple(opts.gid_map)
 
+        lookup = self._lookup_layer(stores)
         first: Layer | None = None
         first_parent: Layer | None = None
-        for cand in (img.top_layer, *img.mapped_top_layers):
-            rec = self._layers.by_id(cand)
-            if rec is None:
-                continue
-            parent_rec = self._layers.by_id(rec.parent) if rec.parent else None
-            if rec.parent and parent_rec is None:
-                continue
-            if matches(rec):
-                return rec
-            if first is None:
-                first, first_parent = rec, parent_rec
+        copy_allowed = in_primary
+        for store in stores:
+            for cand in (img.top_layer, *img.mapped_top_layers):
+                rec = store.by_id(cand)
+                if rec is None:
+                    continue
+                parent_rec = lookup(rec.parent) if rec.parent else None
+                if rec.parent and parent_rec is None:
+                    continue
+                if matches(rec):
+                    return rec
+                if first is None:
+                    first, first_parent = rec, parent_rec
+                    copy_allowed = copy_allowed and store is self._layers
         if first is None:
-            raise LayerUnknown(f"locating top layer {img.top_layer!r} of image {img.id}")
+            raise LayerUnknown()
+        if not copy_allowed:
+            # the container's own layer gets re-owned instead (on-disk.md §5.4)
+            return first
         maps = IDMappings() if shifting else IDMappings(tuple(opts.uid_map), tuple(opts.gid_map))
         mapped, _size = self._layers.create(
             "", first_parent, (), first.mount_label, {}, maps, writeable=False, template=first.id
@@ -1022,7 +1185,9 @@ class Store:
             if uid_map or gid_map:
                 stack.enter_context(_held(self._userns_lock))
             stack.enter_context(self._layers.writing())
+            layer_stores = [self._layers, *stack.enter_context(self._ro_layers_reading())]
             stack.enter_context(self._images.writing())
+            image_stores = [self._images, *stack.enter_context(self._ro_images_reading())]
             stack.enter_context(self._containers.writing())
             if id and self._containers.by_id(id) is not None:
                 raise DuplicateID(f"container ID {go_quote(id)} is already in use")
@@ -1032,10 +1197,10 @@ class Store:
             top: Layer | None = None
             image_id = ""
             if image:
-                img = self._images.get(image)
+                image_store, img = self._find_image(image_stores, image)
                 image_id = img.id
                 if img.top_layer:
-                    top = self._top_layer_for_mapping(img, idm)
+                    top = self._top_layer_for_mapping(img, idm, layer_stores, image_store is self._images)
             base = IDMappings(top.uid_map, top.gid_map) if top else IDMappings(self.uid_map, self.gid_map)
             maps = self._layer_maps(idm, base)
             clayer, _size = self._layers.create(
@@ -1196,24 +1361,39 @@ class Store:
         ignore = self._check_ignore()
         report = CheckReport()
         headers: dict[str, list[Header]] = {}
-        with self._graph() as driver, self._layers.writing(), self._images.reading():
+        with ExitStack() as stack:
+            driver = stack.enter_context(self._graph())
+            stack.enter_context(self._layers.writing())
+            layer_stores = [self._layers, *stack.enter_context(self._ro_layers_reading())]
+            stack.enter_context(self._images.reading())
+            image_stores = [self._images, *stack.enter_context(self._ro_images_reading())]
             layers = self._layers.all()
+            #: primary layers -> whether an image or container uses them
             referenced: dict[str, bool] = {}
-            for rec in layers:
-                report.layer_parents[rec.id] = rec.parent
-                referenced[rec.id] = False
-                errs = report.layers.setdefault(rec.id, [])
-                if opts.layer_data:
-                    errs += _data_errors(
-                        f"layer {rec.id}",
-                        rec.big_data_names,
-                        partial(self._layers.big_data, rec.id),
-                        None,
-                        LayerDataMissing,
-                        LayerDataMissing,
-                    )
-                if opts.layer_digests and rec.uncompressed_digest:
-                    self._check_layer_digest(rec, errs, headers)
+            ro_known: set[str] = set()
+            for store in layer_stores:
+                rw = store is self._layers
+                desc = "" if rw else "read-only "
+                for rec in store.all():
+                    if rec.id in referenced or rec.id in ro_known:
+                        continue
+                    report.layer_parents[rec.id] = rec.parent
+                    if rw:
+                        referenced[rec.id] = False
+                    else:
+                        ro_known.add(rec.id)
+                    errs = (report.layers if rw else report.ro_layers).setdefault(rec.id, [])
+                    if opts.layer_data:
+                        errs += _data_errors(
+                            f"{desc}layer {rec.id}",
+                            rec.big_data_names,
+                            partial(store.big_data, rec.id),
+                            None,
+                            LayerDataMissing,
+                            LayerDataMissing,
+                        )
+                    if opts.layer_digests and rec.uncompressed_digest:
+                        self._check_layer_digest(store, rec, errs, headers, desc, layer_stores)
             for rec in layers:
                 errs = report.layers[rec.id]
                 if not opts.layer_mountable:
@@ -1251,34 +1431,40 @@ class Store:
                     except Exception as exc:
                         errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
             for rec in layers:
-                if rec.parent and rec.parent not in referenced:
+                if rec.parent and rec.parent not in referenced and rec.parent not in ro_known:
                     report.layers[rec.id].append(LayerMissing(f"layer {rec.parent}"))
             examined: set[str] = set()
-            for img in self._images.all():
-                examined.add(img.id)
-                ierrs = report.images.setdefault(img.id, [])
-                if opts.image_data:
-                    ierrs += _data_errors(
-                        f"image {img.id}",
-                        img.big_data_names,
-                        partial(self._images.big_data, img.id),
-                        img.big_data_sizes,
-                        ImageDataMissing,
-                        ImageDataIncorrectSize,
-                    )
-                seen: set[str] = set()
-                for top in (img.top_layer, *img.mapped_top_layers):
-                    if not top or top in seen:
+            for istore in image_stores:
+                rw = istore is self._images
+                desc = "" if rw else "read-only "
+                for img in istore.all():
+                    if img.id in examined:
                         continue
-                    seen.add(top)
-                    lid = top
-                    while lid:
-                        if lid not in referenced:
-                            ierrs.append(ImageLayerMissing(f"image {img.id}: layer {lid}"))
-                        else:
-                            referenced[lid] = True
-                        ierrs.extend(report.layers.get(lid, ()))
-                        lid = report.layer_parents.get(lid, "")
+                    examined.add(img.id)
+                    ierrs = (report.images if rw else report.ro_images).setdefault(img.id, [])
+                    if opts.image_data:
+                        ierrs += _data_errors(
+                            f"{desc}image {img.id}",
+                            img.big_data_names,
+                            partial(istore.big_data, img.id),
+                            img.big_data_sizes,
+                            ImageDataMissing,
+                            ImageDataIncorrectSize,
+                        )
+                    seen: set[str] = set()
+                    for top in (img.top_layer, *img.mapped_top_layers):
+                        if not top or top in seen:
+                            continue
+                        seen.add(top)
+                        lid = top
+                        while lid:
+                            if lid in referenced:
+                                referenced[lid] = True
+                            elif lid not in ro_known:
+                                ierrs.append(ImageLayerMissing(f"{desc}image {img.id}: layer {lid}"))
+                            ierrs.extend(report.layers.get(lid, ()))
+                            ierrs.extend(report.ro_layers.get(lid, ()))
+                            lid = report.layer_parents.get(lid, "")
             with self._containers.reading():
                 for ctr in self._containers.all():
                     cerrs = report.containers.setdefault(ctr.id, [])
@@ -1295,6 +1481,7 @@ class Store:
                         if ctr.image_id not in examined:
                             cerrs.append(ContainerImageMissing(f"image {ctr.image_id}"))
                         cerrs.extend(report.images.get(ctr.image_id, ()))
+                        cerrs.extend(report.ro_images.get(ctr.image_id, ()))
                     if ctr.layer_id:
                         referenced[ctr.layer_id] = True
             max_age = opts.layer_unreferenced_maximum_age
@@ -1313,7 +1500,13 @@ class Store:
         return report
 
     def _check_layer_digest(
-        self, rec: Layer, errs: list[Exception], headers: dict[str, list[Header]]
+        self,
+        store: LayerStore,
+        rec: Layer,
+        errs: list[Exception],
+        headers: dict[str, list[Header]],
+        desc: str,
+        stores: Sequence[LayerStore],
     ) -> None:
         """Regenerate the uncompressed diff; compare digest and size; keep its headers."""
         import hashlib
@@ -1326,16 +1519,16 @@ class Store:
         try:
             validate_digest(rec.uncompressed_digest)
         except ValueError as exc:
-            errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            errs.append(StorageError(f"{desc}layer {rec.id}", message=str(exc)))
             return
         algorithm = rec.uncompressed_digest.split(":", 1)[0]
         hasher = hashlib.new(algorithm)
         count = 0
         found: list[Header] = []
         try:
-            stream = self._layers.diff("", rec.id, 0, self._layers.resolve)
+            stream = store.diff("", rec.id, 0, self._lookup_layer(stores))
         except Exception as exc:
-            errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            errs.append(StorageError(f"{desc}layer {rec.id}", message=str(exc)))
             return
 
         class _Tee(io.RawIOBase):
@@ -1364,18 +1557,18 @@ class Store:
             while tee.read(1 << 20):
                 pass
         except Exception as exc:
-            errs.append(StorageError(f"layer {rec.id}", message=str(exc)))
+            errs.append(StorageError(f"{desc}layer {rec.id}", message=str(exc)))
             return
         finally:
             stream.close()
         ok = True
         if f"{algorithm}:{hasher.hexdigest()}" != rec.uncompressed_digest:
-            errs.append(LayerIncorrectContentDigest(f"layer {rec.id}"))
+            errs.append(LayerIncorrectContentDigest(f"{desc}layer {rec.id}"))
             ok = False
         if count != rec.uncompressed_size:
             errs.append(
                 LayerIncorrectContentSize(
-                    f"layer {rec.id}: read {count} bytes instead of {rec.uncompressed_size} bytes"
+                    f"{desc}layer {rec.id}: read {count} bytes instead of {rec.uncompressed_size} bytes"
                 )
             )
             ok = False

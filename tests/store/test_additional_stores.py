@@ -1,0 +1,102 @@
+"""Read-only additional image stores (on-disk.md §9.1): their layers and images are
+visible and usable as parents, never written."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from containers_storage import errors
+from containers_storage.store import DiffOptions, Store, get_store
+
+from .conftest import options, tar_bytes
+
+
+@pytest.fixture
+def ro_root(tmp_path: Path) -> Path:
+    root = tmp_path / "ro"
+    with get_store(options(root)) as s:
+        base, _ = s.put_layer(names=["ro-base"], diff=io.BytesIO(tar_bytes({"etc/ro": b"from ro\n"})))
+        img = s.create_image(names=["ro-img"], layer=base.id, metadata="ro meta")
+        s.set_image_big_data(img.id, "manifest", b'{"ro":1}')
+    return root
+
+
+@pytest.fixture
+def combined(tmp_path: Path, ro_root: Path) -> Store:
+    return get_store(options(tmp_path / "main", driver_options=[f"vfs.imagestore={ro_root / 'graph'}"]))
+
+
+def test_read_only_records_are_visible(combined: Store, ro_root: Path) -> None:
+    with combined as s:
+        layer = s.layer("ro-base")
+        img = s.image("ro-img")
+        assert layer.read_only and img.read_only
+        assert [x.id for x in s.layers()] == [layer.id]
+        assert [x.id for x in s.images()] == [img.id]
+        assert s.lookup("ro-img") == img.id and s.metadata("ro-img") == "ro meta"
+        assert s.image_big_data("ro-img", "manifest") == b'{"ro":1}'
+        assert [i.id for i in s.images_by_digest(img.digest)] == [img.id]
+        assert [i.id for i in s.images_by_top_layer("ro-base")] == [img.id]
+        with s.diff("", "ro-base", DiffOptions(compression=0)) as f:
+            assert f.read() == tar_bytes({"etc/ro": b"from ro\n"})
+        assert s.image_size("ro-img") == layer.uncompressed_size + len(b'{"ro":1}')
+
+
+def test_read_only_layers_are_parents_never_written(combined: Store, ro_root: Path, tmp_path: Path) -> None:
+    before = {p: p.read_bytes() for p in (ro_root / "graph").rglob("*.json")}
+    with combined as s:
+        child = s.create_layer(parent="ro-base", names=["child"])
+        assert (
+            tmp_path / "main" / "graph" / "vfs" / "dir" / child.id / "etc" / "ro"
+        ).read_text() == "from ro\n"
+        ctr = s.create_container(names=["c"], image="ro-img")
+        assert s.layer(ctr.layer_id).parent == s.layer("ro-base").id
+        with pytest.raises(errors.NotAnImage):
+            s.delete_image("ro-img")
+        with pytest.raises(errors.NotALayer):
+            s.delete_layer("ro-base")
+        with pytest.raises(errors.StoreIsReadOnly):
+            s.mount("ro-base")
+        s.delete_container("c")
+    assert {p: p.read_bytes() for p in (ro_root / "graph").rglob("*.json")} == before
+
+
+def test_naming_a_read_only_image_copies_it_up(combined: Store, ro_root: Path, tmp_path: Path) -> None:
+    with combined as s:
+        img = s.image("ro-img")
+        s.add_names("ro-img", ["mine:latest", "second"])
+        copy = s.image(img.id)
+        assert not copy.read_only and copy.names == ("mine:latest",)
+        assert copy.top_layer == img.top_layer and copy.digest == img.digest
+        assert s.image_big_data(img.id, "manifest") == b'{"ro":1}'
+    primary = json.loads((tmp_path / "main" / "graph" / "vfs-images" / "images.json").read_text())
+    assert [r["id"] for r in primary] == [img.id]
+    ro = json.loads((ro_root / "graph" / "vfs-images" / "images.json").read_text())
+    assert ro[0]["names"] == ["ro-img"]
+
+
+def test_check_covers_read_only_stores(combined: Store, ro_root: Path) -> None:
+    from containers_storage.store import CheckOptions
+
+    with combined as s:
+        s.create_container(names=["c"], image="ro-img")
+        report = s.check(CheckOptions.everything())
+        assert (report.layers, report.ro_layers, report.images, report.ro_images, report.containers) == (
+            {},
+            {},
+            {},
+            {},
+            {},
+        )
+        base = s.layer("ro-base").id
+        (ro_root / "graph" / "vfs" / "dir" / base / "etc" / "ro").write_text("tampered\n")
+        report = s.check(CheckOptions.everything())
+        assert list(report.ro_layers) == [base]
+        assert str(report.ro_layers[base][0]).startswith(f"read-only layer {base}: ")
+        img = s.image("ro-img").id
+        assert list(report.ro_images) == [img]
+        assert list(report.containers) == [s.container("c").id]
