@@ -100,3 +100,18 @@ def test_check_covers_read_only_stores(combined: Store, ro_root: Path) -> None:
         img = s.image("ro-img").id
         assert list(report.ro_images) == [img]
         assert list(report.containers) == [s.container("c").id]
+
+
+def test_split_image_store_layout(tmp_path: Path) -> None:
+    """With an image store, layers and images live under it, containers in the graph root."""
+    image_root = tmp_path / "images"
+    with get_store(options(tmp_path / "main", image_store=str(image_root))) as s:
+        layer = s.create_layer(names=["l"])
+        img = s.create_image(names=["i"], layer=layer.id)
+        ctr = s.create_container(names=["c"], image=img.id)
+    assert layer.id in (image_root / "vfs-layers" / "layers.json").read_text()
+    assert img.id in (image_root / "vfs-images" / "images.json").read_text()
+    assert ctr.id in (tmp_path / "main" / "graph" / "vfs-containers" / "containers.json").read_text()
+    assert (image_root / "vfs" / "dir" / layer.id).is_dir()
+    with pytest.raises(errors.IncompleteOptions):
+        get_store(options(tmp_path / "x", image_store=str(tmp_path / "x" / "graph")))
