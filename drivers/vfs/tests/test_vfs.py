@@ -26,6 +26,7 @@ def test_layout_is_upstreams(driver_factory: Factory) -> None:
     d.create("abc", None)
     assert os.path.isdir(os.path.join(d.config.root, "vfs", "dir", "abc"))
     assert stat.S_IMODE(os.stat(os.path.join(d.config.root, "vfs", "dir")).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(d.config.root, "vfs")).st_mode) == 0o700
     assert d.get("abc") == os.path.join(d.config.root, "vfs", "dir", "abc")
 
 

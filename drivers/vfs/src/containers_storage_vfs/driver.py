@@ -35,7 +35,8 @@ class VFSDriver(Driver):
             self.image_stores.append(config.image_store)
         self.dir = os.path.join(self.home, "dir")
         uid, gid = config.id_mappings.root_pair()
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        for d in (self.home, self.dir):  # 0700 like upstream, not the umask's default
+            os.makedirs(d, mode=0o700, exist_ok=True)
         if (uid, gid) != (0, 0) or os.geteuid() == 0:
             os.chown(self.dir, uid, gid)
 
