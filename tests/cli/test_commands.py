@@ -367,8 +367,10 @@ def test_storage_layers_check_and_gc(empty_store: Store) -> None:
     assert sorted(json.loads(empty_store("storage-layers", "--json").stdout)) == sorted([L1, L2])
     r = empty_store("check", "--max", "0")
     assert r.status == 1
-    assert f"layer {L2}:\n layer in lower level storage driver not accounted for\n" in r.stdout
-    assert r.stderr.endswith("read-only image errors, 0 container errors\n")
+    assert f"layer {L2}:\n layer {L2}: layer in lower level storage driver not accounted for\n" in r.stdout
+    assert f"layer {L1}:\n layer {L1}: layer not referenced by any images or containers\n" in r.stdout
+    assert r.stderr == ("2 layer errors, 0 read-only layer errors, 0 image errors, "
+                        "0 read-only image errors, 0 container errors\n")
     r = empty_store("check", "-m", "bogus")
     assert (r.status, r.stderr) == (1, 'time: invalid duration "bogus"\n')
     assert empty_store("gc", "--json").stdout == '""\n'
