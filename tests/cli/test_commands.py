@@ -459,3 +459,31 @@ def test_tree_shows_mount_points(empty_store: Store) -> None:
     finally:
         empty_store("unmount", L1)
     assert "mount:" not in empty_store("layers", "--tree").stdout
+
+
+def test_check_json_and_repair(empty_store: Store) -> None:
+    empty_store("create-layer", "--id", L1)
+    empty_store("create-storage-layer", "--id", L2)
+    r = empty_store("check", "--json", "--max", "0")
+    assert r.status == 1
+    report = json.loads(r.stdout)
+    assert report == {"Layers": {L1: [{}], L2: [{}]}, "ROLayers": {}, "Images": {}, "ROImages": {},
+                      "Containers": {}}
+    assert list(report) == ["Layers", "ROLayers", "Images", "ROImages", "Containers"]
+    r = empty_store("check", "--repair", "--max", "0")
+    assert r.status == 0, r.stderr
+    assert f"layer {L2}:\n" in r.stdout
+    assert empty_store("storage-layers").stdout == ""
+    assert empty_store("layers", "--json").stdout == "null\n"
+    r = empty_store("check", "--max", "0")
+    assert (r.status, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_check_and_gc_force_unmount_when_done(empty_store: Store) -> None:
+    empty_store("create-layer", "--id", L1)
+    empty_store("create-image", "--id", IMG, L1)
+    for command in ("check", "gc"):
+        empty_store("mount", L1)
+        r = empty_store(command)
+        assert (r.status, r.stderr) == (0, "shutdown: a layer is mounted: layer is in use by a container\n")
+        assert empty_store("mounted", L1).stdout == ""
