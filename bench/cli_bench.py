@@ -11,7 +11,11 @@ every start instead.
 
 Usage::
 
-    python bench/cli_bench.py [--repeat 30] [--layers 1000] [--dir /var/tmp]
+    python bench/cli_bench.py [--repeat 30] [--layers 1000] [--dir /var/tmp] [--no-pycache]
+                              [--breakdown]
+
+``--breakdown`` adds where the time of ``layers`` goes: the interpreter importing ever
+more of the modules that command loads.
 """
 
 from __future__ import annotations
@@ -58,12 +62,32 @@ def populate(graph: str, run: str, count: int) -> None:
             parent = store.create_layer(parent=parent, names=[f"layer-{i}"]).id
 
 
+#: the modules ``layers`` loads, in the order it loads them
+BREAKDOWN = (
+    ("containers_storage.cli.main", "cli.main"),
+    ("containers_storage.config", "+ config"),
+    ("containers_storage.store", "+ store"),
+    ("containers_storage.plugins", "+ plugins"),
+    ("containers_storage_vfs.driver", "+ vfs driver"),
+)
+
+
+def print_breakdown(repeat: int, env: dict[str, str], base: float) -> None:
+    print(f"{'python -c pass':<28}{median_ms([sys.executable, '-c', 'pass'], repeat, env):8.1f} ms")
+    modules: list[str] = []
+    for module, label in BREAKDOWN:
+        modules.append(module)
+        ms = median_ms([sys.executable, "-c", "import " + ", ".join(modules)], repeat, env)
+        print(f"{label:<28}{ms:8.1f} ms  {ms / base:5.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--layers", type=int, default=1000)
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--no-pycache", action="store_true", help="compile on every start")
+    ap.add_argument("--breakdown", action="store_true", help="also time the imports of `layers`")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="cli-bench-", dir=args.dir)
     env = dict(os.environ)
@@ -92,6 +116,8 @@ def main() -> None:
         for label, cmd, before in cases:
             ms = median_ms(cmd, args.repeat, env, before)
             print(f"{label:<28}{ms:8.1f} ms  {ms / base:5.2f}x")
+        if args.breakdown:
+            print_breakdown(args.repeat, env, base)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
