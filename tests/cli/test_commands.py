@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURES, Store
+from .conftest import FIXTURES, Store, run_main
 
 BASE_TAR = FIXTURES / "go-store-inputs" / "base.tar"
 CHILD_TAR = FIXTURES / "go-store-inputs" / "child.tar"
@@ -137,8 +137,6 @@ def test_layer_lookup_and_flags_after_positionals(empty_store: Store) -> None:
 
 
 def test_global_flags_after_the_command(empty_store: Store) -> None:
-    from .conftest import run_main
-
     empty_store("create-layer", "--id", L1)
     r = run_main("layers", "--quick", "-g", empty_store.graph, "-R", empty_store.run, "-s", "vfs")
     assert (r.status, r.stdout) == (0, f"{L1}\n"), r.stderr + r.stdout
@@ -487,3 +485,18 @@ def test_check_and_gc_force_unmount_when_done(empty_store: Store) -> None:
         r = empty_store(command)
         assert (r.status, r.stderr) == (0, "shutdown: a layer is mounted: layer is in use by a container\n")
         assert empty_store("mounted", L1).stdout == ""
+
+
+def test_read_only_image_store_items_are_marked(empty_store: Store, tmp_path: Path) -> None:
+    lower = Store(str(tmp_path / "lower-graph"), str(tmp_path / "lower-run"), "vfs")
+    lower("create-layer", "--id", L1, "-n", "base")
+    lower("create-image", "--id", IMG, "-n", "img", L1)
+    upper_prefix = [*empty_store.prefix, "--storage-opt", f"vfs.imagestore={lower.graph}"]
+    assert run_main(*upper_prefix, "layer", "base").stdout == f"ID: {L1}\nName: base\nRead Only: true\n"
+    text = run_main(*upper_prefix, "image", "img").stdout
+    assert text.startswith(f"ID: {IMG}\nName: img\nTop Layer: {L1}\n") and text.endswith("Read Only: true\n")
+    assert run_main(*upper_prefix, "layers", "-q").stdout == f"{L1}\n"
+    r = run_main(*upper_prefix, "create-container", "--id", CTR, "img")
+    assert (r.status, r.stdout) == (0, f"{CTR}\n"), r.stderr
+    r = run_main(*upper_prefix, "delete-layer", L1)
+    assert r.status == 1
