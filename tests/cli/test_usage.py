@@ -117,3 +117,38 @@ def test_missing_flag_value_after_command(roots: list[str]) -> None:
     r = run_main(*roots, "get-layer-data", "-f")
     assert r.status == 125
     assert r.stderr.startswith("flag needs an argument: -f\n")
+
+
+ALIASES = {
+    "createlayer": "create-layer", "importlayer": "import-layer", "createimage": "create-image",
+    "createcontainer": "create-container", "deletelayer": "delete-layer", "deleteimage": "delete-image",
+    "deletecontainer": "delete-container", "diff-size": "diffsize", "apply-diff": "applydiff",
+    "umount": "unmount", "getnames": "get-names", "addnames": "add-names", "removenames": "remove-names",
+    "setnames": "set-names", "setmetadata": "set-metadata", "listlayerdata": "list-layer-data",
+    "getlayerdata": "get-layer-data", "setlayerdata": "set-layer-data", "listimagedata": "list-image-data",
+    "getimagedata": "get-image-data", "getimagedatasize": "get-image-data-size",
+    "getimagedatadigest": "get-image-data-digest", "setimagedata": "set-image-data",
+    "listcontainerdata": "list-container-data", "getcontainerdata": "get-container-data",
+    "getcontainerdatasize": "get-container-data-size", "getcontainerdatadigest": "get-container-data-digest",
+    "setcontainerdata": "set-container-data", "getcontainerdir": "get-container-dir",
+    "getcontainerrundir": "get-container-run-dir",
+}
+
+
+@pytest.mark.parametrize(("alias", "primary"), sorted(ALIASES.items()))
+def test_aliases_of_cli_md(alias: str, primary: str) -> None:
+    from containers_storage.cli.registry import find
+
+    command = find(alias)
+    assert command is not None and command.names[0] == primary
+
+
+def test_every_command_has_usage(roots: list[str]) -> None:
+    from containers_storage.cli.registry import COMMANDS
+
+    for command in COMMANDS:
+        for name in command.names:
+            r = run_main(*roots, name, "--help")
+            assert r.status == 125, name
+            assert r.stdout.startswith(f"Usage: containers-storage {name} "), name
+            assert r.stdout.endswith(f"\n\n{command.description}\n\nOptions:\n"), name
