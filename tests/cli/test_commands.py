@@ -500,3 +500,13 @@ def test_read_only_image_store_items_are_marked(empty_store: Store, tmp_path: Pa
     assert (r.status, r.stdout) == (0, f"{CTR}\n"), r.stderr
     r = run_main(*upper_prefix, "delete-layer", L1)
     assert r.status == 1
+
+
+def test_transient_store_after_the_command(empty_store: Store) -> None:
+    empty_store("create-image", "--id", IMG)
+    r = empty_store("create-container", "--transient-store", "--id", CTR, IMG)
+    assert r.status == 0, r.stderr
+    assert os.path.exists(f"{empty_store.run}/vfs-containers/volatile-containers.json")
+    assert empty_store("containers", "--transient-store").stdout == f"{CTR}\n"
+    flags = json.loads(empty_store("container", "--json", "--transient-store", CTR).stdout)[0]["flags"]
+    assert flags.get("Volatile") is True
