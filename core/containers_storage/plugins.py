@@ -30,7 +30,11 @@ DRIVER_GROUP = "containers_storage.drivers"
 PLUGIN_GROUP = "containers_storage.plugins"
 DISABLE_ENV = "CONTAINERS_STORAGE_DISABLE_PLUGINS"
 #: built-in plugins, registered like external ones (trylast implementations)
-BUILTIN_PLUGINS = ("containers_storage.locks.posix", "containers_storage.locks.portable")
+BUILTIN_PLUGINS = (
+    "containers_storage.locks.posix",
+    "containers_storage.locks.portable",
+    "containers_storage.als",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -295,14 +295,7 @@ class LayerStore(RecordStore[Layer]):
     ) -> tuple[Layer, int]:
         """§4.1; call under :meth:`writing`. Any failure after the first save deletes the
         layer again; a crash leaves an incomplete record for the next writer to remove."""
-        if not id:
-            id = generate_id(self._records.__contains__)
-        if id in self._records:
-            raise DuplicateID()
-        names = dedupe(names)
-        for name in names:
-            if self.name_owner(name) is not None:
-                raise DuplicateName(f"layer name {go_quote(name)} is in use")
+        id, names = self._claim(id, names)
         tmpl: Layer | None = None
         if template:
             tmpl = self._get(template)
@@ -369,6 +362,59 @@ class LayerStore(RecordStore[Layer]):
                     pass  # the incomplete flag is on disk: the next writer retries
             raise
         return self.public(self._records[id]), size
+
+    def _claim(self, id: str, names: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+        """A free ID (``id`` or a random one) and the de-duplicated, unused names."""
+        if not id:
+            id = generate_id(self._records.__contains__)
+        if id in self._records:
+            raise DuplicateID()
+        unique = dedupe(names)
+        for name in unique:
+            if self.name_owner(name) is not None:
+                raise DuplicateName(f"layer name {go_quote(name)} is in use")
+        return id, unique
+
+    def create_additional(
+        self,
+        id: str,
+        parent: Layer | None,
+        names: Sequence[str],
+        info: Layer,
+        create_as: Callable[[str, str | None], None],
+    ) -> Layer:
+        """A layer whose contents stay in an additional layer store (on-disk.md §14): the
+        record is ``info`` with local ID, names, parent and creation time; ``create_as``
+        makes the driver's layer use the store's contents. Same crash safety as
+        :meth:`create`."""
+        id, unique = self._claim(id, names)
+        rec = replace(
+            info,
+            id=id,
+            names=unique,
+            parent=parent.id if parent else "",
+            created=GoTime.now(),
+            flags={**info.flags, INCOMPLETE_FLAG: True},
+            big_data_names=(),
+            mount_point="",
+            mount_count=0,
+            read_only=False,
+            volatile=False,
+        )
+        self.add(rec, 0)
+        self.save()
+        try:
+            create_as(id, parent.id if parent else None)
+            self.update(replace(rec, flags={k: v for k, v in rec.flags.items() if k != INCOMPLETE_FLAG}))
+            self.save()
+        except BaseException:
+            try:
+                self._delete_internal(id)
+                self.save()
+            except Exception:
+                pass  # the incomplete flag is on disk: the next writer retries
+            raise
+        return self.public(self._records[id])
 
     def apply_diff(
         self,
@@ -552,6 +598,11 @@ class LayerStore(RecordStore[Layer]):
         chunks: Iterator[bytes]
         if from_id == to_rec.parent and os.path.exists(ts_path):
             chunks = self._replay_tar_split(to_rec, ts_path)
+        elif from_id == to_rec.parent and (blob := self._additional_blob(to_rec.id)) is not None:
+            # a layer of an additional layer store: its blob is the diff (on-disk.md §14)
+            if kind == to_rec.compression:
+                return blob
+            chunks = _decompressed(blob)
         else:
             stream = self.driver.diff(
                 to_rec.id,
@@ -564,6 +615,32 @@ class LayerStore(RecordStore[Layer]):
         if kind:
             chunks = _compressed(chunks, kind)
         return io.BufferedReader(ChunkStream(chunks), 1 << 20)  # type: ignore[return-value]
+
+    def _additional_blob(self, id: str) -> IO[bytes] | None:
+        """The blob of a layer the driver took from an additional layer store, or None;
+        closing the stream releases the store's layer."""
+        by_id = getattr(self.driver, "lookup_additional_layer_by_id", None)
+        if by_id is None:
+            return None
+        try:
+            handle = by_id(id)
+        except (OSError, LayerUnknown, StorageError):
+            return None
+        try:
+            blob: IO[bytes] = handle.blob()
+        except BaseException:
+            handle.release()
+            raise
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while chunk := blob.read(1 << 20):
+                    yield chunk
+            finally:
+                blob.close()
+                handle.release()
+
+        return io.BufferedReader(ChunkStream(chunks()), 1 << 20)  # type: ignore[return-value]
 
     def _replay_tar_split(self, rec: Layer, ts_path: str) -> Iterator[bytes]:
         from ..archive.tarsplit import DirectoryFileGetter, assemble
@@ -641,6 +718,16 @@ def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
     try:
         while chunk := stream.read(1 << 20):
             yield chunk
+    finally:
+        stream.close()
+
+
+def _decompressed(stream: IO[bytes]) -> Iterator[bytes]:
+    from ..archive.compression import decompressed_chunks
+
+    try:
+        _kind, chunks = decompressed_chunks(stream)
+        yield from chunks
     finally:
         stream.close()
 
