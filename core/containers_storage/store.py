@@ -1608,7 +1608,7 @@ class Store:
         try:
             validate_digest(rec.uncompressed_digest)
         except ValueError as exc:
-            errs.append(StorageError(f"{desc}layer {rec.id}", message=str(exc)))
+            errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
         algorithm = rec.uncompressed_digest.split(":", 1)[0]
         hasher = hashlib.new(algorithm)
@@ -1617,7 +1617,7 @@ class Store:
         try:
             stream = store.diff("", rec.id, 0, self._lookup_layer(stores))
         except Exception as exc:
-            errs.append(StorageError(f"{desc}layer {rec.id}", message=str(exc)))
+            errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
 
         class _Tee(io.RawIOBase):
@@ -1646,7 +1646,7 @@ class Store:
             while tee.read(1 << 20):
                 pass
         except Exception as exc:
-            errs.append(StorageError(f"{desc}layer {rec.id}", message=str(exc)))
+            errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
         finally:
             stream.close()
@@ -1824,6 +1824,14 @@ def _data_errors(
         if sizes is not None and len(data) != sizes.get(key, 0):
             out.append(wrong_size(where))
     return out
+
+
+def _error_text(exc: BaseException) -> str:
+    """An error as upstream's Go reports it: ``open <path>: no such file or directory``
+    for failed file operations, the message otherwise."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"open {exc.filename}: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
+    return str(exc)
 
 
 def _mkdir_private(path: str) -> None:
