@@ -20,7 +20,7 @@ from containers_storage.drivers.options import parse_size
 from containers_storage.errors import DriverLayerUnknown, DriverNotSupported, InvalidOption
 
 from .command import ZfsCommandError
-from .site import Site, ZfsOptions, locate
+from .site import ZfsOptions, locate
 
 #: mode of a new base layer's root directory
 DEFAULT_PERMS = 0o555
@@ -43,13 +43,13 @@ class ZfsDriver(Driver):
     name = "zfs"
     priority = 40
 
-    def __init__(self, config: DriverConfig, site: Site | None = None) -> None:
+    def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self.options = ZfsOptions.parse(config.options)
-        self.site = site or locate(config, self.options)
-        self.zfs = self.site.zfs
-        self.fsname = self.site.fsname
-        self.mounter = self.site.mounter
+        site = locate(config, self.options)
+        self.zfs = site.zfs
+        self.fsname = site.fsname
+        self.mounter = site.mounter
         self._lock = threading.Lock()
         #: serialises mounting and unmounting; guards the counts
         self._mount_lock = threading.RLock()
