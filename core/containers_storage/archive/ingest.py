@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
-from .compression import decompressed_chunks
+from .compression import Compression, decompressed_chunks
 from .tarsplit import OwnerSets, TarSplitWriter, disassemble
 
 
@@ -90,6 +90,8 @@ def _decompressed(
     raw: IO[bytes], compressed: _Counter, uncompressed: _Counter
 ) -> tuple[int, Generator[bytes, None, None]]:
     kind, chunks = decompressed_chunks(raw, compressed.add)
+    if kind == Compression.NONE:
+        return int(kind), _in_thread(chunks)  # the same bytes: hashed once, as compressed
 
     def counted() -> Iterator[bytes]:
         for chunk in chunks:
@@ -153,6 +155,8 @@ def apply_layer_stream(
     """
     compressed, uncompressed = _Counter(), _Counter()
     kind, chunks = _decompressed(raw, compressed, uncompressed)
+    if kind == Compression.NONE:
+        uncompressed = compressed
     writer = TarSplitWriter(tar_split_out) if tar_split_out is not None else None
     owners = OwnerSets()
     recording = disassemble(cast(IO[bytes], IterReader(chunks)), writer, owners)
