@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import pairwise
 from typing import IO, TYPE_CHECKING, Any
 
 from .drivers.api import Change, Driver, MountOpts
@@ -688,9 +689,14 @@ class Store:
         mapping means none; a driver that shifts at mount time stores none."""
         uids = () if opts.host_uid_mapping else (opts.uid_map or base.uids)
         gids = () if opts.host_gid_mapping else (opts.gid_map or base.gids)
-        if self.driver.supports_shifting():
+        if self._can_shift(uids, gids):
             return IDMappings()
         return IDMappings(tuple(uids), tuple(gids))
+
+    def _can_shift(self, uids: IDMaps, gids: IDMaps) -> bool:
+        """Whether maps can be applied at mount time instead of re-owning files: the
+        driver shifts and each map is one contiguous range (upstream canUseShifting)."""
+        return self.driver.supports_shifting() and _contiguous(uids) and _contiguous(gids)
 
     def put_layer(
         self,
@@ -923,6 +929,9 @@ class Store:
             id_mappings=IDMappings(ctr.uid_map, ctr.gid_map),
             options=ctr.mount_opts,
             volatile=ctr.volatile and not self._options.disable_volatile,
+            # maps that cannot be shifted were applied to the files already (§5.4)
+            disable_shifting=bool(ctr.uid_map or ctr.gid_map)
+            and not self._can_shift(ctr.uid_map, ctr.gid_map),
         )
 
     def mount(self, id: str, mount_label: str = "") -> str:
@@ -1201,7 +1210,7 @@ class Store:
     ) -> Layer:
         """§5.4: the image's top layer, or a copy of it with the requested ID maps (made
         only for images of the primary store whose layer is there too)."""
-        shifting = self.driver.supports_shifting()
+        shifting = self._can_shift(opts.uid_map, opts.gid_map)
 
         def matches(rec: Layer) -> bool:
             if shifting and not rec.uid_map and not rec.gid_map:
@@ -1824,6 +1833,14 @@ def _data_errors(
         if sizes is not None and len(data) != sizes.get(key, 0):
             out.append(wrong_size(where))
     return out
+
+
+def _contiguous(maps: IDMaps) -> bool:
+    """Each range continues the previous one on both sides (upstream IsContiguous)."""
+    return all(
+        a.container_id + a.size == b.container_id and a.host_id + a.size == b.host_id
+        for a, b in pairwise(maps)
+    )
 
 
 def _error_text(exc: BaseException) -> str:
