@@ -198,3 +198,25 @@ def test_later_plugins_answer_before_the_builtin(tmp_path: Path) -> None:
     found = host.additional_layer(digest, REF, [])
     assert isinstance(found, als.DirectoryLayer)
     assert "als" in {p.name for p in host.installed()}
+
+
+def test_put_as_refuses_what_a_new_layer_would(tmp_path: Path) -> None:
+    als_dir = tmp_path / "als"
+    digest, _ = make_als_layer(als_dir, {"f": b"x"}, ref=None)
+    host = PluginHost()
+    host.register(FixedDirPlugin(als_dir), name="fixed-dir")
+    with get_store(options(tmp_path / "s"), plugins=host) as s:
+        taken = s.create_layer(names=["taken"])
+        ctr = s.create_container()
+        with s.lookup_additional_layer(digest, REF) as h:
+            with pytest.raises(errors.DuplicateName):
+                h.put_as(names=["taken"])
+            with pytest.raises(errors.DuplicateID):
+                h.put_as(taken.id)
+            with pytest.raises(errors.LayerUnknown):
+                h.put_as(parent="no-such-parent")
+            with pytest.raises(errors.ParentIsContainer):
+                h.put_as(parent=ctr.layer_id)
+            assert {x.id for x in s.layers()} == {taken.id, ctr.layer_id}
+            child = h.put_as(parent=taken.id)
+        assert s.layer(child.id).parent == taken.id

@@ -186,3 +186,28 @@ def test_overlay_shifts_at_mount_time(tmp_path: Path) -> None:
     finally:
         release_mounts(s)
         s.close()
+
+
+def test_parent_owners_lists_only_ids_the_maps_cannot_represent(tmp_path: Path) -> None:
+    """The directories above a mapped layer's mount point must be reachable from inside
+    the user namespace; owners outside the maps are reported."""
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    inner.mkdir(parents=True)
+    os.chown(outer, 555, 556)
+    os.chown(inner, 100005, 100006)  # inside the maps: representable
+    with get_store(options(inner)) as s:
+        layer = s.create_layer(options=LayerOptions(id_mapping=IDMappingOptions(uid_map=MAPS, gid_map=MAPS)))
+        ctr = s.create_container(options=mapped())
+        s.mount(layer.id)
+        s.mount(ctr.id)
+        try:
+            uids, gids = s.layer_parent_owners(layer.id)
+            assert 555 in uids and 556 in gids and 0 in uids
+            assert 100005 not in uids and 100006 not in gids
+            assert s.container_parent_owners(ctr.id) == (uids, gids)
+        finally:
+            s.unmount(layer.id)
+            s.unmount(ctr.id)
+        plain = s.create_layer()
+        assert s.layer_parent_owners(plain.id) == ([], [])

@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from containers_storage.store import CheckOptions, ContainerOptions, get_store
 
-from .conftest import options, tar_bytes
+from .conftest import options, overlay_available, tar_bytes
 
 
 def _ids(path: Path) -> list[str]:
@@ -46,9 +48,14 @@ def test_transient_records_live_in_the_run_root(tmp_path: Path) -> None:
     assert (graph / "vfs-layers" / "layers.lock").exists()
 
 
-def test_reboot_loses_transient_containers_and_gc_removes_their_leftovers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["vfs", "overlay"])
+def test_reboot_loses_transient_containers_and_gc_removes_their_leftovers(
+    tmp_path: Path, driver: str
+) -> None:
+    if driver == "overlay" and not overlay_available():
+        pytest.skip("kernel overlayfs and root needed")
     root = tmp_path / "s"
-    opts = options(root, transient_store=True)
+    opts = options(root, driver, transient_store=True)
     with get_store(opts) as s:
         base, _ = s.put_layer(diff=io.BytesIO(tar_bytes({"etc/": b"", "etc/base": b"base\n"})))
         img = s.create_image(names=["img"], layer=base.id)
@@ -60,8 +67,10 @@ def test_reboot_loses_transient_containers_and_gc_removes_their_leftovers(tmp_pa
         (mnt / "written-by-container").write_text("data")
         s.unmount(ctr.id)
     graph = root / "graph"
-    leftover_layer = graph / "vfs" / "dir" / ctr.layer_id
-    leftover_data = graph / "vfs-containers" / ctr.id
+    leftover_layer = (
+        graph / "vfs" / "dir" / ctr.layer_id if driver == "vfs" else graph / "overlay" / ctr.layer_id
+    )
+    leftover_data = graph / f"{driver}-containers" / ctr.id
     assert leftover_layer.is_dir() and leftover_data.is_dir()
 
     shutil.rmtree(root / "run")  # the reboot: tmpfs run root is gone
