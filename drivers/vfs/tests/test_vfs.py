@@ -171,3 +171,22 @@ def test_unprivileged_user() -> None:
 def test_config_home_uses_requested_name(tmp_path: Path) -> None:
     d = VFSDriver(DriverConfig("vfs", str(tmp_path / "g"), str(tmp_path / "r")))
     assert d.home == str(tmp_path / "g" / "vfs")
+
+
+def test_diff_getter_stays_inside_the_layer(driver_factory: Factory, tmp_path: Path) -> None:
+    """tar-split replay reads files by name; a symlink in the layer must not lead out."""
+    outside = tmp_path / "secret"
+    outside.write_text("host data")
+    d = driver_factory()
+    d.create("l", None)
+    root = d.get("l")
+    Path(root, "f").write_text("layer data")
+    os.symlink(str(outside), os.path.join(root, "escape"))
+    getter = d.diff_getter("l")
+    try:
+        with getter.open("f") as fh:
+            assert fh.read() == b"layer data"
+        with pytest.raises(OSError):
+            getter.open("escape").close()
+    finally:
+        getter.close()

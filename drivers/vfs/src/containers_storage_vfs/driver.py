@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import IO
 
+from containers_storage.archive.types import FileGetter
 from containers_storage.drivers.api import ApplyDiffOpts, CreateOpts, Driver, DriverConfig, MountOpts
 from containers_storage.drivers.copy import copy_tree
 from containers_storage.drivers.fsutil import remove_tree
@@ -131,18 +131,7 @@ class VFSDriver(Driver):
         uid, gid = to_host.root_pair()
         self._own(self._primary(id), uid, gid)
 
-    def diff_getter(self, id: str) -> _DirGetter:
-        return _DirGetter(self._path(id))
+    def diff_getter(self, id: str) -> FileGetter:
+        from containers_storage.archive.tarsplit import DirectoryFileGetter
 
-
-class _DirGetter:
-    """Opens files of a layer directory by their tar names, for tar-split replay."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def open(self, name: str) -> IO[bytes]:
-        return open(os.path.join(self.root, name.lstrip("/")), "rb")
-
-    def close(self) -> None:
-        """Nothing to release: files are opened and closed per entry."""
+        return DirectoryFileGetter(self._path(id))
