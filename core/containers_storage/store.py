@@ -322,8 +322,10 @@ class Store:
                 )
             )
             ro_image_dir = os.path.join(extra, f"{name}-images")
-            ro_image_lock = self._lock(os.path.join(ro_image_dir, "images.lock"), read_only=True)
-            self._ro_images.append(ImageStore(ro_image_lock, ro_image_dir, read_only=True))
+            # in split mode the graph root's images stay writable (on-disk.md §9.2)
+            writable = bool(self._image_store) and os.path.abspath(extra) == self._graph_root
+            ro_image_lock = self._lock(os.path.join(ro_image_dir, "images.lock"), read_only=not writable)
+            self._ro_images.append(ImageStore(ro_image_lock, ro_image_dir, read_only=not writable))
         for lk in (
             self._userns_lock,
             self._layers.lock,
@@ -1533,7 +1535,7 @@ class Store:
                     report.layers[rec.id].append(LayerMissing(f"layer {rec.parent}"))
             examined: set[str] = set()
             for istore in image_stores:
-                rw = istore is self._images
+                rw = not istore.read_only
                 desc = "" if rw else "read-only "
                 for img in istore.all():
                     if img.id in examined:
