@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
 import stat
 import time
+from typing import Any
 
 from .api import DiskUsage
 
@@ -37,37 +36,51 @@ FS_NAMES: dict[int, str] = {
 }
 
 
-class _Statfs(ctypes.Structure):
-    _fields_ = [
-        ("f_type", ctypes.c_long),
-        ("f_bsize", ctypes.c_long),
-        ("f_blocks", ctypes.c_ulong),
-        ("f_bfree", ctypes.c_ulong),
-        ("f_bavail", ctypes.c_ulong),
-        ("f_files", ctypes.c_ulong),
-        ("f_ffree", ctypes.c_ulong),
-        ("f_fsid", ctypes.c_int * 2),
-        ("f_namelen", ctypes.c_long),
-        ("f_frsize", ctypes.c_long),
-        ("f_flags", ctypes.c_long),
-        ("f_spare", ctypes.c_long * 4),
-    ]
+_libc: Any = None
+_statfs_type: Any = None
 
 
-_libc: ctypes.CDLL | None = None
-
-
-def libc() -> ctypes.CDLL:
-    """The C library with errno capture (for the system calls Python does not wrap)."""
+def libc() -> Any:
+    """The C library with errno capture, for system calls Python does not wrap. ctypes is
+    imported here, on first use, to keep it off the start-up path."""
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        import ctypes
+
+        _libc = ctypes.CDLL("libc.so.6", use_errno=True)
     return _libc
+
+
+def _statfs_struct() -> Any:
+    global _statfs_type
+    if _statfs_type is None:
+        import ctypes
+
+        class Statfs(ctypes.Structure):
+            _fields_ = [
+                ("f_type", ctypes.c_long),
+                ("f_bsize", ctypes.c_long),
+                ("f_blocks", ctypes.c_ulong),
+                ("f_bfree", ctypes.c_ulong),
+                ("f_bavail", ctypes.c_ulong),
+                ("f_files", ctypes.c_ulong),
+                ("f_ffree", ctypes.c_ulong),
+                ("f_fsid", ctypes.c_int * 2),
+                ("f_namelen", ctypes.c_long),
+                ("f_frsize", ctypes.c_long),
+                ("f_flags", ctypes.c_long),
+                ("f_spare", ctypes.c_long * 4),
+            ]
+
+        _statfs_type = Statfs
+    return _statfs_type
 
 
 def fs_magic(path: str) -> int:
     """statfs(2) ``f_type`` of ``path``."""
-    buf = _Statfs()
+    import ctypes
+
+    buf = _statfs_struct()()
     if libc().statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), path)
@@ -98,26 +111,18 @@ def disk_usage(path: str) -> DiskUsage:
 
 
 def mountpoints_below(path: str) -> list[str]:
-    """Mount points at or below ``path``, deepest first (from /proc/self/mountinfo)."""
+    """Mount points at or below ``path``, deepest first."""
+    from .mounts import mountinfo
+
     prefix = os.path.realpath(path)
-    found = []
+    below = prefix.rstrip("/") + "/"
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-            for line in f:
-                mnt = _unescape_mountinfo(line.split()[4])
-                if mnt == prefix or mnt.startswith(prefix.rstrip("/") + "/"):
-                    found.append(mnt)
+        found = {
+            m.mount_point for m in mountinfo() if m.mount_point == prefix or m.mount_point.startswith(below)
+        }
     except OSError:
         return []
     return sorted(found, key=len, reverse=True)
-
-
-def _unescape_mountinfo(field: str) -> str:
-    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-
-
-def is_mountpoint(path: str) -> bool:
-    return os.path.realpath(path) in mountpoints_below(path)
 
 
 _FS_IOC_GETFLAGS = 0x80086601
