@@ -23,7 +23,7 @@ from containers_storage.archive.ingest import apply_layer_stream
 from containers_storage.archive.tarsplit import DirectoryFileGetter, assemble
 from containers_storage.idtools import IDMappings
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 INPUTS = FIXTURES / "go-store-inputs"
 pytestmark = [
     pytest.mark.skipif(not (FIXTURES / "go-store-vfs.tar.zst").exists(), reason="fixtures not present"),

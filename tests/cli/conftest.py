@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 
 @dataclass
@@ -45,8 +45,9 @@ def run_main(*args: str, stdin: bytes = b"") -> Result:
     return Result(status, out.getvalue(), err.getvalue())
 
 
-def run_process(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None,
-                argv0: list[str] | None = None) -> Result:
+def run_process(
+    *args: str, stdin: bytes = b"", env: dict[str, str] | None = None, argv0: list[str] | None = None
+) -> Result:
     """The tool as a separate process (``python -m containers_storage.cli``)."""
     cmd = (argv0 or [sys.executable, "-m", "containers_storage.cli"]) + list(args)
     proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env, check=False, timeout=120)
@@ -85,7 +86,8 @@ def unpack_fixture(driver: str, dest: Path) -> Store:
     with subprocess.Popen(["zstd", "-dc", str(pack)], stdout=subprocess.PIPE) as unzstd:
         subprocess.run(
             ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", "-", "-C", str(dest)],
-            stdin=unzstd.stdout, check=True,
+            stdin=unzstd.stdout,
+            check=True,
         )
     return Store(str(dest / "graph"), str(dest / "run"), driver)
 
@@ -95,8 +97,9 @@ def _cleanup_store(store: Store) -> None:
     from containers_storage.drivers.mounts import mountinfo, unmount_if_mounted
 
     for root in (store.graph, store.run):
-        points = sorted((m.mount_point for m in mountinfo() if m.mount_point.startswith(root)),
-                        key=len, reverse=True)
+        points = sorted(
+            (m.mount_point for m in mountinfo() if m.mount_point.startswith(root)), key=len, reverse=True
+        )
         for point in points:
             unmount_if_mounted(point)
     shutil.rmtree(Path(store.graph).parent, ignore_errors=True)

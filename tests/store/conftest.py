@@ -12,7 +12,7 @@ import pytest
 from containers_storage.config import StoreOptions
 from containers_storage.store import Store, get_store
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 
 def unpack_fixture(driver: str, dest: Path) -> Path:

@@ -13,6 +13,7 @@ import subprocess
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ from containers_storage.idtools import IDMappings
 
 from .conftest import DriverMaker
 
-FIXTURES = "/work/shared/fixtures"
+FIXTURES = str(Path(__file__).resolve().parents[3].parent / "shared" / "fixtures")
 PACK = os.path.join(FIXTURES, "go-store-overlay.tar.zst")
 BASE_GZ = "d6db310b17f0ac4411be77be1bfcdc91cab10f92d6e4caf3b9348f8c5609de1f"
 BASE_ZST = "43458635120adb3dbca4cbe6c6afca712b3862e4ee239116844dc952e5a769af"

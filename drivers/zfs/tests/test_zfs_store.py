@@ -17,7 +17,7 @@ from containers_storage.drivers import mounts
 
 from .conftest import Pool
 
-INPUTS = Path("/work/shared/fixtures/go-store-inputs")
+INPUTS = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "go-store-inputs"
 BASE_TAR = INPUTS / "base.tar"
 CHILD_TAR = INPUTS / "child.tar"
 L1, L2, L3 = "1" * 64, "2" * 64, "3" * 64
