@@ -147,11 +147,11 @@ def test_unmountable_layer(built: Built) -> None:
 
     shutil.rmtree(built.layer_dir(built.base))
     report = built.store.check(CheckOptions.most())
-    passwd = built.layer_dir(built.base) / "etc" / "passwd"
-    assert texts(report.layers[built.base]) == [
-        f"layer {built.base}: open {passwd}: no such file or directory",
-        f"layer {built.base}: {built.base}: unknown layer",
-    ]
+    digest_err, mount_err = texts(report.layers[built.base])
+    # the replay fails on the layer directory or its first file, as Go words it
+    assert digest_err.startswith(f"layer {built.base}: open {built.layer_dir(built.base)}")
+    assert digest_err.endswith(": no such file or directory")
+    assert mount_err == f"layer {built.base}: {built.base}: unknown layer"
     assert set(report.layers) == {built.base} and built.image in report.images
 
 
