@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import pairwise
 from typing import IO, TYPE_CHECKING, Any
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AdditionalLayerHandle",
+    "AutoUserNsOptions",
     "CheckOptions",
     "CheckReport",
     "Container",
@@ -140,8 +141,27 @@ class ImageOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class AutoUserNsOptions:
+    """How to size an automatic user namespace (upstream types.AutoUserNsOptions)."""
+
+    #: exact number of IDs; 0 sizes it from the image (at least ``initial_size`` and
+    #: the store's minimum, at most its maximum)
+    size: int = 0
+    initial_size: int = 0
+    #: host files read instead of the image's /etc/passwd and /etc/group
+    passwd_file: str = ""
+    group_file: str = ""
+    #: maps added as given; their IDs are left out of the automatic ranges
+    additional_uid_mappings: IDMaps = ()
+    additional_gid_mappings: IDMaps = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerOptions:
     id_mapping: IDMappingOptions = IDMappingOptions()
+    #: pick the container's maps automatically (upstream ``userns=auto``)
+    auto_userns: bool = False
+    auto_userns_opts: AutoUserNsOptions = AutoUserNsOptions()
     metadata: str = ""
     big_data: Mapping[str, bytes] = field(default_factory=dict)
     #: ``MountLabel``, ``ProcessLabel``, ``MountOpts`` ... (on-disk.md §8)
@@ -1266,8 +1286,6 @@ class Store:
         """``layer`` is the ID wanted for the container's new layer ("" = random)."""
         opts = options or ContainerOptions()
         idm = opts.id_mapping
-        uid_map = () if idm.host_uid_mapping else tuple(idm.uid_map)
-        gid_map = () if idm.host_gid_mapping else tuple(idm.gid_map)
         flags = dict(opts.flags)
         if opts.mount_opts:
             flags[MOUNT_OPTS_FLAG] = list(opts.mount_opts)
@@ -1282,7 +1300,8 @@ class Store:
         volatile = opts.volatile or self._options.transient_store
         self._fresh_driver()
         with ExitStack() as stack:
-            if uid_map or gid_map:
+            if opts.auto_userns or idm.uid_map or idm.gid_map:
+                # one allocation at a time, so two containers never get the same range
                 stack.enter_context(_held(self._userns_lock))
             stack.enter_context(self._layers.writing())
             layer_stores = [self._layers, *stack.enter_context(self._ro_layers_reading())]
@@ -1295,12 +1314,18 @@ class Store:
                 if self._containers.name_owner(name) is not None:
                     raise DuplicateName(f"container name {go_quote(name)} is in use")
             top: Layer | None = None
-            image_id = ""
+            img: Image | None = None
+            in_primary = False
             if image:
                 image_store, img = self._find_image(image_stores, image)
-                image_id = img.id
-                if img.top_layer:
-                    top = self._top_layer_for_mapping(img, idm, layer_stores, image_store is self._images)
+                in_primary = image_store is self._images
+            if opts.auto_userns:
+                uids, gids = self._auto_userns(opts.auto_userns_opts, img, layer_stores)
+                idm = replace(idm, uid_map=uids, gid_map=gids)
+            uid_map = () if idm.host_uid_mapping else tuple(idm.uid_map)
+            gid_map = () if idm.host_gid_mapping else tuple(idm.gid_map)
+            if img is not None and img.top_layer:
+                top = self._top_layer_for_mapping(img, idm, layer_stores, in_primary)
             base = IDMappings(top.uid_map, top.gid_map) if top else IDMappings(self.uid_map, self.gid_map)
             maps = self._layer_maps(idm, base)
             clayer, _size = self._layers.create(
@@ -1317,7 +1342,7 @@ class Store:
                 return self._containers.create(
                     id,
                     names,
-                    image_id,
+                    img.id if img is not None else "",
                     clayer.id,
                     metadata=metadata or opts.metadata,
                     flags=flags,
@@ -1330,6 +1355,67 @@ class Store:
                 self._layers.delete(clayer.id)
                 raise
         raise AssertionError("unreachable")
+
+    def _auto_userns(
+        self, opts: AutoUserNsOptions, img: Image | None, stores: Sequence[LayerStore]
+    ) -> tuple[IDMaps, IDMaps]:
+        """Maps for a new container (upstream getAutoUserNS); call with the userns lock,
+        the primary layers and the containers held for writing."""
+        from .config import is_rootless
+        from .userns import ROOT_AUTO_USERNS_USER, auto_maps, available_ids
+
+        user = self._options.root_auto_userns_user or ROOT_AUTO_USERNS_USER
+        avail_uids, avail_gids = available_ids(user, is_rootless(os.environ))
+        used_uids = [m for c in self._containers.all() for m in c.uid_map]
+        used_gids = [m for c in self._containers.all() for m in c.gid_map]
+        wanted = opts.size
+        if not wanted:
+            wanted = max(self._options.auto_userns_min_size, opts.initial_size or 1)
+            if img is not None:
+                wanted = max(wanted, self._ids_used_by_image(img, stores, opts))
+            limit = self._options.auto_userns_max_size
+            if limit > 0 and wanted > limit:
+                raise StorageError(
+                    message=f"the container needs a user namespace with size {wanted} that is bigger "
+                    f"than the maximum value allowed with userns=auto {limit}"
+                )
+        return auto_maps(
+            wanted,
+            avail_uids,
+            avail_gids,
+            used_uids,
+            used_gids,
+            opts.additional_uid_mappings,
+            opts.additional_gid_mappings,
+        )
+
+    def _ids_used_by_image(self, img: Image, stores: Sequence[LayerStore], opts: AutoUserNsOptions) -> int:
+        """One more than the largest ID the image's layers record or its passwd/group
+        files name (read through a throw-away layer on top of the image, as upstream)."""
+        from .userns import max_ids_in_files
+
+        lookup = self._lookup_layer(stores)
+        top: Layer | None = None
+        wanted = 0
+        lid = img.top_layer
+        while lid:
+            rec = lookup(lid)
+            if rec is None:
+                raise LayerUnknown(f"cannot find layer {go_quote(lid)}")
+            top = top or rec
+            wanted = max([wanted, *(u + 1 for u in rec.uidset), *(g + 1 for g in rec.gidset)])
+            lid = rec.parent
+        if top is None:
+            return wanted
+        probe, _size = self._layers.create("", top, (), "", {}, IDMappings(), writeable=False)
+        try:
+            root = self._layers.mount(probe.id, MountOpts())
+            try:
+                return max(wanted, max_ids_in_files(root, opts.passwd_file, opts.group_file))
+            finally:
+                self._layers.unmount(probe.id, force=True)
+        finally:
+            self._layers.delete(probe.id)
 
     def container(self, id: str) -> Container:
         with self._containers.reading():
