@@ -24,6 +24,7 @@ from containers_storage.errors import (
 from containers_storage.idtools import IDMap, IDMappings
 from containers_storage_zfs.command import ZfsCommandError
 from containers_storage_zfs.driver import ZfsDriver
+from containers_storage_zfs.scratch import STATE_DIR
 from containers_storage_zfs.site import DEV_ZFS
 
 from .conftest import DriverFactory, Pool
@@ -378,8 +379,8 @@ def test_probe_without_any_pool(zfs_pool: Pool, tmp_path: Path) -> None:
         "    except DriverPrerequisites as e:\n"
         "        print(e)\n"
     )
-    # the pool cache, socket and lock of the host's daemon stay out of sight
-    hidden = [os.path.realpath(p) for p in ("/var/lib/zfs", "/var/run/zfs", "/var/lock/zfs")]
+    # the pool cache, socket and lock of the host's daemon (and who shares it) stay out of sight
+    hidden = [os.path.realpath(p) for p in ("/var/lib/zfs", "/var/run/zfs", "/var/lock/zfs", STATE_DIR)]
     mounts_cmd = " && ".join(f'mkdir -p "{p}" && mount -t tmpfs tmpfs "{p}"' for p in hidden)
     proc = subprocess.run(
         ["unshare", "-m", "sh", "-c", f'{mounts_cmd} && exec "$0" -c "$1"', sys.executable, script],
