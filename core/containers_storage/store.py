@@ -1188,11 +1188,17 @@ class Store:
     def delete_image(self, id: str, commit: bool = True) -> list[str]:
         """Delete the image and the layers only it used; returns those layers' IDs.
         ``commit=False`` only reports what would be removed."""
-        with self._write_all():
-            found = self._images.resolve(id)
-            if found is None:
+        with self._write_all(), ExitStack() as stack:
+            # the primary store and writable extra ones (the graph root's in split mode)
+            stores = [self._images]
+            for extra in self._ro_images:
+                if not extra.read_only:
+                    stack.enter_context(extra.writing())
+                    stores.append(extra)
+            homes = [(store, found) for store in stores if (found := store.resolve(id)) is not None]
+            if not homes:
                 raise NotAnImage()
-            img = found
+            img = homes[0][1]
             for ctr in self._containers.all():
                 if ctr.image_id == img.id:
                     raise ImageUsedByContainer(f"image used by {ctr.id}")
@@ -1200,12 +1206,14 @@ class Store:
             for lrec in self._layers.all():
                 children.setdefault(lrec.parent, []).append(lrec.id)
             others: set[str] = set()
-            for other in self._images.all():
-                if other.id != img.id:
-                    others.add(other.top_layer)
-                    others.update(other.mapped_top_layers)
+            for store in stores:
+                for other in store.all():
+                    if other.id != img.id:
+                        others.add(other.top_layer)
+                        others.update(other.mapped_top_layers)
             if commit:
-                self._images.delete(img.id)
+                for store, _found in homes:
+                    store.delete(img.id)
             remove = list(img.mapped_top_layers)
             slated = set(remove)
             layer = img.top_layer

@@ -27,6 +27,10 @@ def test_graph_root_images_stay_writable_in_split_mode(tmp_path: Path) -> None:
         # new layers may sit on the graph root's read-only layers
         child = s.create_layer(parent=layer.id)
         assert (tmp_path / "images" / "vfs" / "dir" / child.id).is_dir()
+        # its images can be deleted; its layers stay (they are read-only here)
+        assert s.delete_image("old") == []  # the child above keeps its layer anyway
+        assert not s.exists("old") and s.exists("old-layer")
+        assert not (root / "graph" / "vfs-images" / old.id).exists()
 
 
 def test_gc_in_split_mode(tmp_path: Path) -> None:
