@@ -1605,7 +1605,9 @@ class Store:
                             chain.insert(0, headers[lid])
                             lid = report.layer_parents.get(lid, "")
                         if not lid:  # every diff down the chain is known
-                            maps = None if driver.supports_shifting() else (rec.uid_map, rec.gid_map)
+                            # files were re-owned unless the maps could be shifted at mount time
+                            shifted = self._can_shift(rec.uid_map, rec.gid_map)
+                            maps = None if shifted else (rec.uid_map, rec.gid_map)
                             try:
                                 actual: Tree = scan(mount_point)
                             except OSError as exc:

@@ -181,6 +181,8 @@ def test_overlay_shifts_at_mount_time(tmp_path: Path) -> None:
             assert owner(root / "etc/shadow") == (300000, 300042)
         finally:
             s.unmount(other.id)
+        report = s.check(CheckOptions.everything())
+        assert (report.layers, report.images, report.containers) == ({}, {}, {})
         s.delete_container(other.id)
         s.delete_container(ctr.id)
     finally:
