@@ -743,7 +743,7 @@ class Store:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
                 base = IDMappings(parent_rec.uid_map, parent_rec.gid_map)
             else:
-                base = IDMappings(self.uid_map, self.gid_map)
+                base = self._default_maps()
             maps = self._layer_maps(opts.id_mapping, base)
             return layers.create(
                 id,
@@ -846,6 +846,7 @@ class Store:
             return rec
 
     def _default_maps(self) -> IDMappings:
+        """The store's own maps: for layers without a parent, containers without an image."""
         return IDMappings(self.uid_map, self.gid_map)
 
     def layer(self, id: str) -> Layer:
@@ -1334,7 +1335,7 @@ class Store:
             gid_map = () if idm.host_gid_mapping else tuple(idm.gid_map)
             if img is not None and img.top_layer:
                 top = self._top_layer_for_mapping(img, idm, layer_stores, in_primary)
-            base = IDMappings(top.uid_map, top.gid_map) if top else IDMappings(self.uid_map, self.gid_map)
+            base = IDMappings(top.uid_map, top.gid_map) if top else self._default_maps()
             maps = self._layer_maps(idm, base)
             clayer, _size = self._layers.create(
                 layer,
