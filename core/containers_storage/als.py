@@ -9,18 +9,14 @@ tree works too. Registered as a ``trylast`` implementation of the
 
 from __future__ import annotations
 
-import base64
 import errno
 import json
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
 from .hookspecs import hookimpl
-
-log = logging.getLogger(__name__)
 
 #: the three entries a layer directory must hold to be offered
 _PARTS = ("diff", "info", "blob")
@@ -34,6 +30,13 @@ class LayerStoreDir:
     with_reference: bool = False
 
 
+def _log(level: str, msg: str, *args: object) -> None:
+    """Log lazily: the plugin is imported on every start, logging rarely needed."""
+    import logging
+
+    getattr(logging.getLogger(__name__), level)(msg, *args)
+
+
 def parse_stores(specs: Sequence[str]) -> list[LayerStoreDir]:
     """``dir[:ref]`` items (each may itself be a comma list, as the driver option is);
     relative paths and other suffixes are skipped, as the driver refuses them."""
@@ -45,13 +48,15 @@ def parse_stores(specs: Sequence[str]) -> list[LayerStoreDir]:
                 continue
             path, _sep, flag = item.partition(":")
             if not os.path.isabs(path) or flag not in ("", "ref"):
-                log.debug("ignoring additional layer store %r", item)
+                _log("debug", "ignoring additional layer store %r", item)
                 continue
             out.append(LayerStoreDir(os.path.normpath(path), flag == "ref"))
     return out
 
 
 def layer_dir(store: LayerStoreDir, digest: str, image_ref: str) -> str:
+    import base64
+
     ref_elem = base64.standard_b64encode(image_ref.encode()).decode() if store.with_reference else ""
     return os.path.join(store.path, ref_elem, digest)
 
@@ -81,12 +86,12 @@ def notify_use(path: str) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        log.warning("additional layer store %s refused the use notification: %s", path, exc)
+        _log("warning", "additional layer store %s refused the use notification: %s", path, exc)
         return
     try:
         os.unlink(use)
     except OSError as exc:
-        log.warning("cannot remove %s: %s", use, exc)
+        _log("warning", "cannot remove %s: %s", use, exc)
 
 
 def notify_release(path: str) -> None:
@@ -96,7 +101,7 @@ def notify_release(path: str) -> None:
         os.rmdir(path)
     except OSError as exc:
         if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
-            log.warning("additional layer store %s refused the release notification: %s", path, exc)
+            _log("warning", "additional layer store %s refused the release notification: %s", path, exc)
 
 
 class DirectoryLayer:
