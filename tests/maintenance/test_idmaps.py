@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,16 +45,6 @@ def tar_owners(stream: io.BufferedIOBase | bytes) -> dict[str, tuple[int, int]]:
     data = stream if isinstance(stream, bytes) else stream.read()
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         return {m.name.rstrip("/"): (m.uid, m.gid) for m in tf}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = get_store(options(tmp_path / "s"))
-    try:
-        yield s
-    finally:
-        release_mounts(s)
-        s.close()
 
 
 def image_with_owners(s: Store) -> tuple[str, str]:
