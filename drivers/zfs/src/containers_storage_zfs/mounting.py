@@ -13,6 +13,7 @@ behind our back.
 from __future__ import annotations
 
 import abc
+import contextlib
 import errno
 from collections.abc import Sequence
 from typing import ClassVar
@@ -109,7 +110,8 @@ class FuseMounter(Mounter):
             else:
                 self.zfs.run("mount", dataset)
         except ZfsCommandError:
-            self._reset(dataset)
+            with contextlib.suppress(ZfsCommandError):
+                self._reset(dataset)
             raise
 
     def unmount(self, dataset: str, target: str) -> None:
@@ -122,6 +124,8 @@ class FuseMounter(Mounter):
                 self.zfs.run("unmount", "-f", dataset)
             else:
                 raise
+        # a mount the daemon no longer knows (it was restarted) is dead: detach it
+        mounts.unmount_if_mounted(target)
         self._reset(dataset)
 
     def _reset(self, dataset: str) -> None:
