@@ -17,12 +17,12 @@ from containers_storage.errors import (
     CorruptCompression,
     DuplicateTarPath,
     InvalidTarHeader,
-    StorageError,
     UnexpectedEOF,
     UnsafeArchive,
 )
+from containers_storage.testing.hostile import CONFINED, REFUSED
 
-from .conftest import END, make_tar, member, raw_file, raw_header, snapshot
+from .conftest import END, make_tar, member, raw_header, snapshot
 
 
 @pytest.fixture
@@ -42,47 +42,6 @@ def untouched(tmp_path: Path, outside: Path) -> None:
     assert sorted(os.listdir(tmp_path / "box")) == ["layer", "outside"]
 
 
-REFUSED: dict[str, tuple[bytes, type[StorageError]]] = {
-    "dotdot": (make_tar([member("../outside/evil", b"x")]), UnsafeArchive),
-    "dotdot-deep": (make_tar([member("a/b/../../../outside/evil", b"x")]), UnsafeArchive),
-    "dotdot-dir": (make_tar([member("../outside/newdir/", type=tarfile.DIRTYPE)]), UnsafeArchive),
-    "hardlink-out": (
-        make_tar([member("h", type=tarfile.LNKTYPE, linkname="../outside/precious")]),
-        UnsafeArchive,
-    ),
-    "hardlink-out-deep": (
-        make_tar(
-            [
-                member("d/", type=tarfile.DIRTYPE),
-                member("d/h", type=tarfile.LNKTYPE, linkname="d/../../outside/precious"),
-            ]
-        ),
-        UnsafeArchive,
-    ),
-    "whiteout-out": (make_tar([member("../outside/.wh.precious")]), UnsafeArchive),
-    "nul-in-pax-path": (
-        raw_file(b"./PaxHeaders/x", b"22 path=a\x00/../../b\n", typeflag=b"x") + raw_file(b"x", b"1") + END,
-        InvalidTarHeader,
-    ),
-    "pax-garbage": (
-        raw_file(b"./PaxHeaders/x", b"99 path=a\n", typeflag=b"x") + raw_file(b"x") + END,
-        InvalidTarHeader,
-    ),
-    "bad-checksum": (
-        raw_header(b"f")[:148] + b"0000000\x00" + raw_header(b"f")[156:] + END,
-        InvalidTarHeader,
-    ),
-    "zero-then-garbage": (bytes(512) + raw_header(b"f") + END, InvalidTarHeader),
-    "truncated-header": (raw_header(b"f")[:300], UnexpectedEOF),
-    "truncated-content": (raw_header(b"f", size=5000) + b"x" * 100, UnexpectedEOF),
-    "garbage": (b"this is not a tar file at all" * 40, InvalidTarHeader),
-    "unknown-type": (raw_file(b"vol", typeflag=b"V") + END, ArchiveError),
-    "root-as-file": (make_tar([member(".", b"x")]), UnsafeArchive),
-    "whiteout-dot": (make_tar([member("d/", type=tarfile.DIRTYPE), member("d/.wh..")]), UnsafeArchive),
-    "whiteout-dotdot": (make_tar([member(".wh...")]), UnsafeArchive),
-}
-
-
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused(tmp_path: Path, sandbox: tuple[Path, Path], case: str) -> None:
     layer, outside = sandbox
@@ -90,68 +49,6 @@ def test_refused(tmp_path: Path, sandbox: tuple[Path, Path], case: str) -> None:
     with pytest.raises(error):
         apply_tar(io.BytesIO(data), str(layer))
     untouched(tmp_path, outside)
-
-
-CONFINED: dict[str, tuple[bytes, dict[str, bytes]]] = {
-    # absolute names are taken relative to the layer root, as upstream joins them onto it
-    "absolute": (make_tar([member("/outside/evil", b"x")]), {"outside/evil": b"x"}),
-    # a symlink pointing out, then written through: resolved inside the root (chroot-like)
-    "symlink-then-write": (
-        make_tar([member("lnk", type=tarfile.SYMTYPE, linkname="../outside"), member("lnk/evil", b"x")]),
-        {"outside/evil": b"x"},
-    ),
-    "absolute-symlink-then-write": (
-        make_tar([member("lnk", type=tarfile.SYMTYPE, linkname="/tmp"), member("lnk/evil", b"x")]),
-        {"tmp/evil": b"x"},
-    ),
-    # several entries deep: a chain of symlinks, the last climbing far above the root
-    "symlink-chain": (
-        make_tar(
-            [
-                member("a/", type=tarfile.DIRTYPE),
-                member("a/b", type=tarfile.SYMTYPE, linkname="../c"),
-                member("c", type=tarfile.SYMTYPE, linkname="d/../../../../../.."),
-                member("a/b/outside/evil", b"x"),
-            ]
-        ),
-        {"outside/evil": b"x"},
-    ),
-    # a directory replaced by a symlink, then files written "into" the directory
-    "dir-replaced-by-symlink": (
-        make_tar(
-            [
-                member("d/", type=tarfile.DIRTYPE),
-                member("d/f", b"1"),
-                member("d", type=tarfile.SYMTYPE, linkname="../../outside"),
-                member("d/precious", b"overwritten?"),
-            ]
-        ),
-        {"outside/precious": b"overwritten?"},
-    ),
-    # the final component is never followed: a symlink named like the target is replaced
-    "symlink-replaced-not-followed": (
-        make_tar([member("p", type=tarfile.SYMTYPE, linkname="../outside/precious"), member("p", b"new")]),
-        {"p": b"new"},
-    ),
-    "hardlink-through-symlink": (
-        make_tar(
-            [
-                member("s", type=tarfile.SYMTYPE, linkname="../outside"),
-                member("h", type=tarfile.LNKTYPE, linkname="s/precious"),
-            ]
-        ),
-        {},
-    ),
-    "whiteout-through-symlink": (
-        make_tar([member("s", type=tarfile.SYMTYPE, linkname="../outside"), member("s/.wh.precious")]),
-        {},
-    ),
-    "opaque-through-symlink": (
-        make_tar([member("s", type=tarfile.SYMTYPE, linkname="/../outside"), member("s/.wh..wh..opq")]),
-        {},
-    ),
-    "invalid-utf8-name": (raw_file(b"caf\xe9\xff", b"bytes") + END, {"caf\udce9\udcff": b"bytes"}),
-}
 
 
 @pytest.mark.parametrize("case", sorted(CONFINED))

@@ -460,15 +460,28 @@ class OverlayDriver(Driver):
 
     def cleanup(self) -> None:
         shutil.rmtree(os.path.join(self.home, "staging"), ignore_errors=True)
-        if self._home_bound:
+        if self._home_bound or self._home_is_self_bind():
             try:
                 mounts.unmount(self.home)
                 self._home_bound = False
             except OSError as e:
                 if e.errno == errno.EINVAL:
                     self._home_bound = False
-                else:
+                elif self._home_bound:
                     log.warning("unmounting the private bind mount of %s: %s", self.home, e)
+
+    def _home_is_self_bind(self) -> bool:
+        """A mount at the home showing the same filesystem as its parent directory is the
+        private bind mount init makes -- perhaps by a process killed before its cleanup,
+        which would otherwise leave it behind for good (upstream's Cleanup unmounts the
+        home whoever bound it). Another filesystem mounted there is the admin's. Still
+        busy with another process's layer mounts, it stays (plain unmount: EBUSY)."""
+        try:
+            return mounts.is_mounted(self.home) and (
+                os.stat(self.home).st_dev == os.stat(os.path.dirname(self.home)).st_dev
+            )
+        except FileNotFoundError:
+            return False
 
     # -- mounting ----------------------------------------------------------------------
     def _mount_words(self, opts: MountOpts) -> list[str]:
