@@ -92,7 +92,12 @@ class PluginHost:
             if os.environ.get(DISABLE_ENV):
                 return
             for ep in entry_points(PLUGIN_GROUP):
-                self._register_module(ep.load(), f"{PLUGIN_GROUP}:{ep.name}")
+                try:
+                    module = ep.load()
+                except Exception as exc:  # a broken plugin must not make every store unusable
+                    _report_broken(ep.name, exc)
+                    continue
+                self._register_module(module, f"{PLUGIN_GROUP}:{ep.name}")
 
     # -- drivers -----------------------------------------------------------------------
     def driver_info(self, name: str) -> DriverInfo | None:
@@ -152,10 +157,14 @@ class PluginHost:
         return out
 
 
-def _warn(manager: Any, entrypoint: Any, exc: BaseException) -> None:
+def _report_broken(name: str, exc: BaseException) -> None:
     import sys
 
-    print(f"containers-storage: cannot load driver plugin {entrypoint.name}: {exc}", file=sys.stderr)
+    print(f"containers-storage: cannot load plugin {name}: {exc}", file=sys.stderr)
+
+
+def _warn(manager: Any, entrypoint: Any, exc: BaseException) -> None:
+    _report_broken(entrypoint.name, exc)
 
 
 _host: PluginHost | None = None

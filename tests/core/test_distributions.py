@@ -91,4 +91,3 @@ def test_installing_vfs_makes_it_selectable(env: Path, tmp_path: Path) -> None:
     result = run(env, tmp_path, "vfs")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split()[:2] == ["containers_storage_vfs.driver", "vfs"]
-

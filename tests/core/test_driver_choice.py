@@ -145,3 +145,34 @@ def test_split_image_store_roots(tmp_path: Path) -> None:
     driver = open_driver(o, PluginHost())
     assert driver.home == str(tmp_path / "img" / "vfs")
     assert str(tmp_path / "g") in driver.additional_image_stores()
+
+
+def test_broken_external_plugin_is_reported_and_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from containers_storage import plugins
+    from containers_storage.entrypoints import EntryPoint
+
+    (tmp_path / "broken_plugin.py").write_text("raise ImportError('missing dependency xyz')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    broken = EntryPoint(plugins.PLUGIN_GROUP, "broken", "broken_plugin", "broken-dist", "1.0")
+    monkeypatch.setattr(
+        plugins, "entry_points", lambda group: [broken] if group == plugins.PLUGIN_GROUP else []
+    )
+    host = PluginHost()
+    host.load_external_plugins()
+    assert "cannot load plugin broken: missing dependency xyz" in capsys.readouterr().err
+    assert "broken_plugin" not in sys.modules
+
+
+def test_external_plugins_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from containers_storage import plugins
+
+    calls: list[str] = []
+    monkeypatch.setattr(plugins, "entry_points", lambda group: calls.append(group) or [])
+    monkeypatch.setenv(plugins.DISABLE_ENV, "1")
+    PluginHost().load_external_plugins()
+    assert plugins.PLUGIN_GROUP not in calls
