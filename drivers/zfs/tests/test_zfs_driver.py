@@ -363,12 +363,8 @@ def test_probe_when_the_zfs_fuse_daemon_does_not_answer(zfs_dataset: tuple[str, 
 
 def test_probe_without_any_pool(zfs_pool: Pool, tmp_path: Path) -> None:
     """A second zfs-fuse daemon, private to a mount namespace, that has no pool."""
-    if os.path.exists(DEV_ZFS) or shutil.which("zfs-fuse") is None:
-        pytest.skip("needs zfs-fuse (a second daemon without pools)")
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare(1) is not installed")
+    _needs_private_daemon()
     script = (
-        "import time\n"
         "from containers_storage.drivers.api import DriverConfig\n"
         "from containers_storage_zfs.driver import ZfsDriver\n"
         "from containers_storage_zfs.scratch import zfs_service\n"
@@ -379,17 +375,8 @@ def test_probe_without_any_pool(zfs_pool: Pool, tmp_path: Path) -> None:
         "    except DriverPrerequisites as e:\n"
         "        print(e)\n"
     )
-    # the pool cache, socket and lock of the host's daemon (and who shares it) stay out of sight
-    hidden = [os.path.realpath(p) for p in ("/var/lib/zfs", "/var/run/zfs", "/var/lock/zfs", STATE_DIR)]
-    mounts_cmd = " && ".join(f'mkdir -p "{p}" && mount -t tmpfs tmpfs "{p}"' for p in hidden)
-    proc = subprocess.run(
-        ["unshare", "-m", "sh", "-c", f'{mounts_cmd} && exec "$0" -c "$1"', sys.executable, script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "no ZFS pool is imported" in proc.stdout
+    (line,) = _run_with_private_daemon(script)
+    assert line.startswith("no ZFS pool is imported (zpool list shows none)")
 
 
 def test_layer_left_mounted_by_a_killed_process(driver_factory: DriverFactory) -> None:
@@ -467,3 +454,75 @@ def test_no_wait_for_a_child_of_an_unwritten_parent(driver_factory: DriverFactor
     for i in range(3):
         driver.remove(f"c{i}")
         driver.remove(f"p{i}")
+
+
+_RESTART_SCRIPT = """
+import os, signal, sys, time, tempfile
+from containers_storage.drivers import mounts
+from containers_storage.drivers.api import DriverConfig
+from containers_storage_zfs.driver import ZfsDriver
+from containers_storage_zfs.scratch import STATE_DIR, _start_daemon, scratch_pool, zfs_service
+
+work = sys.argv[1]
+with zfs_service() as zfs, scratch_pool(zfs, work, "1G", name="restartpool") as (pool, mnt):
+    root = os.path.join(work, "graph")  # off ZFS, so that only the layer mount goes stale
+    driver = ZfsDriver(DriverConfig(requested_name="zfs", root=root, run_root="",
+                                    options=(f"zfs.fsname={pool}",)))
+    driver.create("l", None)
+    path = driver.get("l")
+    with open(os.path.join(path, "kept"), "w") as f:
+        f.write("on disk")
+        f.flush()
+        os.fsync(f.fileno())  # what a dying daemon has not committed is lost, as on power loss
+    pidfile = os.path.join(STATE_DIR, "zfs-fuse.pid")
+    pid = int(open(pidfile).read())
+    os.kill(pid, signal.SIGKILL)
+    while os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
+    try:
+        os.listdir(path)
+        print("mount still alive")
+    except OSError as e:
+        print("stale", e.errno)
+    os.unlink(pidfile)
+    os.unlink("/run/zfs/zfs_socket")
+    _start_daemon(zfs, pidfile)
+    driver.put("l")
+    print("mounted after put", mounts.is_mounted(path))
+    path = driver.get("l")
+    print("content", open(os.path.join(path, "kept")).read())
+    driver.put("l")
+    driver.remove("l")
+    print("exists", driver.exists("l"))
+"""
+
+
+def test_layer_mounted_when_the_zfs_fuse_daemon_died(zfs_pool: Pool, tmp_path: Path) -> None:
+    """A private zfs-fuse daemon is killed while a layer is mounted and started again: put
+    detaches the dead mount, and the layer mounts and goes as usual afterwards."""
+    _needs_private_daemon()
+    lines = _run_with_private_daemon(_RESTART_SCRIPT, str(tmp_path))
+    assert lines == ["stale 107", "mounted after put False", "content on disk", "exists False"]
+
+
+def _run_with_private_daemon(script: str, *args: str) -> list[str]:
+    """Run ``script`` in a mount namespace where the host's zfs-fuse state (pool cache,
+    socket, lock, scratch users) is hidden, so that it starts a daemon of its own; returns
+    its output lines."""
+    hidden = [os.path.realpath(p) for p in ("/var/lib/zfs", "/var/run/zfs", "/var/lock/zfs", STATE_DIR)]
+    shell = " && ".join(f'mkdir -p "{p}" && mount -t tmpfs tmpfs "{p}"' for p in hidden)
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{shell} && exec "$0" "$@"', sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def _needs_private_daemon() -> None:
+    if os.path.exists(DEV_ZFS) or shutil.which("zfs-fuse") is None:
+        pytest.skip("needs zfs-fuse (a second, private daemon)")
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")

@@ -185,7 +185,7 @@ class ZfsDriver(Driver):
         self._forget(name)
         with self._lock:
             self._released.pop(id, None)
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.rmdir(path)
 
     def _destroy(self, name: str) -> None:

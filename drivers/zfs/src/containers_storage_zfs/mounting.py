@@ -124,8 +124,6 @@ class FuseMounter(Mounter):
                 self.zfs.run("unmount", "-f", dataset)
             else:
                 raise
-        # a mount the daemon no longer knows (it was restarted) is dead: detach it
-        mounts.unmount_if_mounted(target)
         self._reset(dataset)
 
     def _reset(self, dataset: str) -> None:
