@@ -27,6 +27,9 @@ HOT = "hot-name"
 def diff(tag: str, n: int) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        top = tarfile.TarInfo(tag)
+        top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, 1_700_000_000
+        tf.addfile(top)
         for i in range(n):
             data = f"{tag}-{i}\n".encode() * 50
             info = tarfile.TarInfo(f"{tag}/f{i}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import shutil
 import stat
 import threading
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
 from containers_storage.drivers import fsutil, mounts
@@ -137,6 +139,7 @@ class OverlayDriver(Driver):
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._home_bound = False
+        self._private_home = False
         self.quota: quota.Control | None = None
         self.supports_dtype = True
         self.using_metacopy = False
@@ -186,7 +189,8 @@ class OverlayDriver(Driver):
                 lambda: features.check_metacopy(self.home, self.opts.mount_options, self.userxattr),
             )
 
-        if not self.opts.skip_mount_home and os.geteuid() == 0:
+        self._private_home = not self.opts.skip_mount_home and os.geteuid() == 0
+        if self._private_home:
             self._make_home_private()
         self._init_quota()
 
@@ -460,15 +464,40 @@ class OverlayDriver(Driver):
 
     def cleanup(self) -> None:
         shutil.rmtree(os.path.join(self.home, "staging"), ignore_errors=True)
-        if self._home_bound or self._home_is_self_bind():
+        if not (self._home_bound or self._home_is_self_bind()):
+            return
+        with self._home_mounts(exclusive=True) as alone:
+            if not alone:
+                return  # a layer is being mounted below it right now
             try:
                 mounts.unmount(self.home)
                 self._home_bound = False
             except OSError as e:
                 if e.errno == errno.EINVAL:
                     self._home_bound = False
-                elif self._home_bound:
+                elif e.errno != errno.EBUSY:  # busy: layers are mounted below it, it stays
                     log.warning("unmounting the private bind mount of %s: %s", self.home, e)
+
+    @contextlib.contextmanager
+    def _home_mounts(self, exclusive: bool) -> Iterator[bool]:
+        """Mounting a layer (shared, waiting) and taking the home's bind mount down
+        (exclusive, never waiting: yields False when it would have to) exclude each other
+        across processes. Otherwise a process could take the bind down between another's
+        check and its mount; that layer mount lands on the bare directory, and the next
+        process's fresh bind hides it where no unmount by path reaches it (EBUSY for
+        ever after when the layer is removed)."""
+        os.makedirs(self.run_home, 0o700, exist_ok=True)
+        path = os.path.join(self.run_home, "home-mounts.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def _home_is_self_bind(self) -> bool:
         """A mount at the home showing the same filesystem as its parent directory is the
@@ -510,7 +539,7 @@ class OverlayDriver(Driver):
             lowers = [os.path.join(d, "empty")]
         diff = os.path.join(d, "diff")
         merged = os.path.join(d, "merged")
-        with self._lock:
+        with self._lock, self._home_mounts(exclusive=False):
             count = self._counts.get(merged, 0)
             if count == 0 and self._is_layer_mounted(merged):
                 count = 1  # mounted by another process or an earlier instance
@@ -518,6 +547,8 @@ class OverlayDriver(Driver):
             if count > 0:
                 return merged
             try:
+                if self._private_home and not mounts.is_mounted(self.home):
+                    self._make_home_private()  # another process's cleanup took it down
                 self._mount(id, d, diff, merged, lowers, words, read_write, opts)
             except BaseException:
                 self._counts.pop(merged, None)
