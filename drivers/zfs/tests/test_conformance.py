@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from containers_storage.drivers.api import Driver
-from containers_storage.errors import DriverNotSupported
-from containers_storage.testing.conformance import DriverConformance, add_many_files, create_base
+from containers_storage.testing.conformance import DriverConformance
 
 
 class TestConformance(DriverConformance):
@@ -16,11 +12,5 @@ class TestConformance(DriverConformance):
     #: to find, and upstream runs this scenario for zfs not at all
     deep_layers = 64
     supports_quota = True
+    lists_layers = False
 
-    def test_list_layers(self, driver: Driver) -> None:
-        """Upstream's zfs cannot enumerate (other datasets may share the parent)."""
-        create_base(driver, "base")
-        add_many_files(driver, "base", 20, 3)
-        driver.create("mid", "base")
-        with pytest.raises(DriverNotSupported, match="driver not supported"):
-            driver.list_layers()
