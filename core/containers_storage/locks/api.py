@@ -10,10 +10,12 @@ data since it last looked.
 
 from __future__ import annotations
 
+import abc
 import os
 import struct
 import threading
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 #: length of upstream's last-writer token
 TOKEN_SIZE = 64
@@ -76,28 +78,151 @@ class Lock(Protocol):
         ...
 
 
-class _TokenSource(Protocol):
-    _seen: bytes | None
-
-    def record_write(self) -> bytes: ...
-
-    def last_write(self) -> bytes: ...
-
-
-class TokenMemory:
-    """``touch``/``modified`` for lock classes that have ``record_write`` and
-    ``last_write``: the object remembers the last token it saw."""
+class FileLockBase(abc.ABC):
+    """What every file-backed lock shares: counted holds per process over one file lock,
+    threads kept apart by an :class:`InProcessRWLock`, the last-writer token, and
+    ``touch``/``modified`` memory. Providers implement how the file itself is locked
+    (:meth:`_take_file`, :meth:`_drop_file`) and how the token is read and written."""
 
     _seen: bytes | None = None
 
-    def touch(self: _TokenSource) -> None:
+    def __init__(self, path: str, read_only: bool) -> None:
+        self._path = path
+        self._read_only = read_only
+        self._rw = InProcessRWLock()
+        self._mu = threading.Lock()
+        self._holds = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._path!r}, read_only={self._read_only})"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    # -- provider part -------------------------------------------------------------------
+    @abc.abstractmethod
+    def _take_file(self, exclusive: bool, blocking: bool) -> bool:
+        """Lock the file for the first holder of this process; False if ``blocking`` is
+        off and someone else holds it."""
+
+    @abc.abstractmethod
+    def _drop_file(self) -> None:
+        """Release the file lock when the last holder of this process is done."""
+
+    @abc.abstractmethod
+    def _read_token(self) -> bytes:
+        """The token bytes in the lock file (the file lock is held)."""
+
+    @abc.abstractmethod
+    def _write_token(self, token: bytes) -> int:
+        """Write ``token`` at the start of the lock file; the number of bytes written."""
+
+    # -- Lock protocol ---------------------------------------------------------------------
+    def _acquire(self, exclusive: bool, blocking: bool) -> bool:
+        from ..errors import StoreIsReadOnly
+
+        if exclusive and self._read_only:
+            raise StoreIsReadOnly(f"lock {self._path} is read-only")
+        if not self._rw.acquire(exclusive, blocking):
+            return False
+        try:
+            with self._mu:
+                if self._holds == 0 and not self._take_file(exclusive, blocking):
+                    self._rw.release()
+                    return False
+                self._holds += 1
+        except BaseException:
+            if self._holds == 0:
+                self._rw.release()
+            raise
+        return True
+
+    def lock(self) -> None:
+        self._acquire(True, True)
+
+    def rlock(self) -> None:
+        self._acquire(False, True)
+
+    def try_lock(self) -> bool:
+        return self._acquire(True, False)
+
+    def unlock(self) -> None:
+        with self._mu:
+            if self._holds <= 0:
+                raise RuntimeError(f"unlock of lock {self._path} that is not held")
+            self._holds -= 1
+            if self._holds == 0:
+                self._drop_file()
+        self._rw.release()
+
+    @property
+    def locked(self) -> bool:
+        return self._holds > 0
+
+    @property
+    def locked_for_writing(self) -> bool:
+        return self._rw.held_exclusive_by_me
+
+    def last_write(self) -> bytes:
+        if not self._holds:
+            raise RuntimeError(f"lock {self._path} is not held")
+        return self._read_token()
+
+    def record_write(self) -> bytes:
+        from ..errors import StorageError
+
+        if not self.locked_for_writing:
+            raise RuntimeError(f"recording a write on {self._path} without holding it exclusively")
+        token = new_token()
+        if self._write_token(token) != len(token):
+            raise StorageError(f"writing the last-writer token to {self._path}: no space left on device")
+        return token
+
+    def modified_since(self, token: bytes) -> bool:
+        return self.last_write() != token
+
+    def touch(self) -> None:
         self._seen = self.record_write()
 
-    def modified(self: _TokenSource) -> bool:
+    def modified(self) -> bool:
         current = self.last_write()
         changed = current != self._seen
         self._seen = current
         return changed
+
+
+L = TypeVar("L", bound=FileLockBase)
+
+
+class LockRegistry(Generic[L]):
+    """One lock object per path per process (POSIX locks must not be opened twice)."""
+
+    def __init__(self, cls: type[L]) -> None:
+        self._cls = cls
+        self._locks: dict[str, L] = {}
+        self._mu = threading.Lock()
+
+    def get(self, path: str, read_only: bool = False) -> L:
+        """The lock object for ``path``; a read-write request upgrades an object first
+        opened read-only (it reopens on its next acquisition)."""
+        key = os.path.abspath(path)
+        with self._mu:
+            lk = self._locks.get(key)
+            if lk is None:
+                lk = self._locks[key] = self._cls(key, read_only)
+            elif not read_only and lk.read_only and not lk.locked:
+                lk._read_only = False
+            return lk
+
+    def after_fork_in_child(self, reset: Callable[[L], None]) -> None:
+        self._mu = threading.Lock()
+        for lk in self._locks.values():
+            reset(lk)
 
 
 _counter = 0

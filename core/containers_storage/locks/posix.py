@@ -16,36 +16,20 @@ import os
 import threading
 import time
 
-from ..errors import StorageError, StoreIsReadOnly
+from ..errors import StorageError
 from ..hookspecs import hookimpl
-from .api import TOKEN_SIZE, InProcessRWLock, TokenMemory, new_token
+from .api import TOKEN_SIZE, FileLockBase, InProcessRWLock, LockRegistry
 
 _RETRY_SECONDS = 0.01
 
 
-class PosixLock(TokenMemory):
+class PosixLock(FileLockBase):
     """One lock file; obtain it through :func:`get_lock` (one object per path)."""
 
     def __init__(self, path: str, read_only: bool) -> None:
-        self._path = path
-        self._read_only = read_only
-        self._rw = InProcessRWLock()
-        self._mu = threading.Lock()
+        super().__init__(path, read_only)
         self._fd: int | None = None
-        self._holds = 0
 
-    def __repr__(self) -> str:
-        return f"PosixLock({self._path!r}, read_only={self._read_only})"
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    @property
-    def read_only(self) -> bool:
-        return self._read_only
-
-    # -- file handling -------------------------------------------------------------------
     def _open(self) -> int:
         flags = (os.O_RDONLY if self._read_only else os.O_RDWR) | os.O_CREAT | os.O_CLOEXEC
         try:
@@ -71,58 +55,22 @@ class PosixLock(TokenMemory):
                     continue
                 raise StorageError(f"locking {self._path}: {exc.strerror}") from exc
 
-    def _acquire(self, exclusive: bool, blocking: bool) -> bool:
-        if exclusive and self._read_only:
-            raise StoreIsReadOnly(f"lock {self._path} is read-only")
-        if not self._rw.acquire(exclusive, blocking):
-            return False
+    def _take_file(self, exclusive: bool, blocking: bool) -> bool:
+        fd = self._open()
         try:
-            with self._mu:
-                if self._holds == 0:
-                    fd = self._open()
-                    try:
-                        if not self._fcntl_lock(fd, exclusive, blocking):
-                            os.close(fd)
-                            self._rw.release()
-                            return False
-                    except BaseException:
-                        os.close(fd)
-                        raise
-                    self._fd = fd
-                self._holds += 1
+            if not self._fcntl_lock(fd, exclusive, blocking):
+                os.close(fd)
+                return False
         except BaseException:
-            if self._holds == 0:
-                self._rw.release()
+            os.close(fd)
             raise
+        self._fd = fd
         return True
 
-    # -- Lock protocol -------------------------------------------------------------------
-    def lock(self) -> None:
-        self._acquire(True, True)
-
-    def rlock(self) -> None:
-        self._acquire(False, True)
-
-    def try_lock(self) -> bool:
-        return self._acquire(True, False)
-
-    def unlock(self) -> None:
-        with self._mu:
-            if self._holds <= 0:
-                raise RuntimeError(f"unlock of lock {self._path} that is not held")
-            self._holds -= 1
-            if self._holds == 0 and self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)  # drops the POSIX lock
-        self._rw.release()
-
-    @property
-    def locked(self) -> bool:
-        return self._holds > 0
-
-    @property
-    def locked_for_writing(self) -> bool:
-        return self._rw.held_exclusive_by_me
+    def _drop_file(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # drops the POSIX lock
 
     def _held_fd(self) -> int:
         fd = self._fd
@@ -130,20 +78,11 @@ class PosixLock(TokenMemory):
             raise RuntimeError(f"lock {self._path} is not held")
         return fd
 
-    def last_write(self) -> bytes:
+    def _read_token(self) -> bytes:
         return os.pread(self._held_fd(), TOKEN_SIZE, 0)
 
-    def record_write(self) -> bytes:
-        if not self.locked_for_writing:
-            raise RuntimeError(f"recording a write on {self._path} without holding it exclusively")
-        token = new_token()
-        written = os.pwrite(self._held_fd(), token, 0)
-        if written != len(token):
-            raise StorageError(f"writing the last-writer token to {self._path}: no space left on device")
-        return token
-
-    def modified_since(self, token: bytes) -> bool:
-        return self.last_write() != token
+    def _write_token(self, token: bytes) -> int:
+        return os.pwrite(self._held_fd(), token, 0)
 
     def _reset_after_fork(self) -> None:
         """A forked child holds none of the parent's POSIX locks: start from scratch."""
@@ -158,31 +97,11 @@ class PosixLock(TokenMemory):
         self._mu = threading.Lock()
 
 
-_registry: dict[str, PosixLock] = {}
-_registry_lock = threading.Lock()
+_registry = LockRegistry(PosixLock)
+#: the process-wide lock object for a path (see :meth:`LockRegistry.get`)
+get_lock = _registry.get
 
-
-def get_lock(path: str, read_only: bool = False) -> PosixLock:
-    """The process-wide lock object for ``path``; a read-write request upgrades an
-    object first opened read-only (it reopens on its next acquisition)."""
-    key = os.path.abspath(path)
-    with _registry_lock:
-        lk = _registry.get(key)
-        if lk is None:
-            lk = _registry[key] = PosixLock(key, read_only)
-        elif not read_only and lk.read_only and not lk.locked:
-            lk._read_only = False
-        return lk
-
-
-def _after_fork_in_child() -> None:
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for lk in _registry.values():
-        lk._reset_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=lambda: _registry.after_fork_in_child(PosixLock._reset_after_fork))
 
 
 @hookimpl(trylast=True)
