@@ -33,9 +33,11 @@ class EntryPoint:
 
 
 def _dist_name_version(folder: str) -> tuple[str, str]:
+    """``containers_storage_vfs-0.1.0.dist-info`` -> (``containers-storage-vfs``, ``0.1.0``):
+    folder names escape the distribution name with underscores; show the usual form."""
     stem = folder.rsplit(".", 1)[0]
     name, _, version = stem.partition("-")
-    return name, version
+    return name.replace("_", "-"), version
 
 
 def _parse(text: str, dist: str, version: str, group: str) -> list[EntryPoint]:

@@ -20,7 +20,8 @@ def _probe(ctx: Context, name: str) -> str:
         cls = info.load()
         cls.probe(driver_config(ctx.options, name))
     except Exception as exc:
-        return error_text(exc)
+        # one table row per driver: a tool's multi-line stderr becomes one line
+        return "; ".join(line.strip() for line in error_text(exc).splitlines() if line.strip())
     return "ok"
 
 
