@@ -22,7 +22,6 @@ copies: of ``min(repeat, 3)``), warm cache.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,39 +30,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import IO
 
-from trees import make_tree
+from trees import drain, gnu_tar_create, make_driver, make_tree, print_results
 
-from containers_storage.drivers.api import ApplyDiffOpts, Driver, DriverConfig
+from containers_storage.drivers.api import ApplyDiffOpts
 from containers_storage.idtools import IDMappings
 from containers_storage.testing.loopdev import loop_filesystem, loop_unavailable
-
-CHUNK = 1 << 20
 
 
 def timed(fn: Callable[..., object], *args: object) -> float:
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
-
-
-def drain(stream: IO[bytes]) -> int:
-    n = 0
-    while True:
-        block = stream.read(CHUNK)
-        if not block:
-            return n
-        n += len(block)
-
-
-def gnu_tar_create(src: str) -> int:
-    proc = subprocess.Popen(["tar", "--numeric-owner", "-C", src, "-cf", "-", "."], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    n = drain(proc.stdout)
-    if proc.wait() != 0:
-        raise RuntimeError("tar -c failed")
-    return n
 
 
 def gnu_tar_extract(tar_path: str, dest: str) -> None:
@@ -75,11 +53,6 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def driver(cls: type[Driver], name: str, root: str) -> Driver:
-    os.makedirs(root, exist_ok=True)
-    return cls(DriverConfig(requested_name=name, root=root, run_root=root + "-run"))
-
-
 def run(workdir: str, size_mb: int, repeat: int) -> dict[str, float | int | str]:
     from containers_storage_btrfs.driver import BtrfsDriver
     from containers_storage_vfs.driver import VFSDriver
@@ -88,8 +61,8 @@ def run(workdir: str, size_mb: int, repeat: int) -> dict[str, float | int | str]
     image_size = max(8 << 30, size_mb * (14 << 20))
     with loop_filesystem(workdir, "btrfs", image_size, ["mkfs.btrfs", "-q", "-f"]) as fs:
         mnt = fs.mountpoint
-        bt = driver(BtrfsDriver, "btrfs", os.path.join(mnt, "g-btrfs"))
-        vfs = driver(VFSDriver, "vfs", os.path.join(mnt, "g-vfs"))
+        bt = make_driver(BtrfsDriver, "btrfs", os.path.join(mnt, "g-btrfs"))
+        vfs = make_driver(VFSDriver, "vfs", os.path.join(mnt, "g-vfs"))
         try:
             # the same tree in a base layer of each driver
             bt.create("base", None)
@@ -208,13 +181,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="btrfs-bench-", dir=args.workdir) as workdir:
         results = run(workdir, args.size_mb, args.repeat)
-    width = max(len(k) for k in results)
-    for key, value in results.items():
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}  {text}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    print_results(results, args.json)
     return 0
 
 

@@ -1,13 +1,20 @@
-"""Benchmark inputs shared by the bench scripts: a deterministic tree shaped like an OS
-image, and timing helpers."""
+"""What the bench scripts share: a deterministic tree shaped like an OS image, timing,
+the GNU tar reference, driver construction and the result table."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import statistics
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import IO
+
+from containers_storage.drivers.api import Driver, DriverConfig
+
+CHUNK = 1 << 20
 
 
 def make_tree(root: str, target_bytes: int, seed: int = 1) -> tuple[int, int]:
@@ -51,3 +58,38 @@ def median_time(fn: Callable[[], object], repeat: int, setup: Callable[[], objec
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def drain(stream: IO[bytes]) -> int:
+    """Read ``stream`` to the end; the number of bytes."""
+    n = 0
+    while block := stream.read(CHUNK):
+        n += len(block)
+    return n
+
+
+def gnu_tar_create(src: str) -> int:
+    """The reference for producing a diff: GNU ``tar -c`` of ``src`` read to the end."""
+    proc = subprocess.Popen(["tar", "--numeric-owner", "-C", src, "-cf", "-", "."], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    n = drain(proc.stdout)
+    if proc.wait() != 0:
+        raise RuntimeError("tar -c failed")
+    return n
+
+
+def make_driver(cls: type[Driver], name: str, root: str) -> Driver:
+    """A driver on ``root`` (its run root beside it), no options."""
+    os.makedirs(root, exist_ok=True)
+    return cls(DriverConfig(requested_name=name, root=root, run_root=root + "-run"))
+
+
+def print_results(results: Mapping[str, float | int | str], json_path: str | None) -> None:
+    """One aligned ``key  value`` line per figure; optionally the same as JSON."""
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {text}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=2)

@@ -22,7 +22,6 @@ Times are medians of ``--repeat`` runs (vfs copies: of ``min(repeat, 3)``), warm
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,14 +30,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import IO
 
-from trees import make_tree
+from trees import drain, gnu_tar_create, make_driver, make_tree, print_results
 
-from containers_storage.drivers.api import ApplyDiffOpts, Driver, DriverConfig
+from containers_storage.drivers.api import ApplyDiffOpts, Driver
 from containers_storage.idtools import IDMappings
 
-CHUNK = 1 << 20
 NO_MAPS = IDMappings()
 
 
@@ -56,32 +53,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def read_all(stream: IO[bytes]) -> int:
-    n = 0
-    while block := stream.read(CHUNK):
-        n += len(block)
-    return n
-
-
-def tar_create(src: str) -> None:
-    proc = subprocess.Popen(["tar", "--numeric-owner", "-C", src, "-cf", "-", "."], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    read_all(proc.stdout)
-    if proc.wait() != 0:
-        raise RuntimeError("tar -c failed")
-
-
 def layer_diff(driver: Driver, layer: str) -> None:
     stream = driver.diff(layer, NO_MAPS, None, NO_MAPS)
     try:
-        read_all(stream)
+        drain(stream)
     finally:
         stream.close()
-
-
-def make_driver(cls: type[Driver], name: str, root: str) -> Driver:
-    os.makedirs(root, exist_ok=True)
-    return cls(DriverConfig(requested_name=name, root=root, run_root=root + "-run"))
 
 
 def bench(mnt: str, workdir: str, size_mb: int, repeat: int) -> dict[str, float | int | str]:
@@ -144,7 +121,7 @@ def bench(mnt: str, workdir: str, size_mb: int, repeat: int) -> dict[str, float 
             src = zfs.get("base")
             tar_cmd = ["tar", "--numeric-owner", "-C", src, "-cf", "-", "."]
             subprocess.run(tar_cmd, stdout=out_file, check=True)
-            tar_c = samples(lambda i: tar_create(src), repeat)
+            tar_c = samples(lambda i: gnu_tar_create(src), repeat)
             zfs.put("base")
         out["gnu_tar_create_s"] = median(tar_c)
         try:
@@ -219,13 +196,7 @@ def main() -> int:
     except Unavailable as e:
         print(f"zfs bench skipped: {e}", file=sys.stderr)
         return 0
-    width = max(len(k) for k in results)
-    for key, value in results.items():
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}  {text}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    print_results(results, args.json)
     return 0
 
 
