@@ -83,11 +83,12 @@ class OverlayAdditionalLayer:
         """A new layer ``id`` whose ``diff`` is the store's (an absolute symlink)."""
         self.driver.create(id, parent)
         d = os.path.join(self.driver.home, id)
-        os.rmdir(os.path.join(d, "diff"))
+        diff = os.path.join(self.driver.layout.data_dir(id), "diff")  # split mode: elsewhere
+        os.rmdir(diff)
         with open(os.path.join(d, "additionallayer"), "w", encoding="utf-8") as f:
             f.write(self.path)
         notify_use(self.path)
-        os.symlink(os.path.join(self.path, "diff"), os.path.join(d, "diff"))
+        os.symlink(os.path.join(self.path, "diff"), diff)
 
     def release(self) -> None:
         if not self._released:

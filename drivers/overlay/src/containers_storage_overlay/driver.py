@@ -135,7 +135,9 @@ class OverlayDriver(Driver):
         self.run_home = os.path.join(config.run_root, os.path.basename(self.home))
         os.makedirs(os.path.join(self.home, layout.LINK_DIR), 0o755, exist_ok=True)
         self.backing_fs = fsutil.backing_fs_name(self.home)
-        self.layout = Layout(self.home, self.name, self._image_stores())
+        self.layout = Layout(self.home, self.name, self._image_stores(), self._data_home())
+        if self.layout.data_home:
+            os.makedirs(self.layout.data_home, 0o700, exist_ok=True)
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._home_bound = False
@@ -194,6 +196,14 @@ class OverlayDriver(Driver):
             self._make_home_private()
         self._init_quota()
 
+    def _data_home(self) -> str:
+        """Split mode (on-disk.md §9.2): layer contents go under the graph root, which is
+        ``config.image_store`` to the driver; "" otherwise."""
+        graph_root = self.config.image_store
+        if not graph_root or graph_root == self.config.root:
+            return ""
+        return os.path.normpath(os.path.join(os.path.abspath(graph_root), self.name))
+
     def _image_stores(self) -> list[str]:
         stores = list(self.opts.image_stores)
         if self.config.image_store and self.config.image_store != self.config.root:
@@ -250,9 +260,13 @@ class OverlayDriver(Driver):
         mounts.mount("", self.home, "", mounts.MS_PRIVATE)
 
     def _init_quota(self) -> None:
-        if self.backing_fs == "xfs":
+        """Quotas limit layer contents, so in split mode they are kept where the
+        ``diff`` directories are (the graph root's driver directory)."""
+        quota_home = self.layout.data_home or self.home
+        backing = fsutil.backing_fs_name(quota_home) if self.layout.data_home else self.backing_fs
+        if backing == "xfs":
             try:
-                self.quota = quota.Control(self.home)
+                self.quota = quota.Control(quota_home)
             except OSError as e:
                 if self.opts.quota_size or self.opts.quota_inodes:
                     raise InvalidOption(
@@ -262,7 +276,7 @@ class OverlayDriver(Driver):
         elif self.opts.quota_size or self.opts.quota_inodes:
             raise InvalidOption(
                 message="storage option overlay.size and overlay.inodes only supported for backingFS XFS. "
-                f"Found {self.backing_fs}"
+                f"Found {backing}"
             )
 
     # -- status ----------------------------------------------------------------------
@@ -321,12 +335,14 @@ class OverlayDriver(Driver):
         return list(self.layout.image_stores)
 
     def metadata(self, id: str) -> dict[str, str]:
-        d = self.layout.dir(id)
+        where = self.layout.locate(id)
+        d = where.path
         os.stat(d)
+        data = self.layout.data_dir_of(where, id)
         meta = {
-            "WorkDir": os.path.join(d, "work"),
-            "MergedDir": os.path.join(d, "merged"),
-            "UpperDir": os.path.join(d, "diff"),
+            "WorkDir": os.path.join(data, "work"),
+            "MergedDir": os.path.join(data, "merged"),
+            "UpperDir": os.path.join(data, "diff"),
         }
         lowers = self.layout.lower_layer_dirs(d)
         if lowers:
@@ -383,12 +399,14 @@ class OverlayDriver(Driver):
         root_uid, root_gid = maps.root_pair()
         os.makedirs(self.layout.link_dir, 0o755, exist_ok=True)
         d = os.path.join(self.home, id)
+        # split mode: diff/work/merged apart from the metadata (on-disk.md §9.2)
+        data = os.path.join(self.layout.data_home, id) if self.layout.data_home else d
         perms = self.opts.force_mask if self.opts.force_mask is not None else DEFAULT_PERMS
         if parent:
-            parent_dir = self.layout.dir(parent)
-            st = os.stat(parent_dir)
+            parent_where = self.layout.locate(parent)
+            st = os.stat(parent_where.path)
             root_uid, root_gid = st.st_uid, st.st_gid
-            dst = os.stat(os.path.join(parent_dir, "diff"))
+            dst = os.stat(os.path.join(self.layout.data_dir_of(parent_where, parent), "diff"))
             perms = stat.S_IMODE(dst.st_mode)
             # the diff dir's owner follows the parent's diff (driver-api §3)
             diff_uid, diff_gid = dst.st_uid, dst.st_gid
@@ -397,12 +415,18 @@ class OverlayDriver(Driver):
         if os.path.lexists(d):
             log.warning("creating layer %r while directory %r already exists; removing it first", id, d)
             self.remove(id)
+        elif data != d and os.path.lexists(data):
+            log.warning("creating layer %r while directory %r already exists; removing it first", id, data)
+            self._remove_dirs(d, data)
         os.mkdir(d, 0o700)
         try:
             _chown(d, root_uid, root_gid)
+            if data != d:
+                os.mkdir(data, 0o700)
+                _chown(data, root_uid, root_gid)
             if with_quota and self.quota is not None:
-                self.quota.set_quota(d, quota_size, quota_inodes)
-            diff = os.path.join(d, "diff")
+                self.quota.set_quota(data, quota_size, quota_inodes)
+            diff = os.path.join(data, "diff")
             os.mkdir(diff)
             _chown(diff, diff_uid, diff_gid)
             os.chmod(diff, perms)
@@ -410,8 +434,8 @@ class OverlayDriver(Driver):
             with open(os.path.join(d, "link"), "w", encoding="ascii") as f:
                 f.write(lid)
             for sub in ("work", "merged"):
-                os.mkdir(os.path.join(d, sub), 0o700)
-                _chown(os.path.join(d, sub), root_uid, root_gid)
+                os.mkdir(os.path.join(data, sub), 0o700)
+                _chown(os.path.join(data, sub), root_uid, root_gid)
             if not parent:
                 os.mkdir(os.path.join(d, "empty"), 0o700)
                 _chown(os.path.join(d, "empty"), root_uid, root_gid)
@@ -423,10 +447,12 @@ class OverlayDriver(Driver):
                 f.write(lower)
             os.chmod(os.path.join(d, layout.LOWER_FILE), 0o644)
         except BaseException:
-            self._remove_dir(d)
+            self._remove_dirs(d, data)
             raise
 
-    def _remove_dir(self, d: str) -> None:
+    def _remove_dirs(self, d: str, data: str) -> None:
+        """Remove a layer's ``l/`` link, its data directory (split mode) and then its
+        metadata directory: a crash in between leaves the ``link`` file for recovery."""
         try:
             lid = self.layout.read_link(d)
         except OSError:
@@ -434,24 +460,28 @@ class OverlayDriver(Driver):
         if lid:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.layout.link_dir, lid))
+        if data != d:
+            fsutil.remove_tree(data)
         fsutil.remove_tree(d)
 
     def remove(self, id: str) -> None:
-        """Remove the layer from the primary home (never from a read-only store); anything
-        still mounted below it is detached, and this process forgets its mount count."""
+        """Remove the layer from the primary home (never from a read-only store), in
+        split mode with its data directory; anything still mounted below it is detached,
+        and this process forgets its mount count."""
         d = os.path.join(self.home, id)
+        data = self.layout.data_dir_of(layout.LayerDir(d, False), id)
         try:
             with open(os.path.join(d, "additionallayer"), encoding="utf-8") as f:
                 als = f.read()
         except OSError:
             als = ""
         with self._lock:
-            self._counts.pop(os.path.join(d, "merged"), None)
-        self._remove_dir(d)
+            self._counts.pop(os.path.join(data, "merged"), None)
+        self._remove_dirs(d, data)
         if als:
             additional_layers.notify_release(als)
         if self.quota is not None:
-            self.quota.clear_quota(d)
+            self.quota.clear_quota(data)
 
     def exists(self, id: str) -> bool:
         return os.path.exists(self.layout.dir(id))
@@ -530,13 +560,14 @@ class OverlayDriver(Driver):
     def get(self, id: str, opts: MountOpts | None = None) -> str:
         opts = opts or MountOpts()
         where = self.layout.locate(id)
-        d = where.path
-        os.stat(d)
+        os.stat(where.path)
+        # diff/work/merged: the data directory, apart from the metadata in split mode
+        d = self.layout.data_dir_of(where, id)
         words = self._mount_words(opts)
         read_write = not where.additional and "ro" not in words
-        lowers = self.layout.mount_lowers(d)
+        lowers = self.layout.mount_lowers(where.path, d)
         if not lowers:
-            lowers = [os.path.join(d, "empty")]
+            lowers = [os.path.join(where.path, "empty")]
         diff = os.path.join(d, "diff")
         merged = os.path.join(d, "merged")
         with self._lock, self._home_mounts(exclusive=False):
@@ -664,8 +695,11 @@ class OverlayDriver(Driver):
             ) from e
 
     def put(self, id: str) -> None:
-        d = self.layout.dir(id)
-        os.stat(d)
+        """Release one :meth:`get`; the last unmounts the path get mounted (split mode:
+        under the graph root, where upstream's Put misses it, on-disk.md §9.2)."""
+        where = self.layout.locate(id)
+        os.stat(where.path)
+        d = self.layout.data_dir_of(where, id)
         merged = os.path.join(d, "merged")
         with self._lock:
             count = self._counts.get(merged, 0)
@@ -757,7 +791,7 @@ class OverlayDriver(Driver):
         generation down as ``diff1`` under a fresh empty ``diff`` (on-disk.md §13.5)."""
         from containers_storage.archive.idshift import shift_tree
 
-        d = self.layout.dir(id)
+        d = self.layout.data_dir(id)
         diff = os.path.join(d, "diff")
         root_uid, root_gid = (0, 0) if to_host.empty else to_host.root_pair()
         words = tuple(w for w in self.opts.mount_options.split(",") if w)

@@ -54,13 +54,19 @@ class LayerDir:
 
 
 class Layout:
-    """Paths and files of one overlay home plus its read-only additional image stores."""
+    """Paths and files of one overlay home plus its read-only additional image stores.
 
-    def __init__(self, home: str, name: str, image_stores: Sequence[str] = ()) -> None:
+    In split mode (on-disk.md §9.2) a layer of the home keeps only its metadata (``link``,
+    ``lower``, ``empty``) in ``<home>/<id>``; its ``diff``, ``work`` and ``merged`` live in
+    ``<data_home>/<id>`` (under the graph root) and its ``l/`` link is absolute."""
+
+    def __init__(self, home: str, name: str, image_stores: Sequence[str] = (), data_home: str = "") -> None:
         self.home = home
         #: directory name under each additional store root (the requested driver name)
         self.name = name
         self.image_stores = list(image_stores)
+        #: split mode: where the home's layers keep diff/work/merged ("" = the home itself)
+        self.data_home = data_home
 
     @property
     def link_dir(self) -> str:
@@ -81,8 +87,19 @@ class Layout:
     def dir(self, id: str) -> str:
         return self.locate(id).path
 
+    def data_dir_of(self, where: LayerDir, id: str) -> str:
+        """Where the located layer keeps ``diff``, ``work`` and ``merged``: apart from
+        its metadata only for layers of a split home; a layer of an additional store
+        holds everything in its one directory."""
+        if self.data_home and not where.additional:
+            return os.path.join(self.data_home, id)
+        return where.path
+
+    def data_dir(self, id: str) -> str:
+        return self.data_dir_of(self.locate(id), id)
+
     def diff_path(self, id: str) -> str:
-        return resolve_diff(os.path.join(self.dir(id), "diff"))
+        return resolve_diff(os.path.join(self.data_dir(id), "diff"))
 
     # -- link and lower files ---------------------------------------------------------
     def read_link(self, layer_dir: str) -> str:
@@ -98,12 +115,31 @@ class Layout:
             return []
         return [e for e in text.split(":") if e]
 
+    def link_target(self, id: str) -> str:
+        """``l/<LINK>``'s target: ``../<id>/diff``, in split mode the absolute data path."""
+        if self.data_home:
+            return os.path.join(self.data_home, id, "diff")
+        return os.path.join("..", id, "diff")
+
+    def _id_of_target(self, target: str) -> str | None:
+        """The layer a ``l/`` link target names, None when it has neither form
+        :meth:`link_target` writes (relative links stay valid in a split home that was
+        written unsplit)."""
+        parts = target.split("/")
+        if len(parts) == 3 and parts[0] == ".." and parts[2] == "diff" and parts[1]:
+            return parts[1]
+        if self.data_home and os.path.dirname(os.path.dirname(target)) == self.data_home:
+            name = os.path.basename(os.path.dirname(target))
+            if os.path.basename(target) == "diff" and name not in ("", ".", ".."):
+                return name
+        return None
+
     def new_link(self, id: str) -> str:
-        """Create a fresh ``l/<LINK>`` → ``../<id>/diff`` and return LINK."""
+        """Create a fresh ``l/<LINK>`` → :meth:`link_target` and return LINK."""
         while True:
             lid = generate_link_id()
             try:
-                os.symlink(os.path.join("..", id, "diff"), os.path.join(self.link_dir, lid))
+                os.symlink(self.link_target(id), os.path.join(self.link_dir, lid))
                 return lid
             except FileExistsError:
                 continue
@@ -147,13 +183,13 @@ class Layout:
             n += 1
         return out
 
-    def mount_lowers(self, layer_dir: str) -> list[str]:
+    def mount_lowers(self, layer_dir: str, data_dir: str) -> list[str]:
         """The lower stack of a mount (on-disk.md §13.4), topmost first; the layer's own
-        ``diff`` is not included."""
+        ``diff`` is not included. ``data_dir`` holds the layer's ``diff1``... ."""
         entries = self.read_lowers(layer_dir)
         if len(entries) > MAX_DEPTH:
             raise DriverError(message="max depth exceeded")
-        lowers = self.extra_diffs(layer_dir)
+        lowers = self.extra_diffs(data_dir)
         for entry in entries:
             path = self.resolve_lower(entry)
             lowers.append(path)
@@ -186,7 +222,7 @@ class Layout:
             return False
         link = self.resolve_lower(lowers[0])
         target = os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
-        return os.path.dirname(target) == os.path.normpath(self.dir(parent))
+        return os.path.dirname(target) == os.path.normpath(self.data_dir(parent))
 
     # -- enumeration and recovery -------------------------------------------------------
     def list_layers(self) -> list[str]:
@@ -216,7 +252,7 @@ class Layout:
                     continue
                 link_path = os.path.join(self.link_dir, link)
                 if not os.path.lexists(link_path):
-                    os.symlink(os.path.join("..", name, "diff"), link_path)
+                    os.symlink(self.link_target(name), link_path)
                     progress = True
             for link in os.listdir(self.link_dir):
                 link_path = os.path.join(self.link_dir, link)
@@ -225,19 +261,19 @@ class Layout:
                 except OSError as e:
                     errors.append(f"{link_path}: {e.strerror}")
                     continue
-                parts = target.split("/")
-                if len(parts) != 3 or parts[0] != ".." or parts[2] != "diff":
+                owner = self._id_of_target(target)
+                if owner is None:
                     errors.append(f"link target of {link!r} looks weird: {target!r}")
                     os.unlink(link_path)
                     progress = True
                     continue
-                link_file = os.path.join(self.home, parts[1], "link")
+                link_file = os.path.join(self.home, owner, "link")
                 try:
                     with open(link_file, encoding="utf-8") as f:
                         current = f.read()
                 except OSError:
                     current = None
-                if current != link and os.path.isdir(os.path.join(self.home, parts[1])):
+                if current != link and os.path.isdir(os.path.join(self.home, owner)):
                     with open(link_file, "w", encoding="utf-8") as f:
                         f.write(link)
                     progress = True
