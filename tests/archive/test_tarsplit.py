@@ -151,3 +151,32 @@ def test_json_lines_as_go_writes_them(tmp_path: Path) -> None:
         '{"type":1,"name":"a\\u003cb\\u003e\\u0026c\\u0001ü\\"\\\\.txt","size":6,"payload":"YUw+7uLYEAA=","position":1}'
     )
     assert lines[0].startswith('{"type":2,"payload":"') and lines[0].endswith('","position":0}')
+
+
+def _segments() -> bytes:
+    """A gzip'd tar-split file of 1000 padding segments that do not compress away."""
+    import base64
+
+    lines = (b'{"type":2,"payload":"%s"}\n' % base64.b64encode(os.urandom(30)) for _ in range(1000))
+    return gzip.compress(b"".join(lines))
+
+
+@pytest.mark.parametrize("cut", [5, 200, -3])
+def test_truncated_tar_split_is_an_unexpected_eof(cut: int) -> None:
+    """As Go's gzip reader: io.ErrUnexpectedEOF, never Python's own wording."""
+    from containers_storage.archive.tarsplit import read_records
+    from containers_storage.errors import UnexpectedEOF
+
+    data = _segments()
+    with pytest.raises(UnexpectedEOF, match="^reading tar-split metadata: unexpected EOF$"):
+        list(read_records(io.BytesIO(data[:cut])))
+
+
+def test_corrupt_tar_split_is_an_archive_error() -> None:
+    from containers_storage.archive.tarsplit import read_records
+    from containers_storage.errors import ArchiveError
+
+    data = bytearray(_segments())
+    data[40:60] = b"\xff" * 20
+    with pytest.raises(ArchiveError, match="reading tar-split metadata"):
+        list(read_records(io.BytesIO(bytes(data))))

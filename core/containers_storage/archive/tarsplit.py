@@ -13,11 +13,12 @@ import json
 import os
 import posixpath
 import re
+import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..errors import ArchiveError, DuplicateTarPath, TarSplitIntegrity
+from ..errors import ArchiveError, DuplicateTarPath, TarSplitIntegrity, UnexpectedEOF
 from . import tarheader as th
 from .crc64 import Crc64, CrcBatch, CrcSlot
 from .paths import go_clean, layer_parts
@@ -265,7 +266,9 @@ def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
                 elif kind != SEGMENT:
                     raise ArchiveError(message=f"unknown tar-split entry type {kind}")
                 yield Record(kind, name, int(obj.get("size", 0) or 0), payload)
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+    except EOFError:  # a truncated file: Go's gzip reader says io.ErrUnexpectedEOF
+        raise UnexpectedEOF("reading tar-split metadata") from None
+    except (OSError, ValueError, KeyError, TypeError, zlib.error) as exc:
         if isinstance(exc, ArchiveError):
             raise
         raise ArchiveError("reading tar-split metadata", message=str(exc)) from exc
