@@ -97,7 +97,7 @@ def undo_mounts(path: str) -> None:
 
 
 @contextlib.contextmanager
-def _scratch_dir(prefix: str) -> Iterator[str]:
+def disk_scratch_dir(prefix: str) -> Iterator[str]:
     """A directory on a disk filesystem (``/var/tmp``, not tmpfs: overlay upper dirs and
     xattrs want a real one), removed with whatever is mounted below it."""
     base = "/var/tmp" if os.path.isdir("/var/tmp") else None
@@ -148,7 +148,7 @@ def backing_filesystem(driver: str, workdir: str | None = None, size: int | None
     if reason:
         raise RuntimeError(reason)
     with contextlib.ExitStack() as stack:
-        work = workdir or stack.enter_context(_scratch_dir(f"cs-{driver}-"))
+        work = workdir or stack.enter_context(disk_scratch_dir(f"cs-{driver}-"))
         run = os.path.join(work, "run")
         os.makedirs(run, exist_ok=True)
         stack.callback(undo_mounts, run)
