@@ -14,8 +14,8 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +100,7 @@ class Cli:
         return StoreOptions(graph_root=self.graph, run_root=self.run, driver_name=self.driver)
 
     @contextlib.contextmanager
-    def store(self) -> Any:
+    def store(self) -> Iterator[Store]:
         s = get_store(self.options())
         try:
             yield s
@@ -264,11 +264,3 @@ def json_records_intact(cli: Cli) -> list[str]:
                         except ValueError:
                             bad.append(path)
     return bad
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-
-    def __call__(self) -> float:
-        return time.monotonic() - self.start

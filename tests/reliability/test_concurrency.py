@@ -34,7 +34,7 @@ def expected(entries: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], 
     live: dict[str, dict[str, Any]] = {}
     gone: set[str] = set()
     for e in entries:
-        op, id = e["op"], e.get("id")
+        op, id = str(e["op"]), str(e.get("id", ""))
         if op in ("import", "create-layer", "create-image", "create-container"):
             live[id] = {"kind": e["kind"], "names": e["names"], "data": {}}
         elif op == "set-names":
@@ -86,9 +86,12 @@ def test_many_processes_lose_nothing(
             continue
         live, gone = expected(entries)
         for id, facts in live.items():
-            table = {"layer": actual.layers, "image": actual.images, "container": actual.containers}[
-                facts["kind"]
-            ]
+            tables: dict[str, dict[str, Any]] = {
+                "layer": actual.layers,
+                "image": actual.images,
+                "container": actual.containers,
+            }
+            table = tables[facts["kind"]]
             if id not in table:
                 lost.append(f"{log.name}: {facts['kind']} {id} {facts['names']} is gone")
                 continue
@@ -97,7 +100,7 @@ def test_many_processes_lose_nothing(
             if [n for n in table[id][0] if n != "hot-name"] != mine:
                 lost.append(f"{log.name}: {id} has names {table[id][0]}, promised {facts['names']}")
             for key, digest in facts["data"].items():
-                if table[id][2].get(key) != digest:  # type: ignore[union-attr]
+                if table[id][2].get(key) != digest:
                     lost.append(f"{log.name}: image {id} item {key} is not what was written last")
         lost += [f"{log.name}: deleted {id} is back" for id in gone & actual.all_ids()]
     tally.lost += len(lost)

@@ -95,7 +95,7 @@ def layer_dirs(cli: Cli) -> set[str]:
     """64-hex names the driver keeps below its home (layer directories, subvolumes,
     dataset mount points): a partial layer would show up here."""
     home = os.path.join(cli.graph, cli.driver)
-    found = set()
+    found: set[str] = set()
     for dirpath, dirs, _files in os.walk(home):
         if dirpath.count(os.sep) - home.count(os.sep) > 2:
             dirs[:] = []
