@@ -40,6 +40,8 @@ class Tally:
     #: items repair removed, all touched by the interrupted command
     repaired_items: int = 0
     lost: int = 0
+    #: mounts a kill left uncounted, taken down by the next mount/unmount of the container
+    adopted_mounts: int = 0
     #: checks that could not run at all (CHECK_REFUSED)
     checks_refused: int = 0
     max_lock_wait: float = 0.0
@@ -56,7 +58,8 @@ class Tally:
         return (
             f"runs {self.runs}  kills {self.kills} (finished first {self.finished_first})  "
             f"faults {self.faults}  checks {self.checks}  repairs {self.repairs} "
-            f"(items {self.repaired_items})  lost {self.lost}  checks refused {self.checks_refused}  "
+            f"(items {self.repaired_items})  adopted mounts {self.adopted_mounts}  lost {self.lost}  "
+            f"checks refused {self.checks_refused}  "
             f"max lock wait {self.max_lock_wait:.2f}s"
         )
 
