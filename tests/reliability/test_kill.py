@@ -84,9 +84,16 @@ class KillRun:
         """Layers that may become parents and image tops."""
         return sorted(set(self.model.layers) - self.empty - self.ctr_layers())
 
-    def chain(self, layer: str) -> set[str]:
+    def released(self, image: str) -> set[str]:
+        """The layers deleting ``image`` takes along (upstream's rule): down from its top
+        layer, stopping at one that tops another image, is a container's, or has a child
+        that stays."""
+        tops = {rec[1] for iid, rec in self.model.images.items() if iid != image}
         out: set[str] = set()
-        while layer and layer in self.model.layers and layer not in out:
+        layer = self.model.images[image][1]
+        while layer in self.model.layers and layer not in tops | self.ctr_layers() | out:
+            if {lid for lid, rec in self.model.layers.items() if rec[1] == layer} - out:
+                break
             out.add(layer)
             layer = self.model.layers[layer][1]
         return out
@@ -102,7 +109,7 @@ class KillRun:
             "import-layer": 3 if len(m.layers) < 40 else 0,
             "create-layer": 1 if len(self.empty) < 3 else 0,
             "applydiff": 2 if self.empty else 0,
-            "create-image": 2 if len(images) < 14 else 0,
+            "create-image": 2 if len(images) < 14 and self.plain_layers() else 0,
             "create-container": 2 if images and len(ctrs) < 10 else 0,
             "delete-image": (3 if len(images) > 8 else 1) if lonely else 0,
             "delete-container": (3 if len(ctrs) > 6 else 1) if ctrs else 0,
@@ -165,11 +172,10 @@ class KillRun:
 
     def op_delete_image(self, _images: list[str], lonely: list[str], *_: list[str]) -> Op:
         image = self.rng.choice(lonely)
-        layers = self.chain(self.model.images[image][1])
+        layers = self.released(image)
 
         def ack(out: str) -> None:
             del self.model.images[image]
-            # its layers go unless something else still needs them: no longer promised
             for lid in layers:
                 self.model.layers.pop(lid, None)
 
