@@ -17,20 +17,6 @@ from containers_storage.testing.hostile import CONFINED, REFUSED
 
 from .harness import Cli, Snapshot, Tally, check_report, sample_diffs
 
-#: Store.check and Store.garbage_collect let the DriverNotSupported that zfs's
-#: list_layers() raises escape, where upstream skips the unaccounted-layer pass
-#: (drivers.ErrNotSupported): check and gc fail outright on every zfs store
-ZFS_CHECK_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="store bug (store.py, issue 9): check/gc do not tolerate DriverNotSupported from "
-    "Driver.list_layers() (zfs), see test_check_and_gc_on_a_driver_that_cannot_list_layers",
-)
-
-
-def needs_check(cli: Cli, request: pytest.FixtureRequest) -> None:
-    if cli.driver == "zfs":
-        request.applymarker(ZFS_CHECK_BUG)
-
 
 def tree(cli: Cli) -> set[str]:
     """Every path below the roots, but the record and lock files whose content changes."""
@@ -169,10 +155,7 @@ def repaired(
     assert not (reported & left) and must_stay <= left
 
 
-def test_truncated_tar_split(
-    cli: Cli, populated: dict[str, str], tally: Tally, request: pytest.FixtureRequest
-) -> None:
-    needs_check(cli, request)
+def test_truncated_tar_split(cli: Cli, populated: dict[str, str], tally: Tally) -> None:
     ts = Path(cli.graph) / f"{cli.driver}-layers" / f"{populated['top']}.tar-split.gz"
     ts.write_bytes(ts.read_bytes()[: ts.stat().st_size // 2])
     tally.faults += 1
@@ -185,12 +168,9 @@ def test_truncated_tar_split(
     repaired(cli, tally, {p["top"], p["image"], p["ctr"]}, {p["base"], p["lonely"]})
 
 
-def test_missing_layer_content(
-    cli: Cli, populated: dict[str, str], tally: Tally, request: pytest.FixtureRequest
-) -> None:
+def test_missing_layer_content(cli: Cli, populated: dict[str, str], tally: Tally) -> None:
     """The driver's copy of a layer vanished (a records-only layer): reading it fails
     clearly, check reports it with everything built on it, repair removes those."""
-    needs_check(cli, request)
     p = populated
     with cli.store() as s:
         s.driver.remove(p["base"])
@@ -211,7 +191,6 @@ def test_missing_layer_content(
     )
 
 
-@ZFS_CHECK_BUG
 def test_check_and_gc_on_a_driver_that_cannot_list_layers(cli: Cli, populated: dict[str, str]) -> None:
     """Upstream's check and GarbageCollect skip the unaccounted-layer pass when the driver
     cannot enumerate its layers (drivers.ErrNotSupported, as zfs says)."""
