@@ -41,6 +41,8 @@ class Op:
     damageable: set[str] = field(default_factory=set)
     names_open: set[str] = field(default_factory=set)
     counts_open: set[str] = field(default_factory=set)
+    #: what the command mounts (a kill may leave that mount uncounted)
+    mounts: str = ""
     full_check: bool = False
 
 
@@ -149,7 +151,7 @@ class KillRun:
         self.empty.discard(layer)  # applied once, whatever happens
         diff = self.rng.choice(["small", "mixed", "big"])
         return Op("applydiff", ["applydiff", "-f", str(self.diffs[diff]), layer], lambda out: None,
-                  damageable={layer}, full_check=True)  # fmt: skip
+                  damageable={layer}, full_check=True, mounts=layer)  # fmt: skip
 
     def op_create_image(self, *_: list[str]) -> Op:
         name = self.fresh("i")
@@ -232,7 +234,7 @@ class KillRun:
         def ack(out: str) -> None:
             self.mounts[ctr] = self.mounts.get(ctr, 0) + 1
 
-        return Op("mount", ["mount", ctr], ack, counts_open={ctr})
+        return Op("mount", ["mount", ctr], ack, counts_open={ctr}, mounts=ctr)
 
     def op_unmount(self, _i: list[str], _l: list[str], ctrs: list[str]) -> Op:
         ctr = self.rng.choice(ctrs)
@@ -280,7 +282,7 @@ class KillRun:
             s.delete_container(ctr.id)
             assert not names_unique(Snapshot.of(s)), "a name is held twice"
         for cid, n in self.mounts.items():
-            if op is None or cid not in op.counts_open:
+            if op is None or cid not in op.counts_open | op.damageable:  # delete unmounts first
                 layer = promised.containers[cid][2]
                 if counts.get(layer, 0) != n:
                     self.lost.append(
@@ -308,13 +310,16 @@ class KillRun:
             counted = {x.id: x.mount_count for x in s.layers() if x.mount_count}
         assert not counted, f"check left mount counts behind: {counted}"
         self.compare(promised, actual, damageable, names_open, op)
-        if stray_mounts(self.cli) and op is not None and op.name == "mount":
-            # killed between the driver's mount and the recorded count: the mount is not
-            # counted (as upstream); the next mount adopts it and its unmount takes it down
-            (mounted,) = op.counts_open
-            self.cli.ok("mount", mounted)
-            self.cli.ok("unmount", mounted)
-            self.tally.adopted_mounts += 1
+        if stray_mounts(self.cli) and op is not None and op.mounts:
+            # killed between the driver's mount and the recorded count (mount), or while a
+            # layer was mounted to apply a diff (zfs): the mount is not counted (as
+            # upstream); the next mount adopts it and its unmount takes it down
+            with self.cli.store() as s:
+                known = s.exists(op.mounts)
+            if known:
+                self.cli.ok("mount", op.mounts)
+                self.cli.ok("unmount", op.mounts)
+                self.tally.adopted_mounts += 1
         assert not stray_mounts(self.cli), f"mounts left after check: {stray_mounts(self.cli)}"
         assert not stuck_locks(self.cli), f"locks still held: {stuck_locks(self.cli)}"
         assert not json_records_intact(self.cli), f"records do not parse: {json_records_intact(self.cli)}"
