@@ -68,7 +68,7 @@ class Writer:
     def run_cli(self, *args: str, data: bytes = b"") -> str:
         proc = subprocess.run([*self.cli, *args], input=data, capture_output=True, check=False, timeout=300)
         if proc.returncode != 0:
-            raise RuntimeError(f"{args}: {proc.stderr.decode(errors='replace')}")
+            raise RuntimeError(f"{args}: exit {proc.returncode}: {proc.stderr.decode(errors='replace')}")
         return proc.stdout.decode()
 
     # every operation: the API, or the command for a CLI writer
