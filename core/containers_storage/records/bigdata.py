@@ -116,5 +116,21 @@ class BigDataStore(RecordStore[B]):
         """Hook: derived fields to recompute when big data changes (image digests)."""
         return rec
 
+    def delete(self, ref: str) -> None:
+        """Drop the record, save, then its data directory (a kill in between leaves only
+        an orphan directory, which GC removes)."""
+        rec = self.get(ref)
+        self.remove(rec.id)
+        self.save()
+        self.remove_data_dir(rec.id)
+
+    def wipe(self) -> None:
+        ids = list(self._records)
+        for rid in ids:
+            self.remove(rid)
+        self.save()
+        for rid in ids:
+            self.remove_data_dir(rid)
+
     def remove_data_dir(self, id: str) -> None:
         remove_tree(self.data_dir(id))

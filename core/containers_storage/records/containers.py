@@ -129,20 +129,6 @@ class ContainerStore(BigDataStore[Container]):
             raise
         return self._records[id]
 
-    def delete(self, ref: str) -> None:
-        rec = self.get(ref)
-        self.remove(rec.id)
-        self.save()
-        self.remove_data_dir(rec.id)
-
-    def wipe(self) -> None:
-        ids = list(self._records)
-        for rid in ids:
-            self.remove(rid)
-        self.save()
-        for rid in ids:
-            self.remove_data_dir(rid)
-
     def update_names(self, ref: str, names: Sequence[str], op: str) -> None:
         rec = self.get(ref)
         new = apply_name_operation(rec.names, names, op)
