@@ -50,6 +50,12 @@ class _Mounts:
         finally:
             self.driver.put(self.id)
 
+    def __enter__(self) -> _Mounts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 def changes(
     driver: Driver,
@@ -59,11 +65,8 @@ def changes(
     parent_mappings: IDMappings,
     mount_label: str,
 ) -> list[Change]:
-    m = _Mounts(driver, id, id_mappings, parent, parent_mappings, mount_label)
-    try:
+    with _Mounts(driver, id, id_mappings, parent, parent_mappings, mount_label) as m:
         return tree_changes(m.layer, id_mappings, m.parent_path, parent_mappings)
-    finally:
-        m.release()
 
 
 def diff(
@@ -96,12 +99,8 @@ def diff_size(
     parent_mappings: IDMappings,
     mount_label: str,
 ) -> int:
-    m = _Mounts(driver, id, id_mappings, parent, parent_mappings, mount_label)
-    try:
-        found = tree_changes(m.layer, id_mappings, m.parent_path, parent_mappings)
-        return changes_size(m.layer, found)
-    finally:
-        m.release()
+    with _Mounts(driver, id, id_mappings, parent, parent_mappings, mount_label) as m:
+        return changes_size(m.layer, tree_changes(m.layer, id_mappings, m.parent_path, parent_mappings))
 
 
 def apply_diff(driver: Driver, id: str, parent: str | None, opts: ApplyDiffOpts) -> int:
