@@ -11,6 +11,7 @@ from ..errors import DigestUnknown, SizeUnknown, StorageError
 from ..gojson import go_quote
 from .base import RecordStore
 from .files import big_data_file_name, remove_tree, write_atomic
+from .ids import id_path, id_problem
 
 
 class _BigDataRecord(Protocol):
@@ -54,7 +55,7 @@ class BigDataStore(RecordStore[B]):
         self.data_root = data_root
 
     def data_dir(self, id: str) -> str:
-        return os.path.join(self.data_root, id)
+        return id_path(self.data_root, id, self.kind)
 
     def get(self, ref: str) -> B:
         rec = self.resolve(ref)
@@ -133,4 +134,7 @@ class BigDataStore(RecordStore[B]):
             self.remove_data_dir(rid)
 
     def remove_data_dir(self, id: str) -> None:
-        remove_tree(self.data_dir(id))
+        """Remove the record's data directory -- unless its ID (from a record someone
+        else wrote) cannot be a path component: then nothing on disk is its own."""
+        if id_problem(id) is None:
+            remove_tree(self.data_dir(id))

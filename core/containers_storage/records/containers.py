@@ -22,7 +22,7 @@ from ..idtools import IDMaps
 from ..locks.api import Lock
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
-from .ids import dedupe, generate_id
+from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
 from .model import VOLATILE_FLAG, Container
 
@@ -97,6 +97,7 @@ class ContainerStore(BigDataStore[Container]):
     ) -> Container:
         if not id:
             id = generate_id(self._records.__contains__)
+        validate_id(id, "container")
         if id in self._records:
             raise DuplicateID(f"container ID {go_quote(id)} is already in use")
         names = dedupe(names)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 
@@ -42,6 +43,9 @@ def _quota(opts: CreateOpts | None) -> int:
 class ZfsDriver(Driver):
     name = "zfs"
     priority = 40
+    #: characters of a ZFS dataset name component ("@" would name a snapshot, "#" a
+    #: bookmark, so such an ID would make ``destroy`` reach another dataset's data)
+    layer_id_pattern = re.compile(r"[A-Za-z0-9_.:-]+")
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
