@@ -123,7 +123,7 @@ class ContainerStore(BigDataStore[Container]):
         self.add(rec, 1 if volatile else 0)
         try:
             for key, data in (big_data or {}).items():
-                self.write_big_data(id, key, data, sha256_of(data))
+                self.write_big_data(id, key, data, sha256_of(data), fresh=True)
             self.save()
         except BaseException:
             self.remove_data_dir(id)

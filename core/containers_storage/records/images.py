@@ -225,7 +225,7 @@ class ImageStore(BigDataStore[Image]):
         self.add(img)
         try:
             for key, data, item_digest in big_data:
-                self.write_big_data(id, key, data, item_digest or sha256_of(data))
+                self.write_big_data(id, key, data, item_digest or sha256_of(data), fresh=True)
             self.save()
         except BaseException:
             self.remove_data_dir(id)
