@@ -62,6 +62,19 @@ def rng(seed: int, request: pytest.FixtureRequest) -> random.Random:
     return random.Random(f"{seed}:{request.node.nodeid}")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    rounds = metafunc.config.getoption("--soak-seeds")
+    if rounds is not None and "soak_round" in metafunc.fixturenames:
+        metafunc.parametrize("soak_round", range(rounds), ids=lambda i: f"round{i}")
+
+
+@pytest.fixture
+def soak_round() -> int:
+    """Which of the ``--soak-seeds`` rounds this is (it is part of the node ID, from which
+    ``rng`` draws its stream); 0 without that option."""
+    return 0
+
+
 @pytest.fixture
 def kills(pytestconfig: pytest.Config) -> int:
     """How many SIGKILLs each kill test delivers."""

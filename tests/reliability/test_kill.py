@@ -353,7 +353,9 @@ class KillRun:
         self.tally.lost = len(self.lost)
 
 
-def test_kill_at_any_point(cli: Cli, rng: random.Random, tally: Tally, kills: int, tmp_path: Path) -> None:
+def test_kill_at_any_point(
+    cli: Cli, rng: random.Random, tally: Tally, kills: int, tmp_path: Path, soak_round: int
+) -> None:
     run = KillRun(cli, rng, tally, tmp_path)
     while tally.kills < kills:
         run.run_once(kill=rng.random() < 0.6)
