@@ -1729,11 +1729,12 @@ class Store:
         desc: str,
         stores: Sequence[LayerStore],
     ) -> None:
-        """Regenerate the uncompressed diff; compare digest and size; keep its headers."""
+        """Regenerate the uncompressed diff; compare digest and size; keep its headers.
+        The diff is read as Go's tar reader reads it (an empty stream is an empty
+        archive; bytes after the end marker count but are not entries)."""
         import hashlib
-        import math
-        import tarfile
 
+        from .archive.tarreader import Source, TarReader
         from .records.contents import Header
         from .records.images import validate_digest
 
@@ -1752,30 +1753,28 @@ class Store:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
 
-        class _Tee(io.RawIOBase):
-            def readable(self) -> bool:
-                return True
+        def tap(data: bytes) -> None:
+            nonlocal count
+            hasher.update(data)
+            count += len(data)
 
-            def readinto(self, b: Any) -> int:
-                nonlocal count
-                data = stream.read(len(b))
-                hasher.update(data)
-                count += len(data)
-                b[: len(data)] = data
-                return len(data)
-
-        tee = io.BufferedReader(_Tee(), 1 << 16)
+        source = Source(stream, tap)
         try:
-            with tarfile.open(fileobj=tee, mode="r|") as tf:
-                for m in tf:
-                    flag = "0" if m.type == tarfile.AREGTYPE else m.type.decode("latin-1")
-                    # tarfile drops the trailing slash of directory names; archives carry
-                    # it and the replay order depends on it
-                    name = m.name + "/" if m.isdir() else m.name
-                    found.append(
-                        Header(name, flag, m.uid, m.gid, m.size, m.mode, math.floor(m.mtime), m.linkname)
+            for e in TarReader(source):
+                # directory names keep their trailing slash: the replay order depends on it
+                found.append(
+                    Header(
+                        os.fsdecode(e.name),
+                        chr(e.typeflag),
+                        e.uid,
+                        e.gid,
+                        e.size,
+                        e.mode,
+                        e.mtime_ns // 1_000_000_000,
+                        os.fsdecode(e.linkname),
                     )
-            while tee.read(1 << 20):
+                )
+            for _rest in source.rest():
                 pass
         except Exception as exc:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
