@@ -78,8 +78,18 @@ class Site:
         return sorted(self.base.rglob("sentinel"))
 
 
+#: the store sits this deep below the test's directory, so that the relative forms climb
+#: from every store directory onto a sentinel inside it
+DEPTH = ("x", "y")
+
+
+def store_root(base: Path) -> Path:
+    return base.joinpath(*DEPTH, "store")
+
+
 def plant_sentinels(base: Path) -> None:
-    for d in (base, base / "store", base / "store" / "graph", base / "store" / "run"):
+    root = store_root(base)
+    for d in (base, base / DEPTH[0], base.joinpath(*DEPTH), root, root / "graph", root / "run"):
         (d / VICTIM).mkdir(parents=True, exist_ok=True)
         (d / VICTIM / "sentinel").write_text("keep me\n")
 
@@ -87,7 +97,7 @@ def plant_sentinels(base: Path) -> None:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     plant_sentinels(tmp_path)
-    with get_store(options(tmp_path / "store")) as s:
+    with get_store(options(store_root(tmp_path))) as s:
         layer, _ = s.put_layer(names=["base"], diff=io.BytesIO(_tar({"motd": b"hello\n"})))
         img = s.create_image(names=["img"], layer=layer.id)
         s.create_container(names=["ctr"], image=img.id)
@@ -178,7 +188,8 @@ CLI_CREATORS = {
 @pytest.mark.parametrize("command", CLI_CREATORS)
 def test_the_command_refuses_hostile_ids_before_opening_the_store(tmp_path: Path, command: str) -> None:
     plant_sentinels(tmp_path)
-    graph, run = tmp_path / "fresh" / "graph", tmp_path / "fresh" / "run"
+    fresh = tmp_path.joinpath(*DEPTH, "fresh")
+    graph, run = fresh / "graph", fresh / "run"
     before = tree(tmp_path)
     for bad in hostile_forms(tmp_path):
         if "\x00" in bad:
@@ -212,7 +223,7 @@ def _hostile_store(tmp_path: Path, kind: str, bad: str) -> tuple[Path, str]:
     """A store whose ``kind`` record file holds one record with ID ``bad`` (the ID of a
     real, otherwise healthy record changed by hand), next to healthy records."""
     plant_sentinels(tmp_path)
-    root = tmp_path / "store"
+    root = store_root(tmp_path)
     with get_store(options(root)) as s:
         base, _ = s.put_layer(names=["base"], diff=io.BytesIO(_tar({"motd": b"hello\n"})))
         img = s.create_image(names=["img"], layer=base.id)
@@ -316,7 +327,7 @@ def test_a_layer_whose_parent_id_is_hostile_is_never_handed_to_the_driver(tmp_pa
     """A record of a layer whose parent field climbs out: mounting or diffing it must not
     reach the parent's path; check reports it, repair drops only the record."""
     plant_sentinels(tmp_path)
-    root = tmp_path / "store"
+    root = store_root(tmp_path)
     with get_store(options(root)) as s:
         child = s.create_layer(names=["child"]).id
     hostile_parent = "../../../../" + VICTIM
@@ -333,4 +344,4 @@ def test_a_layer_whose_parent_id_is_hostile_is_never_handed_to_the_driver(tmp_pa
         assert any(isinstance(e, InvalidID) for e in report.layers[child])
         assert not s.repair(report)
         assert not s.exists(child)
-    assert len(sorted(tmp_path.rglob("sentinel"))) == 4
+    assert len(sorted(tmp_path.rglob("sentinel"))) == 6

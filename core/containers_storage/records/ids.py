@@ -48,7 +48,7 @@ def id_problem(id: str, pattern: re.Pattern[str] | None = None) -> str | None:
     if size > MAX_ID_BYTES:
         return f"it is longer than {MAX_ID_BYTES} bytes"
     if pattern is not None and pattern.fullmatch(id) is None:
-        return f"the storage driver allows only IDs matching {pattern.pattern}"
+        return f"the storage driver cannot use it (its IDs match {pattern.pattern})"
     return None
 
 
