@@ -24,10 +24,8 @@ from ..archive import tarheader as th
 from ..archive.apply import ApplyOptions, ContentPlacer, apply_entries
 from ..archive.paths import layer_parts
 from ..archive.rooted import RootedDir
-from ..drivers.api import WhiteoutFormat
 from ..drivers.copy import copy_file_content
 from ..errors import StorageError
-from ..idtools import IDMappings
 from . import estargz, toc, zstdchunked
 from .errors import ChecksumMismatch, InvalidTOC, PartialPullsDisabled
 from .fetch import BlobCursor, decode
@@ -57,18 +55,6 @@ _ZEROS = bytes(1 << 20)
 
 def _flag(options: dict[str, str], name: str) -> bool:
     return options.get(name, "").lower() == "true"
-
-
-@dataclass(frozen=True, slots=True)
-class DifferOptions:
-    """How the driver wants files written (upstream's ``TarOptions`` for the differ)."""
-
-    id_mappings: IDMappings = IDMappings()
-    ignore_chown_errors: bool = False
-    whiteout_format: WhiteoutFormat = WhiteoutFormat.OVERLAY
-    opaque_xattr: str = "trusted.overlay.opaque"
-    force_mask: int | None = None
-    in_userns: bool | None = None
 
 
 @dataclass(slots=True)
@@ -166,8 +152,9 @@ class ChunkedDiffer:
             self.kind = BlobKind.ZSTD_CHUNKED
             self.convert = True
 
-    def apply_diff(self, dest: str, options: DifferOptions, layers: LayerFiles | None = None) -> DifferOutput:
-        """Create the layer's files in ``dest`` (an empty directory)."""
+    def apply_diff(self, dest: str, options: ApplyOptions, layers: LayerFiles | None = None) -> DifferOutput:
+        """Create the layer's files in ``dest`` (an empty directory), written as
+        ``options`` say (the driver's whiteout format, the layer's ID maps)."""
         layers = layers or NoLayers()
         if not _flag(self.pull_options, "enable_partial_images"):
             raise PartialPullsDisabled(message="enable_partial_images not configured")
@@ -239,7 +226,7 @@ class _Run:
         differ: ChunkedDiffer,
         source: BlobSource,
         items: list[Item],
-        options: DifferOptions,
+        options: ApplyOptions,
         index: LayerIndex,
         layers: LayerFiles,
         stats: PullStats,
@@ -394,23 +381,12 @@ class _Run:
             if remote:
                 self.cursor = BlobCursor(self.source, remote)
                 stats.ranges_fetched = len(remote)
-            apply_entries(self._feed(plans), dest, self._apply_options())
+            apply_entries(self._feed(plans), dest, self.options)
         finally:
             for tree in self._roots.values():
                 if tree is not None:
                     tree.close()
             self._roots.clear()
-
-    def _apply_options(self) -> ApplyOptions:
-        o = self.options
-        return ApplyOptions(
-            whiteout_format=o.whiteout_format,
-            id_mappings=o.id_mappings,
-            ignore_chown_errors=o.ignore_chown_errors,
-            force_mask=o.force_mask,
-            opaque_xattr=o.opaque_xattr,
-            in_userns=o.in_userns,
-        )
 
     def _feed(
         self, plans: dict[int, Callable[[int, bytes, th.Entry], int | None]]
