@@ -191,11 +191,12 @@ class ChunkedDiffer:
         from ..archive.ingest import IterReader
         from . import writer
 
-        [blob] = list(self.source.get_blob_at([(0, self.blob_size)]))
+        parts = iter(self.source.get_blob_at([(0, self.blob_size)]))
+        blob = next(parts)
         diff_hash = hashlib.sha256()
 
         def hashed() -> Iterator[bytes]:
-            for chunk in decompressed_chunks(blob):
+            for chunk in decompressed_chunks(blob)[1]:
                 diff_hash.update(chunk)
                 yield chunk
 
