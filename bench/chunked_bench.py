@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from trees import print_results  # noqa: E402
+from trees import print_results
 
-from containers_storage.chunked import writer  # noqa: E402
-from containers_storage.chunked.differ import get_differ  # noqa: E402
-from containers_storage.chunked.sources import HTTPSource  # noqa: E402
-from containers_storage.config import StoreOptions  # noqa: E402
-from containers_storage.store import get_store  # noqa: E402
+from containers_storage.chunked import writer
+from containers_storage.chunked.differ import get_differ
+from containers_storage.chunked.sources import HTTPSource
+from containers_storage.config import StoreOptions
+from containers_storage.store import get_store
 
 CHUNKEDTOOL = Path(os.environ.get("UPSTREAM_DIR", "/var/tmp/cs-1.50.2")) / "chunkedtool"
 
@@ -87,7 +87,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         blob = self.server.blobs[self.path]
         spec = self.headers.get("Range", "").removeprefix("bytes=")
         ranges = [tuple(int(x) for x in p.split("-")) for p in spec.split(",") if p]
@@ -111,10 +111,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body.getvalue())
 
 
-def ours(work: str, driver: str, server: _Server, url: str, blobs: dict[str, tuple[bytes, dict[str, str]]]) -> dict[str, float]:
+def ours(
+    work: str, driver: str, server: _Server, url: str, blobs: dict[str, tuple[bytes, dict[str, str]]]
+) -> dict[str, float]:
     root = tempfile.mkdtemp(dir=work, prefix="ours-")
     opts = StoreOptions(
-        graph_root=f"{root}/g", run_root=f"{root}/r", driver_name=driver,
+        graph_root=f"{root}/g",
+        run_root=f"{root}/r",
+        driver_name=driver,
         pull_options={"enable_partial_images": "true", "use_hard_links": "false"},
     )
     out: dict[str, float] = {}
@@ -152,8 +156,20 @@ def upstream(work: str, url: str, blobs: dict[str, tuple[bytes, dict[str, str]]]
             json.dump(ann, f)
         t0 = time.perf_counter()
         done = subprocess.run(
-            [str(CHUNKEDTOOL), "--graph", f"{root}/g", "--run", f"{root}/r", "pull", url + "/" + name, str(len(data)), ann_path],
-            env={**os.environ, "CONTAINERS_STORAGE_CONF": conf}, capture_output=True, check=True,
+            [
+                str(CHUNKEDTOOL),
+                "--graph",
+                f"{root}/g",
+                "--run",
+                f"{root}/r",
+                "pull",
+                url + "/" + name,
+                str(len(data)),
+                ann_path,
+            ],
+            env={**os.environ, "CONTAINERS_STORAGE_CONF": conf},
+            capture_output=True,
+            check=True,
         )
         out[f"{name}_seconds"] = time.perf_counter() - t0
         out[f"{name}_bytes_fetched"] = json.loads(done.stdout)["bytes_fetched"]

@@ -71,8 +71,8 @@ from .records.model import (
 )
 
 if TYPE_CHECKING:
-    from .chunked.differ import ChunkedDiffer, DifferOutput
     from .additional_layers import AdditionalLayer
+    from .chunked.differ import ChunkedDiffer, DifferOutput
     from .config import StoreOptions
     from .plugins import PluginHost
     from .records.contents import Header, Ignore
@@ -1050,7 +1050,9 @@ class Store:
         with self._write_layers() as layers:
             return storeglue.apply_with_differ(self.driver, layers, to, differ, id_mappings)
 
-    def apply_diff_from_staging_directory(self, to: str, staging_directory: str, diff_output: DifferOutput) -> None:
+    def apply_diff_from_staging_directory(
+        self, to: str, staging_directory: str, diff_output: DifferOutput
+    ) -> None:
         from .chunked import storeglue
 
         with self._write_layers() as layers:

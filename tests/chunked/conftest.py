@@ -98,7 +98,9 @@ def write_blob(tmp_path: Path) -> Callable[[bytes, str], Blob]:
         tar_path.write_bytes(tar)
         import json
 
-        done = subprocess.run([str(CHUNKEDTOOL), how, str(tar_path), str(out)], check=True, capture_output=True)
+        done = subprocess.run(
+            [str(CHUNKEDTOOL), how, str(tar_path), str(out)], check=True, capture_output=True
+        )
         ann = json.loads(done.stdout)
         ann.pop("diff_id", None)
         return Blob(out, ann)
@@ -132,7 +134,9 @@ def overlay_root() -> Iterator[Path]:
         yield Path(d)
 
 
-def pull(store: Store, blob: Blob, parent: str = "", source: object | None = None) -> tuple[str, DifferOutput]:
+def pull(
+    store: Store, blob: Blob, parent: str = "", source: object | None = None
+) -> tuple[str, DifferOutput]:
     """A whole partial pull as a client does it: differ, stage, create, apply."""
     src = source or blob.source()
     differ: ChunkedDiffer = get_differ(store.pull_options, blob.size, blob.annotations, src)  # type: ignore[arg-type]
@@ -163,5 +167,3 @@ def tree_of(path: str) -> dict[str, tuple[int, int, int, bytes]]:
                 data = b""
             out[rel] = (st.st_mode, st.st_uid, st.st_gid, data)
     return out
-
-

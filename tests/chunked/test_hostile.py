@@ -37,7 +37,9 @@ def rewrite(blob: Blob, out: Path, edit: Callable[[list[toc.Entry]], None]) -> B
 
 @pytest.fixture
 def base(write_blob: Callable[[bytes, str], Blob]) -> Blob:
-    return write_blob(make_tar({"./": None, "./d/": None, "./d/f": rand(150_000, 1), "./g": b"hello world"}), "ours")
+    return write_blob(
+        make_tar({"./": None, "./d/": None, "./d/f": rand(150_000, 1), "./g": b"hello world"}), "ours"
+    )
 
 
 def entry(entries: list[toc.Entry], name: str) -> toc.Entry:
@@ -88,8 +90,16 @@ def hostile_edits(outside: str) -> dict[str, tuple[Callable[[list[toc.Entry]], N
         "orphan chunk": (add(toc.Entry(type=toc.CHUNK, name="./zz", offset=5)), InvalidTOC, "chunk"),
         "unknown type": (add(toc.Entry(type="socket", name="./s")), InvalidTOC, "unknown type"),
         "missing digest": (set_("./g", digest=""), InvalidTOC, "digest"),
-        "wrong file digest": (set_("./g", digest="sha256:" + "0" * 64), ChecksumMismatch, "checksum mismatch"),
-        "wrong chunk digest": (chunk_of("./d/f", chunk_digest="sha256:" + "1" * 64), ChecksumMismatch, "checksum"),
+        "wrong file digest": (
+            set_("./g", digest="sha256:" + "0" * 64),
+            ChecksumMismatch,
+            "checksum mismatch",
+        ),
+        "wrong chunk digest": (
+            chunk_of("./d/f", chunk_digest="sha256:" + "1" * 64),
+            ChecksumMismatch,
+            "checksum",
+        ),
         "wrong size": (set_("./g", size=5), InvalidTOC, ""),
         "name above the root": (
             add(toc.Entry(type=toc.REG, name="../../" + outside + "/escaped", size=0)),
@@ -160,7 +170,7 @@ def test_truncated_and_corrupt_metadata(vfs_store: Store, base: Blob, tmp_path: 
     with pytest.raises(InvalidTOC, match="is not 4 numbers"):
         get_differ(vfs_store.pull_options, base.size, bad, base.source())
     bad = dict(base.annotations)
-    off, clen, ulen, kind = bad["io.github.containers.zstd-chunked.manifest-position"].split(":")
+    off, _clen, ulen, kind = bad["io.github.containers.zstd-chunked.manifest-position"].split(":")
     bad["io.github.containers.zstd-chunked.manifest-position"] = f"{off}:{10**12}:{ulen}:{kind}"
     with pytest.raises(InvalidTOC, match="too big"):
         get_differ(vfs_store.pull_options, base.size, bad, base.source())

@@ -42,7 +42,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.server.served += len(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         srv = self.server
         srv.requests += 1
         blob = srv.path.read_bytes()
@@ -111,13 +111,16 @@ def tree(changed: int) -> dict[str, bytes | str | None]:
 
 @pytest.mark.parametrize("mode", ["multipart", "single", "ignore", "max60"])
 def test_pull_over_http(
-    vfs_store: Store, write_blob: Callable[[bytes, str], Blob], serve: Callable[[Path, str], RangeServer], mode: str
+    vfs_store: Store,
+    write_blob: Callable[[bytes, str], Blob],
+    serve: Callable[[Path, str], RangeServer],
+    mode: str,
 ) -> None:
     v1, v2 = write_blob(make_tar(tree(0)), "ours"), write_blob(make_tar(tree(1)), "ours")
     pull(vfs_store, v1)
     srv = serve(v2.path, mode)
     src = HTTPSource(srv.url)
-    layer, out = pull(vfs_store, v2, source=src)
+    layer, _out = pull(vfs_store, v2, source=src)
     assert vfs_store.diff("", layer).read() == make_tar(tree(1))
     assert src.bytes_read <= srv.served
     if mode in ("multipart", "max60"):
@@ -140,4 +143,6 @@ def test_errors(serve: Callable[[Path, str], RangeServer], tmp_path: Path) -> No
     wanted = [(i * 10, 5) for i in range(100)]
     cursor = BlobCursor(src, wanted)
     assert srv.requests == 4
-    assert [b"".join(cursor.raw(o, o + n)) for o, n in wanted] == [p.read_bytes()[o : o + n] for o, n in wanted]
+    assert [b"".join(cursor.raw(o, o + n)) for o, n in wanted] == [
+        p.read_bytes()[o : o + n] for o, n in wanted
+    ]

@@ -33,7 +33,8 @@ def without_record_padding(tar: bytes) -> bytes:
     own ``diff`` of such a layer ends there too."""
     import tarfile
 
-    last = tarfile.open(fileobj=io.BytesIO(tar)).getmembers()[-1]
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        last = t.getmembers()[-1]
     end = last.offset_data + -(-last.size // 512) * 512
     return tar[: end + 1024]
 
@@ -60,10 +61,12 @@ def test_round_trip_diff_is_the_tar_vfs(
     assert out.stats.bytes_missing > 0 and out.stats.files_reflinked == 0
 
 
-def test_estargz_written_by_upstream(vfs_store: Store, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]) -> None:
+def test_estargz_written_by_upstream(
+    vfs_store: Store, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]
+) -> None:
     tar = make_tar(tree_v1)
     blob = write_blob(tar, "estargz")
-    layer, out = pull(vfs_store, blob)
+    layer, _out = pull(vfs_store, blob)
     plain = vfs_store.put_layer(diff=io.BytesIO(tar))[0]
     assert tree_of(vfs_store.mount(layer)) == tree_of(vfs_store.mount(plain.id))
     rec = vfs_store.layer(layer)
@@ -78,7 +81,7 @@ def test_overlay_native_round_trip_and_upstream_reads_it(
     tar = make_tar(tree_v1)
     blob = write_blob(tar, "ours")
     with get_store(store_options(overlay_root, "overlay")) as s:
-        layer, out = pull(s, blob)
+        layer, _out = pull(s, blob)
         diff_dir = s.differ_target(layer)
         assert os.path.basename(diff_dir) == "diff" and os.path.exists(os.path.join(diff_dir, "big"))
         assert s.diff("", layer).read() == tar
@@ -87,7 +90,15 @@ def test_overlay_native_round_trip_and_upstream_reads_it(
     if tool.exists():
         import subprocess
 
-        args = [str(tool), "--graph", str(overlay_root / "graph"), "--run", str(overlay_root / "run"), "--storage-driver", "overlay"]
+        args = [
+            str(tool),
+            "--graph",
+            str(overlay_root / "graph"),
+            "--run",
+            str(overlay_root / "run"),
+            "--storage-driver",
+            "overlay",
+        ]
         got = subprocess.run([*args, "diff", "-u", layer], capture_output=True, check=True).stdout
         assert got == tar
 
@@ -106,7 +117,7 @@ def test_second_version_fetches_only_what_changed(
     vfs_store: Store, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]
 ) -> None:
     v1, v2 = two_versions(tree_v1)
-    _, first = pull(vfs_store, write_blob(make_tar(v1), "ours"))
+    _, _first = pull(vfs_store, write_blob(make_tar(v1), "ours"))
     blob2 = write_blob(make_tar(v2), "ours")
     src = blob2.source()
     layer, out = pull(vfs_store, blob2, source=src)
@@ -168,7 +179,9 @@ def test_ostree_repo_dedup(tmp_path: Path, tree_v1: dict, write_blob: Callable[[
         assert Path(s.mount(layer), "lib/a.so").read_bytes() == data
 
 
-def test_partial_pulls_must_be_enabled(tmp_path: Path, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]) -> None:
+def test_partial_pulls_must_be_enabled(
+    tmp_path: Path, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]
+) -> None:
     blob = write_blob(make_tar(tree_v1), "ours")
     with get_store(store_options(tmp_path / "s", "vfs", enable_partial_images="false")) as s:
         differ = get_differ(s.pull_options, blob.size, blob.annotations, blob.source())
@@ -183,16 +196,17 @@ def test_convert_images_from_a_plain_layer(tmp_path: Path, tree_v1: dict) -> Non
     tar = make_tar(tree_v1)
     path = tmp_path / "layer.tar.gz"
     path.write_bytes(gzip.compress(tar))
-    with get_store(store_options(tmp_path / "s", "vfs")) as s:
-        with pytest.raises(PartialPullsDisabled):
-            get_differ(s.pull_options, path.stat().st_size, {}, sources.FileSource(path))
+    with get_store(store_options(tmp_path / "s", "vfs")) as s, pytest.raises(PartialPullsDisabled):
+        get_differ(s.pull_options, path.stat().st_size, {}, sources.FileSource(path))
     with get_store(store_options(tmp_path / "s", "vfs", convert_images="true")) as s:
-        layer, out = pull(s, Blob(path, {}))
+        layer, _out = pull(s, Blob(path, {}))
         assert s.layer(layer).uncompressed_digest == sha(tar)
         assert s.diff("", layer).read() == tar
 
 
-def test_apply_into_an_existing_layer(vfs_store: Store, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]) -> None:
+def test_apply_into_an_existing_layer(
+    vfs_store: Store, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]
+) -> None:
     blob = write_blob(make_tar(tree_v1), "ours")
     layer = vfs_store.create_layer()
     differ = get_differ(vfs_store.pull_options, blob.size, blob.annotations, blob.source())
@@ -217,7 +231,9 @@ def test_whiteouts_on_a_child_layer_generic_and_overlay(
         assert s.diff("", layer).read() == child
 
 
-def test_staging_directories_of_dead_processes_are_collected(tmp_path: Path, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]) -> None:
+def test_staging_directories_of_dead_processes_are_collected(
+    tmp_path: Path, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]
+) -> None:
     import subprocess
     import sys
 
@@ -229,14 +245,17 @@ from containers_storage.store import get_store
 from containers_storage.config import StoreOptions
 from containers_storage.chunked import sources
 from containers_storage.chunked.differ import get_differ
-opts = StoreOptions(graph_root={opts.graph_root!r}, run_root={opts.run_root!r}, driver_name="vfs", pull_options={opts.pull_options!r})
+opts = StoreOptions(graph_root={opts.graph_root!r}, run_root={opts.run_root!r}, driver_name="vfs",
+                    pull_options={opts.pull_options!r})
 s = get_store(opts)
 src = sources.FileSource({str(blob.path)!r})
 out = s.apply_diff_with_differ("", get_differ(s.pull_options, src.size, {blob.annotations!r}, src))
 print(out.target, flush=True)
 sys.stdin.read()
 """
-    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         target = child.stdout.readline().strip()
@@ -244,7 +263,9 @@ sys.stdin.read()
         with get_store(opts) as s:
             s.garbage_collect()
             assert os.path.isdir(target)  # its process still holds it
-            mine = s.apply_diff_with_differ("", get_differ(s.pull_options, blob.size, blob.annotations, blob.source()))
+            mine = s.apply_diff_with_differ(
+                "", get_differ(s.pull_options, blob.size, blob.annotations, blob.source())
+            )
             child.kill()
             child.wait()
             s.garbage_collect()
@@ -287,7 +308,17 @@ def test_upstream_pull_of_the_same_blob_matches(
     ann = overlay_root / "ann.json"
     ann.write_text(json.dumps(blob.annotations))
     done = subprocess.run(
-        [str(CHUNKEDTOOL), "--graph", f"{up}/graph", "--run", f"{up}/run", "pull", str(blob.path), str(blob.size), str(ann)],
+        [
+            str(CHUNKEDTOOL),
+            "--graph",
+            f"{up}/graph",
+            "--run",
+            f"{up}/run",
+            "pull",
+            str(blob.path),
+            str(blob.size),
+            str(ann),
+        ],
         env={**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)},
         capture_output=True,
         check=True,
@@ -295,7 +326,7 @@ def test_upstream_pull_of_the_same_blob_matches(
     theirs = json.loads(done.stdout)
     with get_store(store_options(overlay_root / "ours", "overlay")) as s:
         src = blob.source()
-        layer, out = pull(s, blob, source=src)
+        layer, _out = pull(s, blob, source=src)
         ours = tree_of(s.differ_target(layer))
         rec = s.layer(layer)
     upstream_layers = json.loads((up / "graph" / "overlay-layers" / "layers.json").read_text())

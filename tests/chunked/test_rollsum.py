@@ -85,5 +85,9 @@ def test_chunks_match_upstream_algorithm(monkeypatch: pytest.MonkeyPatch, block:
 def test_hole_at_start_and_end_and_empty() -> None:
     c = rollsum.Chunker()
     c.feed(bytes(2000) + b"x" + bytes(1500))
-    assert [(x.offset, x.size, x.zeros) for x in c.finish()] == [(0, 2000, True), (2000, 1, False), (2001, 1500, True)]
+    assert [(x.offset, x.size, x.zeros) for x in c.finish()] == [
+        (0, 2000, True),
+        (2000, 1, False),
+        (2001, 1500, True),
+    ]
     assert rollsum.Chunker().finish() == []

@@ -80,7 +80,9 @@ ContentPlacer = Callable[[int, bytes, th.Entry], "int | None"]
 
 
 def apply_entries(
-    entries: Iterable[tuple[th.Entry, ContentPlacer | None]], root: str, options: ApplyOptions = ApplyOptions()
+    entries: Iterable[tuple[th.Entry, ContentPlacer | None]],
+    root: str,
+    options: ApplyOptions = ApplyOptions(),
 ) -> int:
     """Create ``entries`` (headers with no tar stream behind them) in ``root`` exactly as
     :func:`apply_tar` would; each regular file with a placer gets its content from it,

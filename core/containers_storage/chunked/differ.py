@@ -174,7 +174,9 @@ class ChunkedDiffer:
                 toc_digest=content_digest,
             )
             out.size = sum(item.entry.size for item in items)
-            owners = [it.entry for it in items if not os.path.basename(it.entry.name.rstrip("/")).startswith(".wh.")]
+            owners = [
+                it.entry for it in items if not os.path.basename(it.entry.name.rstrip("/")).startswith(".wh.")
+            ]
             out.uids = sorted({e.uid for e in owners})
             out.gids = sorted({e.gid for e in owners})
             run = _Run(self, source, items, options, LayerIndex.build(layers.tocs()), layers, out.stats)
@@ -319,7 +321,9 @@ class _Run:
                     and stat.S_IMODE(st.st_mode) == e.mode & 0o7777
                     and _xattrs_of(fd) == e.xattrs
                 )
-                return _LocalFile(os.path.dirname(path), os.path.basename(path), self.hard_links and same_meta)
+                return _LocalFile(
+                    os.path.dirname(path), os.path.basename(path), self.hard_links and same_meta
+                )
             finally:
                 os.close(fd)
         return None
@@ -464,7 +468,8 @@ class _Run:
                 )
         if whole is not None and "sha256:" + whole.hexdigest() != e.digest:
             raise ChecksumMismatch(
-                message=f"checksum mismatch for {e.name!r} (got \"sha256:{whole.hexdigest()}\" instead of {e.digest!r})"
+                message=f"checksum mismatch for {e.name!r} "
+                f'(got "sha256:{whole.hexdigest()}" instead of {e.digest!r})'
             )
 
     def _chunk_bytes(self, c: ChunkRef, part: ChunkRef | _LocalChunk) -> Iterator[bytes]:
@@ -491,7 +496,9 @@ class _Run:
 
 
 def _create(pfd: int, base: bytes) -> int:
-    return os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+    return os.open(
+        base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
+    )
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -537,4 +544,3 @@ def _tar_entry(e: toc.Entry) -> th.Entry:
         devminor=e.devminor,
         xattrs=e.xattr_values(),
     )
-

@@ -32,7 +32,7 @@ def parse_footer(footer: bytes) -> int:
     """The TOC offset a footer records."""
     if len(footer) != FOOTER_SIZE or footer[:3] != b"\x1f\x8b\x08" or footer[10:14] != b"\x1a\x00SG":
         raise InvalidTOC("reading the eStargz footer", message="not an eStargz footer")
-    if footer[16:22 + 16][-6:] != b"STARGZ":
+    if footer[16 : 22 + 16][-6:] != b"STARGZ":
         raise InvalidTOC("reading the eStargz footer", message="not an eStargz footer")
     try:
         return int(footer[16:32].decode("ascii"), 16)

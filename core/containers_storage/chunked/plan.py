@@ -93,7 +93,8 @@ def merge(entries: list[toc.Entry], kind: BlobKind, toc_offset: int) -> list[Ite
                 end = e.end_offset
             if c.offset < prev_end or c.offset <= 0 or end <= c.offset or end > following or end > toc_offset:
                 raise InvalidTOC(
-                    f"{e.name!r}", message=f"chunk range {c.offset}-{end} overlaps or is outside the file data"
+                    f"{e.name!r}",
+                    message=f"chunk range {c.offset}-{end} overlaps or is outside the file data",
                 )
             digest = c.chunk_digest or (e.digest if single else "")
             if digest and not _digest_ok(digest):

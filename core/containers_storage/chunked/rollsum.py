@@ -152,4 +152,3 @@ class Chunker:
             if pos % 4 == 0:
                 yield base + pos // 4 - (WINDOW - 1) + 1
             pos = out.find(_TARGET_BYTES, pos + 1, end)
-

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 
 def _native(driver: Driver) -> bool:
-    return all(hasattr(driver, m) for m in ("differ_target", "differ_apply_options", "apply_staging_directory"))
+    return all(
+        hasattr(driver, m) for m in ("differ_target", "differ_apply_options", "apply_staging_directory")
+    )
 
 
 class _StoreLayers:
@@ -55,7 +57,7 @@ class _StoreLayers:
             if _native(self.driver):
                 return str(self.driver.differ_target(layer))  # type: ignore[attr-defined]
             path = self.driver.get(layer, MountOpts(options=("ro",)))
-        except Exception:  # noqa: BLE001 - a layer we cannot read is no dedup source
+        except Exception:
             return None
         self.mounted.append(layer)
         return path
@@ -91,7 +93,9 @@ def apply_with_differ(
         out.target = path
         if rec is not None:
             _commit(driver, rec.id, path)
-            layers.update(replace(layers.by_id(rec.id) or rec, uidset=tuple(out.uids), gidset=tuple(out.gids)))
+            layers.update(
+                replace(layers.by_id(rec.id) or rec, uidset=tuple(out.uids), gidset=tuple(out.gids))
+            )
             layers.save()
             out.target = ""
     except BaseException:
@@ -163,4 +167,3 @@ def differ_target(driver: Driver, layers: LayerStore, id: str) -> str:
 def collect_staging(driver: Driver) -> None:
     """``gc``: remove the staging directories of partial pulls whose process is gone."""
     staging.collect(driver.home)
-

@@ -75,7 +75,11 @@ class Entry:
             ("gid", self.gid),
         ]
         out.update((k, v) for k, v in pairs if v)
-        for key, t in (("modtime", self.modtime), ("accesstime", self.accesstime), ("changetime", self.changetime)):
+        for key, t in (
+            ("modtime", self.modtime),
+            ("accesstime", self.accesstime),
+            ("changetime", self.changetime),
+        ):
             if t is not None:
                 out[key] = t.rfc3339nano()
         pairs = [

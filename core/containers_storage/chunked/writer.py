@@ -130,7 +130,9 @@ def compress(stream: IO[bytes], out: IO[bytes], level: int = DEFAULT_LEVEL) -> d
         pending.clear()
         kind = _TYPES.get(entry.typeflag)
         if kind is None:
-            raise UnsupportedTarEntry(f"{_name(entry.name)!r}", message=f"unknown tarball type: {entry.typeflag}")
+            raise UnsupportedTarEntry(
+                f"{_name(entry.name)!r}", message=f"unknown tarball type: {entry.typeflag}"
+            )
         item = toc.Entry(
             type=kind,
             name=_name(entry.name),
@@ -165,7 +167,9 @@ def compress(stream: IO[bytes], out: IO[bytes], level: int = DEFAULT_LEVEL) -> d
         item.end_offset = blob.pos
         if len(done) > 1:
             for i, (chunk, start, digest) in enumerate(done):
-                target = item if i == 0 else toc.Entry(type=toc.CHUNK, name=item.name, chunk_offset=chunk.offset)
+                target = (
+                    item if i == 0 else toc.Entry(type=toc.CHUNK, name=item.name, chunk_offset=chunk.offset)
+                )
                 target.chunk_size = chunk.size
                 target.offset = start
                 target.chunk_digest = digest

@@ -43,16 +43,19 @@ class Footer:
     length_uncompressed_tar_split: int = 0
 
     def to_bytes(self) -> bytes:
-        return struct.pack(
-            "<7Q",
-            self.offset,
-            self.length_compressed,
-            self.length_uncompressed,
-            self.manifest_type,
-            self.offset_tar_split,
-            self.length_compressed_tar_split,
-            self.length_uncompressed_tar_split,
-        ) + FOOTER_MAGIC
+        return (
+            struct.pack(
+                "<7Q",
+                self.offset,
+                self.length_compressed,
+                self.length_uncompressed,
+                self.manifest_type,
+                self.offset_tar_split,
+                self.length_compressed_tar_split,
+                self.length_uncompressed_tar_split,
+            )
+            + FOOTER_MAGIC
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Footer:
@@ -137,14 +140,19 @@ def read_manifest(source: BlobSource, blob_size: int, annotations: dict[str, str
     for length in (footer.length_compressed, footer.length_uncompressed):
         if length > MAX_TOC_SIZE:
             raise InvalidTOC("reading the zstd:chunked footer", message="manifest too big")
-    if footer.length_uncompressed_tar_split > 8 * MAX_TOC_SIZE or footer.length_compressed_tar_split > MAX_TOC_SIZE:
+    if (
+        footer.length_uncompressed_tar_split > 8 * MAX_TOC_SIZE
+        or footer.length_compressed_tar_split > MAX_TOC_SIZE
+    ):
         raise InvalidTOC("reading the zstd:chunked footer", message="tar-split too big")
     ranges = [(footer.offset, footer.length_compressed)]
     if footer.offset_tar_split:
         ranges.append((footer.offset_tar_split, footer.length_compressed_tar_split))
     for off, length in ranges:
         if off < SKIPPABLE_HEADER or off + length > blob_size:
-            raise InvalidTOC("reading the zstd:chunked footer", message=f"range {off}+{length} is outside the blob")
+            raise InvalidTOC(
+                "reading the zstd:chunked footer", message=f"range {off}+{length} is outside the blob"
+            )
     if len(ranges) == 2 and ranges[1][0] < ranges[0][0] + ranges[0][1]:
         raise InvalidTOC("reading the zstd:chunked footer", message="the TOC and the tar-split overlap")
     parts = list(_read(source, ranges))
