@@ -106,7 +106,10 @@ def decode(kind: BlobKind, raw: Iterator[bytes], size: int) -> Iterator[bytes]:
     for data in raw:
         while data and left:
             try:
-                out = dec.decompress(data, left) if kind is BlobKind.ESTARGZ else dec.decompress(data)
+                if isinstance(dec, zstandard.ZstdDecompressionObj):
+                    out = dec.decompress(data)
+                else:
+                    out = dec.decompress(data, left)
             except (zlib.error, zstandard.ZstdError) as exc:
                 raise InvalidTOC("decoding a chunk", message=str(exc)) from None
             if len(out) > left:
@@ -114,7 +117,7 @@ def decode(kind: BlobKind, raw: Iterator[bytes], size: int) -> Iterator[bytes]:
             if out:
                 left -= len(out)
                 yield out
-            if kind is BlobKind.ESTARGZ and dec.unconsumed_tail:
+            if not isinstance(dec, zstandard.ZstdDecompressionObj) and dec.unconsumed_tail:
                 data = dec.unconsumed_tail
                 continue
             if dec.eof:
