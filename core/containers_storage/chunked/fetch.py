@@ -13,6 +13,7 @@ from .errors import BadRequest, InvalidTOC
 from .formats import BlobKind
 from .sources import BlobSource, Range
 
+_ZLIB_DECOMPRESS = type(zlib.decompressobj())
 #: upstream asks for at most this many ranges in one request
 MAX_RANGES = 1024
 #: below this many ranges a refused request is not retried
@@ -106,10 +107,10 @@ def decode(kind: BlobKind, raw: Iterator[bytes], size: int) -> Iterator[bytes]:
     for data in raw:
         while data and left:
             try:
-                if isinstance(dec, zstandard.ZstdDecompressionObj):
-                    out = dec.decompress(data)
-                else:
+                if isinstance(dec, _ZLIB_DECOMPRESS):
                     out = dec.decompress(data, left)
+                else:
+                    out = dec.decompress(data)
             except (zlib.error, zstandard.ZstdError) as exc:
                 raise InvalidTOC("decoding a chunk", message=str(exc)) from None
             if len(out) > left:
@@ -117,7 +118,7 @@ def decode(kind: BlobKind, raw: Iterator[bytes], size: int) -> Iterator[bytes]:
             if out:
                 left -= len(out)
                 yield out
-            if not isinstance(dec, zstandard.ZstdDecompressionObj) and dec.unconsumed_tail:
+            if isinstance(dec, _ZLIB_DECOMPRESS) and dec.unconsumed_tail:
                 data = dec.unconsumed_tail
                 continue
             if dec.eof:
