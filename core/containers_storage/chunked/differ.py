@@ -246,6 +246,7 @@ class _Run:
         self.hard_links = _flag(differ.pull_options, "use_hard_links")
         self.ostree = [r for r in differ.pull_options.get("ostree_repos", "").split(":") if r]
         self._roots: dict[str, RootedDir | None] = {}
+        self._placing: dict[str, RootedDir] = {}
         self.cursor: BlobCursor | None = None
 
     # -- looking for content we already have -------------------------------------------
@@ -388,10 +389,11 @@ class _Run:
                 stats.ranges_fetched = len(remote)
             apply_entries(self._feed(plans), dest, self.options)
         finally:
-            for tree in self._roots.values():
+            for tree in [*self._roots.values(), *self._placing.values()]:
                 if tree is not None:
                     tree.close()
             self._roots.clear()
+            self._placing.clear()
 
     def _feed(
         self, plans: dict[int, Callable[[int, bytes, th.Entry], int | None]]
@@ -400,13 +402,16 @@ class _Run:
             yield _tar_entry(item.entry), plans.get(n)
 
     # -- placing content ------------------------------------------------------------------
+    def _open_at(self, root: str, name: str) -> int:
+        """Open ``name`` confined to ``root`` (directory descriptors cached per root)."""
+        tree = self._placing.get(root)
+        if tree is None:
+            tree = self._placing[root] = RootedDir(root)
+        return tree.open_file(layer_parts(os.fsencode(name)))
+
     def _place_local(self, found: _LocalFile) -> ContentPlacer:
         def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
-            tree = RootedDir(found.root)
-            try:
-                src = tree.open_file(layer_parts(os.fsencode(found.name)))
-            finally:
-                tree.close()
+            src = self._open_at(found.root, found.name)
             try:
                 if found.hard_link:
                     try:
@@ -474,11 +479,7 @@ class _Run:
 
     def _chunk_bytes(self, c: ChunkRef, part: ChunkRef | _LocalChunk) -> Iterator[bytes]:
         if isinstance(part, _LocalChunk):
-            tree = RootedDir(part.root)
-            try:
-                src = tree.open_file(layer_parts(os.fsencode(part.name)))
-            finally:
-                tree.close()
+            src = self._open_at(part.root, part.name)
             try:
                 pos, left = part.offset, c.size
                 while left:
