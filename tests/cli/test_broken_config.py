@@ -76,7 +76,7 @@ def test_broken_file_stops_even_with_both_roots(case: BrokenFile, work: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     path = _conf(work, case.content, monkeypatch)
     text = _one_line_error(run_main(*_roots(work), "-s", "vfs", "layers"))
-    assert str(path) in text and case.key in text
+    assert str(path) in text and case.key in text.replace(str(path), "")
     _nothing_created(work)
 
 
@@ -85,7 +85,7 @@ def test_broken_file_stops_the_defaults(case: BrokenFile, work: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     path = _conf(work, case.content, monkeypatch)
     text = _one_line_error(run_main("layers"))
-    assert str(path) in text and case.key in text
+    assert str(path) in text and case.key in text.replace(str(path), "")
     _nothing_created(work)
 
 
