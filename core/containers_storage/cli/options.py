@@ -2,6 +2,7 @@
 
 Defaults from the configuration are loaded only when the words before the command named
 no root, driver or driver option; flags after the command then override single fields.
+The configuration is read in any case, so a broken one stops every command (as upstream).
 """
 
 from __future__ import annotations
