@@ -1,7 +1,9 @@
 """Store options from ``storage.conf``, the environment and built-in defaults (config.md).
 
-Only :func:`load_store_options` reads files; :class:`StoreOptions` is plain data, so
-library users can also build one by hand (``StoreOptions(graph_root=..., run_root=...)``).
+Only :func:`load_store_options` and :func:`complete_store_options` read files;
+:class:`StoreOptions` is plain data, so library users can also build one by hand
+(``StoreOptions(graph_root=..., run_root=...)``). Every file is type-checked as it is read:
+an error is one line naming the file, the line and the key.
 """
 
 from __future__ import annotations
