@@ -104,6 +104,9 @@ class OverlayDriver(Driver):
     #: deletions into whiteouts itself; the native apply uses OVERLAY (or AUFS)
     whiteout_format = WhiteoutFormat.DELETE
 
+    #: checked by options.parse, with upstream's messages
+    option_keys = None
+
     # -- probing and initialisation ------------------------------------------------------
     @classmethod
     def probe(cls, config: DriverConfig) -> None:
@@ -185,6 +188,17 @@ class OverlayDriver(Driver):
             if os.geteuid() != 0:
                 raise _cannot_mount()
             self._check_kernel_overlay()
+            if self.opts.mount_options:
+                ok, why = features.checked(
+                    self.run_home,
+                    f"mountopt({self.opts.mount_options})",
+                    lambda: features.check_mount_options(self.home, self.opts.mount_options, self.userxattr),
+                )
+                if not ok:
+                    raise InvalidOption(
+                        message=f"overlay.mountopt={self.opts.mount_options}: the kernel refuses these "
+                        f"mount options: {why}"
+                    )
             feature = f"metacopy({self.opts.mount_options})"
             self.using_metacopy, _ = features.checked(
                 self.run_home,

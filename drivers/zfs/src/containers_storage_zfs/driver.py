@@ -43,6 +43,9 @@ class ZfsDriver(Driver):
     name = "zfs"
     priority = 40
 
+    #: checked by ZfsOptions.parse, with upstream's messages
+    option_keys = None
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self.options = ZfsOptions.parse(config.options)
