@@ -135,6 +135,14 @@ class Driver(abc.ABC):
         self.home = config.home
 
     # -- probing -------------------------------------------------------------------
+    #: The driver-option keys (:attr:`DriverConfig.options`) this driver takes, lower-case
+    #: and without the ``<name>.`` prefix. The store refuses any other option, naming it,
+    #: before :meth:`probe`; the default takes none, so an option (``--storage-opt``,
+    #: ``[storage.options.<name>]``) is never ignored silently. ``None``: the driver checks
+    #: its options itself (the built-in drivers do, with upstream's messages).
+    #: :func:`containers_storage.drivers.options.option_map` reads them.
+    option_keys: ClassVar[frozenset[str] | None] = frozenset()
+
     @classmethod
     def probe(cls, config: DriverConfig) -> None:
         """Raise a :data:`~containers_storage.errors.PROBE_SKIPPABLE` error saying why the

@@ -18,6 +18,7 @@ from ..errors import (
     NoDriverAvailable,
 )
 from .api import Driver, DriverConfig, DriverInfo
+from .options import check_known_options
 
 if TYPE_CHECKING:
     from ..config import StoreOptions
@@ -45,6 +46,7 @@ def init_driver(info: DriverInfo, options: StoreOptions, requested_name: str) ->
     """Probe and construct one driver; probe failures propagate with their reason."""
     cls = info.load()
     config = driver_config(options, requested_name)
+    check_known_options(cls, config)
     cls.probe(config)
     return cls(config)
 

@@ -49,6 +49,9 @@ class BtrfsDriver(Driver):
     name = "btrfs"
     priority = 30
 
+    #: checked by parse_driver_options, with upstream's messages
+    option_keys = None
+
     @classmethod
     def probe(cls, config: DriverConfig) -> None:
         check_backing_fs(config.home)

@@ -47,6 +47,9 @@ class ZfsDriver(Driver):
     #: bookmark, so such an ID would make ``destroy`` reach another dataset's data)
     layer_id_pattern = re.compile(r"[A-Za-z0-9_.:-]+")
 
+    #: checked by ZfsOptions.parse, with upstream's messages
+    option_keys = None
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self.options = ZfsOptions.parse(config.options)
