@@ -47,7 +47,6 @@ def check_backing_fs(home: str) -> None:
 
 class BtrfsDriver(Driver):
     name = "btrfs"
-    priority = 30
 
     @classmethod
     def probe(cls, config: DriverConfig) -> None:

@@ -16,7 +16,6 @@ from containers_storage.idtools import IDMappings
 
 class VFSDriver(Driver):
     name = "vfs"
-    priority = 100
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)

@@ -41,7 +41,6 @@ def _quota(opts: CreateOpts | None) -> int:
 
 class ZfsDriver(Driver):
     name = "zfs"
-    priority = 40
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
