@@ -1,5 +1,10 @@
 """Hook specifications: the plugin author's reference.
 
+The contract these hooks serve is in the repository's ``docs/spec/``: ``driver-api.md``
+(what a graph driver does, and the conformance scenarios of
+:mod:`containers_storage.testing.conformance`), ``on-disk.md``, ``cli.md`` and
+``config.md``.
+
 containers-storage has three extension points, each a pluggy hook below. A plugin is a
 module (or object) with functions named like these hooks and decorated with
 :data:`hookimpl`; it is found through an entry point:

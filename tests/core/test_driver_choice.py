@@ -147,9 +147,12 @@ def test_alias_directory_that_upstream_filled_is_kept(tmp_path: Path) -> None:
     host = EmptyHost()
     host.register(Offer(_info("vfs", VFSDriver, 100, aliases=("vfs2",))))
     (tmp_path / "g" / "vfs2" / "dir" / "old-layer").mkdir(parents=True)
-    driver = open_driver(opts(tmp_path, driver_name="vfs2"), host)
-    assert driver.home == str(tmp_path / "g" / "vfs2") and driver.list_layers() == ["old-layer"]
-    (tmp_path / "g" / "vfs").mkdir()
+    (tmp_path / "g" / "vfs").mkdir()  # what a store makes for its driver's name: still empty
+    for name in ("vfs2", "vfs"):
+        driver = open_driver(opts(tmp_path, driver_name=name), host)
+        assert driver.home == str(tmp_path / "g" / "vfs2") and driver.list_layers() == ["old-layer"]
+    assert open_driver(opts(tmp_path, driver_priority=["vfs"]), host).list_layers() == ["old-layer"]
+    (tmp_path / "g" / "vfs" / "dir").mkdir()  # once the canonical directory holds a store, it wins
     assert open_driver(opts(tmp_path, driver_name="vfs2"), host).home == str(tmp_path / "g" / "vfs")
 
 

@@ -22,7 +22,7 @@ def _one_line(text: str) -> str:
 
 
 def _driver_state(ctx: Context, host: PluginHost, status: EntryStatus) -> str:
-    from ..drivers.select import driver_config
+    from ..drivers.select import driver_config, driver_root, home_name
     from ..errors import DuplicateDriver
 
     if status.error:
@@ -33,8 +33,9 @@ def _driver_state(ctx: Context, host: PluginHost, status: EntryStatus) -> str:
     except DuplicateDriver as exc:
         return f"refused: {exc}"
     try:
-        cls = host.driver_class(status.infos[0])
-        cls.probe(driver_config(ctx.options, name))
+        info = status.infos[0]
+        cls = host.driver_class(info)
+        cls.probe(driver_config(ctx.options, home_name(info, driver_root(ctx.options))))
     except Exception as exc:
         return _one_line(error_text(exc))
     return "ok"

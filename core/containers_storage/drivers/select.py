@@ -11,8 +11,8 @@ skipping those whose probe says they cannot run here.
 
 An alias (``overlay2``) uses its canonical driver's directory (``overlay``), so that a
 store opened under either name is one store; only a store that upstream's tool wrote
-under the alias (``-s overlay2`` keeps its layers in ``<root>/overlay2``) keeps its
-directory.
+under the alias (``-s overlay2`` keeps its layers in ``<root>/overlay2``) is opened in
+that directory, under either name, while the canonical one is missing or empty.
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ def driver_root(options: StoreOptions) -> str:
     return options.image_store or options.graph_root
 
 
-def home_name(info: DriverInfo, requested: str, root: str) -> str:
-    """The name of the driver's directory under ``root`` for ``info`` requested as
-    ``requested``: the canonical name, unless the request is an alias whose directory
-    upstream filled while the canonical one does not exist."""
-    if requested == info.name:
-        return requested
-    alias_dir = os.path.join(root, requested)
-    if not os.path.exists(os.path.join(root, info.name)) and _non_empty(alias_dir):
-        return requested
+def home_name(info: DriverInfo, root: str) -> str:
+    """The name of ``info``'s directory under ``root``, whichever of its names was asked
+    for: the canonical name, unless that directory is missing or empty while an alias's
+    holds a store (upstream's ``-s overlay2``)."""
+    if _non_empty(os.path.join(root, info.name)):
+        return info.name
+    for alias in info.aliases:
+        if _non_empty(os.path.join(root, alias)):
+            return alias
     return info.name
 
 
@@ -72,10 +72,10 @@ def _non_empty(path: str) -> bool:
         return False
 
 
-def init_driver(info: DriverInfo, options: StoreOptions, requested_name: str, host: PluginHost) -> Driver:
+def init_driver(info: DriverInfo, options: StoreOptions, host: PluginHost) -> Driver:
     """Probe and construct one driver; probe failures propagate with their reason."""
     cls = host.driver_class(info)
-    config = driver_config(options, home_name(info, requested_name, driver_root(options)))
+    config = driver_config(options, home_name(info, driver_root(options)))
     cls.probe(config)
     return cls(config)
 
@@ -101,7 +101,7 @@ def open_driver(options: StoreOptions, host: PluginHost) -> Driver:
         info = host.driver_info(options.driver_name)
         if info is None:
             raise _not_installed(options.driver_name, host)
-        return init_driver(info, options, options.driver_name, host)
+        return init_driver(info, options, host)
     return _probe(options, host)
 
 
@@ -122,7 +122,7 @@ def _probe(options: StoreOptions, host: PluginHost) -> Driver:
                 message=f"{root} holds a store of the storage driver "
                 f'"{status.entry_point.name}" from {status.origin}, which cannot be loaded: {status.error}'
             )
-    prior: dict[str, str] = {}  # canonical name -> the directory found
+    prior: dict[str, str] = {}  # canonical name -> a directory found
     for key in sorted(by_name):
         if os.path.exists(os.path.join(root, key)):
             prior.setdefault(by_name[key].name, key)
@@ -136,13 +136,13 @@ def _probe(options: StoreOptions, host: PluginHost) -> Driver:
             )
         name = eligible[0]
         host.refuse_duplicate(name)
-        return init_driver(by_name[name], options, prior[name], host)
+        return init_driver(by_name[name], options, host)
     reasons = [f"{n}: not installed" for n in configured if n not in by_name]
     order = [by_name[n] for n in configured if n in by_name] + installed
     for info in {id(i): i for i in order}.values():
         host.refuse_duplicate(info.name)
         try:
-            return init_driver(info, options, info.name, host)
+            return init_driver(info, options, host)
         except PROBE_SKIPPABLE as e:
             reasons.append(f"{info.name}: {e}")
         except DriverLoadError as e:  # an installed driver whose class cannot be imported
