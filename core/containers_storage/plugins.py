@@ -244,8 +244,9 @@ class PluginHost:
 
     def broken_drivers(self) -> list[EntryStatus]:
         """The driver entry points that could not be loaded (after a full scan)."""
-        self.load_all_drivers()
-        return [s for s in self._entries.values() if s.error]
+        with self._lock:
+            self.load_all_drivers()
+            return [s for s in self._entries.values() if s.error]
 
     def installed_driver_names(self) -> list[str]:
         return [i.name for i in self.load_all_drivers()]
