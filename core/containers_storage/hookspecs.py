@@ -13,9 +13,10 @@ module (or object) with functions named like these hooks and decorated with
   name being the driver's name (``vfs = "containers_storage_vfs.plugin"``); the plugin it
   points at offers exactly that driver (a distribution with two drivers points two entry
   points at two objects, ``pkg.plugin:first`` and ``pkg.plugin:second``). When a store
-  names its driver, only that entry point is imported. A name (or alias) that two
-  distributions offer is refused with an error naming both, as upstream refuses a
-  second registration of a driver name. An entry point that cannot be imported is
+  names its driver, only that entry point is imported. A name that two distributions
+  offer is refused with an error naming both, as upstream refuses a second registration
+  of a driver name (an alias that takes another driver's name is found once every
+  plugin is loaded: when probing or listing). An entry point that cannot be imported is
   listed as broken by ``containers-storage drivers`` and reported, with its
   distribution, by any store that asks for it; stores using other drivers still open.
 * group ``containers_storage.plugins`` -- everything else (lock providers, additional
