@@ -6,6 +6,14 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("drivers", "drivers under test").addoption(
+        "--reliability-driver",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="run the kill, concurrency and hostile-input suites (tests/reliability) on this installed "
+        "driver, built-in or third-party; repeat for several (default: vfs, overlay, btrfs, zfs)",
+    )
     group = parser.getgroup("soak", "long reliability runs")
     group.addoption(
         "--soak",

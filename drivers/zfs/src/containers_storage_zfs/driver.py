@@ -41,7 +41,6 @@ def _quota(opts: CreateOpts | None) -> int:
 
 class ZfsDriver(Driver):
     name = "zfs"
-    priority = 40
 
     #: checked by ZfsOptions.parse, with upstream's messages
     option_keys = None
