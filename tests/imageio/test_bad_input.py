@@ -313,3 +313,25 @@ def test_interrupted_import_leaves_nothing(tmp_path: Path, roots: Roots, seeded:
             pass
 
     assert_refused(roots, lambda: import_image(seeded, layout.root, progress=Interrupt()), KeyboardInterrupt)
+
+
+def test_descriptor_contradicting_the_manifest(tmp_path: Path, roots: Roots, seeded: Store) -> None:
+    image = Image(standard_layers(("none",)))
+    layout = Layout(tmp_path / "lay")
+    desc = layout.put_image(image)
+    desc["mediaType"] = "application/vnd.oci.image.index.v1+json"
+    layout.add(desc, "latest")
+    assert_refused(
+        roots, lambda: import_image(seeded, layout.root), InvalidImageSource, "its descriptor says"
+    )
+
+
+def test_export_of_an_image_missing_its_config(tmp_path: Path, seeded: Store) -> None:
+    from containers_storage.imageio import export_image
+
+    img = seeded.images()[0]
+    config_key = next(k for k in img.big_data_names if k.startswith("sha256:"))
+    seeded.set_image_big_data(img.id, config_key, b"{}")  # no longer the config's digest
+    with pytest.raises(DigestMismatch, match="config"):
+        export_image(seeded, img.id, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

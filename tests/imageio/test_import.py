@@ -321,3 +321,55 @@ def test_progress_counts_every_byte(tmp_path: Path, store: Store, image: Image) 
     assert starts == [(layer.descriptor["digest"], layer.descriptor["size"]) for layer in image.layers]
     assert sum(n for k, n in events if k == "bytes") == sum(len(layer.blob) for layer in image.layers)
     assert events[-1] == ("finish", 0)
+
+
+def test_blob_missing_from_the_source_comes_from_a_store_layer(tmp_path: Path, store: Store) -> None:
+    """A layer with the DiffID is in the store but on another parent: its diff serves."""
+    shared = Layer(_small_tar("shared", b"same content"))
+    import_image(store, oci_layout(tmp_path / "a", Image([shared])).root, names=["a"])
+    b = Image([Layer(_small_tar("base", b"other base"), "gzip"), shared])
+    layout = oci_layout(tmp_path / "b", b)
+    (layout.root / "blobs" / "sha256" / shared.descriptor["digest"][7:]).unlink()  # type: ignore[index]
+    img = import_image(store, layout.root, names=["b"])
+    top = store.layer(img.top_layer)
+    assert top.id == chain(b)[1] and top.uncompressed_digest == shared.diff_id
+    assert top.parent == chain(b)[0]
+
+
+def test_a_layer_imported_meanwhile_by_another_process_is_used(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from containers_storage.imageio.storewriter import StoreWriter
+
+    image = Image(standard_layers(("gzip", "none")))
+    root = oci_layout(tmp_path / "lay", image).root
+    import_image(store, root)
+    store.delete_image(image.id)  # frees the top layer
+    import_image(store, oci_layout(tmp_path / "base", Image(image.layers[:1])).root)
+    # the first look finds nothing, as if another process created the layer after it
+    real = StoreWriter._existing
+    calls: list[str] = []
+
+    def racing(self: StoreWriter, layer_id: str, layer: Layer) -> object:  # type: ignore[override]
+        calls.append(layer_id)
+        return None if len(calls) == 1 else real(self, layer_id, layer)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoreWriter, "_existing", racing)
+    img = import_image(store, root, names=["raced"])
+    assert img.id == image.id
+    assert len(store.layers()) == 2
+
+
+def test_a_stored_layer_with_the_chain_id_but_other_content(
+    tmp_path: Path, roots: Roots, store: Store
+) -> None:
+    import io
+
+    from containers_storage.imageio import InvalidImageSource
+
+    image = Image(standard_layers(("none",)))
+    store.put_layer(id=image.layers[0].diff_id[7:], diff=io.BytesIO(_small_tar("x", b"impostor")))
+    before = snapshot(roots)
+    with pytest.raises(InvalidImageSource, match="the store's layer has DiffID"):
+        import_image(store, oci_layout(tmp_path / "lay", image).root)
+    assert snapshot(roots) == before
