@@ -197,3 +197,21 @@ def test_docker_archive_like_skopeos(tmp_path: Path, roots: Roots, store: Store,
         f"docker-archive:{tmp_path / 'theirs.tar'}:example.com/app:1",
     )
     assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "theirs.tar").read_bytes()
+
+
+def test_podman_creates_a_container_from_our_image(
+    tmp_path: Path, roots: Roots, store: Store, podman: Clients
+) -> None:
+    image = Image(standard_layers(("gzip", "none")))
+    img = import_image(store, oci_layout(tmp_path / "lay", image).root, names=["example.com/run:1"])
+    store.close()
+    podman.podman(roots, "create", "--name", "c1", "example.com/run:1", "/bin/sh")
+    with get_store(roots.options()) as s:
+        (ctr,) = s.containers()
+        assert (ctr.names, ctr.image_id) == (("c1",), img.id)
+        assert s.layer(ctr.layer_id).parent == img.top_layer
+        tree = Path(s.mount(ctr.id))
+        try:
+            assert (tree / "usr" / "lib" / "python" / "email" / "message.py").is_file()
+        finally:
+            s.unmount(ctr.id)
