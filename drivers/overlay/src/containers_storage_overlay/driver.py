@@ -100,7 +100,6 @@ def _cannot_mount() -> DriverPrerequisites:
 
 class OverlayDriver(Driver):
     name = "overlay"
-    priority = 10
     #: the generic apply writes through the mounted layer, where the kernel turns
     #: deletions into whiteouts itself; the native apply uses OVERLAY (or AUFS)
     whiteout_format = WhiteoutFormat.DELETE

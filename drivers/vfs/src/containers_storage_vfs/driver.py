@@ -16,7 +16,6 @@ from containers_storage.idtools import IDMappings
 
 class VFSDriver(Driver):
     name = "vfs"
-    priority = 100
 
     #: checked in __init__, with upstream's messages
     option_keys = None

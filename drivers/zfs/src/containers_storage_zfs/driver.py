@@ -42,7 +42,6 @@ def _quota(opts: CreateOpts | None) -> int:
 
 class ZfsDriver(Driver):
     name = "zfs"
-    priority = 40
     #: characters of a ZFS dataset name component ("@" would name a snapshot, "#" a
     #: bookmark, so such an ID would make ``destroy`` reach another dataset's data)
     layer_id_pattern = re.compile(r"[A-Za-z0-9_.:-]+")
