@@ -42,6 +42,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="length of each concurrency run (default: 8, with --soak 120)",
     )
     group.addoption(
+        "--soak-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the kill-at-any-point test N times per driver, each round on a fresh store "
+        "with its own random stream (derived from the seed and the round)",
+    )
+    group.addoption(
         "--soak-seed",
         type=int,
         default=None,

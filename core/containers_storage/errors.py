@@ -137,6 +137,13 @@ class InvalidBigDataName(StorageError, ValueError):
     default_message = "not a valid name for a big data item"
 
 
+class InvalidID(StorageError, ValueError):
+    """An ID that cannot name one directory entry of the store (an addition: upstream
+    accepts such IDs and joins them into paths)."""
+
+    default_message = "not a valid ID"
+
+
 class LayerHasChildren(StorageError):
     default_message = "layer has children"
 

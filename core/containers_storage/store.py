@@ -33,6 +33,7 @@ from .errors import (
     ImageUnknown,
     ImageUsedByContainer,
     IncompleteOptions,
+    InvalidID,
     LayerContentModified,
     LayerDataMissing,
     LayerHasChildren,
@@ -58,7 +59,7 @@ from .locks.api import Lock
 from .records.bigdata import sha256_of
 from .records.containers import ContainerStore
 from .records.files import read_file, remove_tree, write_atomic
-from .records.ids import dedupe
+from .records.ids import dedupe, id_path, id_problem, validate_id
 from .records.images import ImageStore
 from .records.layers import LayerStore
 from .records.model import (
@@ -678,8 +679,9 @@ class Store:
                 if self._layers.resolve(c.layer_id) is None:
                     raise NotALayer()
                 self._drop_container_and_layer(c)
-                for base in (self._container_dir, self._run_container_dir):
-                    remove_tree(os.path.join(base, c.id, "userdata"))
+                if id_problem(c.id) is None:
+                    for base in (self._container_dir, self._run_container_dir):
+                        remove_tree(id_path(base, c.id, "container", "userdata"))
                 return
             if self._images.resolve(id) is not None:
                 self._images.delete(id)
@@ -734,6 +736,8 @@ class Store:
         """Create a layer and apply ``diff`` (any compression); returns the layer and the
         size the driver reported (-1 without a diff)."""
         opts = options or LayerOptions()
+        if id:
+            self._layers.valid_id(id)  # before anything touches the disk
         with self._write_layers() as layers, self._ro_layers_reading() as ro, self._containers.reading():
             parent_rec: Layer | None = None
             if parent:
@@ -927,15 +931,16 @@ class Store:
             rec = self._layers.resolve(id)
             if rec is None:
                 raise NotALayer()
+            # "" links to nothing (a record someone else wrote may still have that ID)
             for other in self._layers.all():
-                if other.parent == rec.id:
+                if rec.id and other.parent == rec.id:
                     raise LayerHasChildren(f"used by layer {other.id}")
             images = self._images.all()
             for img in images:
-                if img.top_layer == rec.id:
+                if rec.id and img.top_layer == rec.id:
                     raise LayerUsedByImage(f"layer {rec.id} used by image {img.id}")
             for ctr in self._containers.all():
-                if ctr.layer_id == rec.id:
+                if rec.id and ctr.layer_id == rec.id:
                     raise LayerUsedByContainer(f"layer {rec.id} used by container {ctr.id}")
             self._layers.delete(rec.id)
             for img in images:
@@ -1080,6 +1085,8 @@ class Store:
         options: ImageOptions | None = None,
     ) -> Image:
         opts = options or ImageOptions()
+        if id:
+            validate_id(id, "image")  # before anything touches the disk
         with self._read_all_layers() as stores:
             if layer:
                 found = self._home(stores, layer)
@@ -1208,14 +1215,15 @@ class Store:
     def image_directory(self, id: str) -> str:
         with self._images.reading():
             img = self._images.get(id)
-        path = os.path.join(self._images.image_dir, img.id, "userdata")
+        path = id_path(self._images.image_dir, img.id, "image", "userdata")
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
     def image_run_directory(self, id: str) -> str:
         with self._images.reading():
             img = self._images.get(id)
-        path = os.path.join(self._run_root, f"{self._driver_name}-images", img.id, "userdata")
+        run_images = os.path.join(self._run_root, f"{self._driver_name}-images")
+        path = id_path(run_images, img.id, "image", "userdata")
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
@@ -1327,6 +1335,10 @@ class Store:
     ) -> Container:
         """``layer`` is the ID wanted for the container's new layer ("" = random)."""
         opts = options or ContainerOptions()
+        if id:
+            validate_id(id, "container")  # before anything touches the disk
+        if layer:
+            self._layers.valid_id(layer)
         idm = opts.id_mapping
         flags = dict(opts.flags)
         if opts.mount_opts:
@@ -1513,7 +1525,7 @@ class Store:
     def _container_subdir(self, base: str, id: str) -> str:
         with self._containers.reading():
             ctr = self._containers.get(id)
-        path = os.path.join(base, ctr.id, "userdata")
+        path = id_path(base, ctr.id, "container", "userdata")
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
@@ -1552,8 +1564,9 @@ class Store:
             if ctr is None:
                 raise NotAContainer()
             self._drop_container_and_layer(ctr)
-            for base in (self._container_dir, self._run_container_dir):
-                remove_tree(os.path.join(base, ctr.id))
+            if id_problem(ctr.id) is None:
+                for base in (self._container_dir, self._run_container_dir):
+                    remove_tree(id_path(base, ctr.id, "container"))
 
     def _drop_container_and_layer(self, ctr: Container) -> None:
         """The record first, then the layer: a crash in between leaves an unused layer,
@@ -1611,6 +1624,11 @@ class Store:
                     else:
                         ro_known.add(rec.id)
                     errs = (report.layers if rw else report.ro_layers).setdefault(rec.id, [])
+                    bad_id = _invalid_id_error(store.id_problem, f"{desc}layer", rec.id, rec.parent)
+                    if bad_id is not None:
+                        # never used as a path: no data, diff or mount checks
+                        errs.append(bad_id)
+                        continue
                     if opts.layer_data:
                         errs += _data_errors(
                             f"{desc}layer {rec.id}",
@@ -1624,7 +1642,7 @@ class Store:
                         self._check_layer_digest(store, rec, errs, headers, desc, layer_stores)
             for rec in layers:
                 errs = report.layers[rec.id]
-                if not opts.layer_mountable:
+                if not opts.layer_mountable or any(isinstance(e, InvalidID) for e in errs):
                     continue
                 try:
                     mount_point = driver.get(rec.id, MountOpts(mount_label=rec.mount_label, options=("ro",)))
@@ -1672,7 +1690,10 @@ class Store:
                         continue
                     examined.add(img.id)
                     ierrs = (report.images if rw else report.ro_images).setdefault(img.id, [])
-                    if opts.image_data:
+                    bad_id = _invalid_id_error(id_problem, f"{desc}image", img.id)
+                    if bad_id is not None:
+                        ierrs.append(bad_id)
+                    elif opts.image_data:
                         ierrs += _data_errors(
                             f"{desc}image {img.id}",
                             img.big_data_names,
@@ -1698,7 +1719,10 @@ class Store:
             with self._containers.reading():
                 for ctr in self._containers.all():
                     cerrs = report.containers.setdefault(ctr.id, [])
-                    if opts.container_data:
+                    bad_id = _invalid_id_error(id_problem, "container", ctr.id)
+                    if bad_id is not None:
+                        cerrs.append(bad_id)
+                    elif opts.container_data:
                         cerrs += _data_errors(
                             f"container {ctr.id}",
                             ctr.big_data_names,
@@ -1738,11 +1762,12 @@ class Store:
         desc: str,
         stores: Sequence[LayerStore],
     ) -> None:
-        """Regenerate the uncompressed diff; compare digest and size; keep its headers."""
+        """Regenerate the uncompressed diff; compare digest and size; keep its headers.
+        The diff is read as Go's tar reader reads it (an empty stream is an empty
+        archive; bytes after the end marker count but are not entries)."""
         import hashlib
-        import math
-        import tarfile
 
+        from .archive.tarreader import Source, TarReader
         from .records.contents import Header
         from .records.images import validate_digest
 
@@ -1761,30 +1786,28 @@ class Store:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
 
-        class _Tee(io.RawIOBase):
-            def readable(self) -> bool:
-                return True
+        def tap(data: bytes) -> None:
+            nonlocal count
+            hasher.update(data)
+            count += len(data)
 
-            def readinto(self, b: Any) -> int:
-                nonlocal count
-                data = stream.read(len(b))
-                hasher.update(data)
-                count += len(data)
-                b[: len(data)] = data
-                return len(data)
-
-        tee = io.BufferedReader(_Tee(), 1 << 16)
+        source = Source(stream, tap)
         try:
-            with tarfile.open(fileobj=tee, mode="r|") as tf:
-                for m in tf:
-                    flag = "0" if m.type == tarfile.AREGTYPE else m.type.decode("latin-1")
-                    # tarfile drops the trailing slash of directory names; archives carry
-                    # it and the replay order depends on it
-                    name = m.name + "/" if m.isdir() else m.name
-                    found.append(
-                        Header(name, flag, m.uid, m.gid, m.size, m.mode, math.floor(m.mtime), m.linkname)
+            for e in TarReader(source):
+                # directory names keep their trailing slash: the replay order depends on it
+                found.append(
+                    Header(
+                        os.fsdecode(e.name),
+                        chr(e.typeflag),
+                        e.uid,
+                        e.gid,
+                        e.size,
+                        e.mode,
+                        e.mtime_ns // 1_000_000_000,
+                        os.fsdecode(e.linkname),
                     )
-            while tee.read(1 << 20):
+                )
+            for _rest in source.rest():
                 pass
         except Exception as exc:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
@@ -1849,7 +1872,7 @@ class Store:
                 try:
                     if isinstance(err, LayerUnaccounted):
                         with self._graph() as driver:
-                            driver.remove(lid)
+                            driver.remove(self._layers.valid_id(lid))
                     else:
                         try:
                             self.unmount(lid, force=True)
@@ -1971,6 +1994,21 @@ def _data_errors(
         if sizes is not None and len(data) != sizes.get(key, 0):
             out.append(wrong_size(where))
     return out
+
+
+def _invalid_id_error(
+    problem: Callable[[str], str | None], what: str, id: str, parent: str = ""
+) -> InvalidID | None:
+    """The finding for a record (written by someone else) whose ID, or parent's ID,
+    cannot be a path component; such a record is reported and only ever dropped."""
+    checks = [(f"{what} ID {go_quote(id)}", id)]
+    if parent:
+        checks.append((f"{what} {go_quote(id)}: parent ID {go_quote(parent)}", parent))
+    for context, value in checks:
+        reason = problem(value)
+        if reason is not None:
+            return InvalidID(context, message=f"{InvalidID.default_message}: {reason}")
+    return None
 
 
 def _driver_layers(driver: Driver) -> list[str]:

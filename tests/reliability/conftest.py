@@ -39,6 +39,9 @@ def chosen_drivers(config: pytest.Config) -> tuple[str, ...]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", chosen_drivers(metafunc.config), indirect=True, scope="session")
+    rounds = metafunc.config.getoption("--soak-seeds")
+    if rounds is not None and "soak_round" in metafunc.fixturenames:
+        metafunc.parametrize("soak_round", range(rounds), ids=lambda i: f"round{i}")
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +78,13 @@ def seed(pytestconfig: pytest.Config) -> int:
 @pytest.fixture
 def rng(seed: int, request: pytest.FixtureRequest) -> random.Random:
     return random.Random(f"{seed}:{request.node.nodeid}")
+
+
+@pytest.fixture
+def soak_round() -> int:
+    """Which of the ``--soak-seeds`` rounds this is (it is part of the node ID, from which
+    ``rng`` draws its stream); 0 without that option."""
+    return 0
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from . import tarheader as th
 from .crc64 import Crc64, CrcBatch, CrcSlot
 from .paths import go_clean, layer_parts
 from .rooted import RootedDir
-from .tarreader import Source, TarReader, iter_logical
+from .tarreader import Source, TarReader
 from .types import FileGetter
 
 SEGMENT = 2
@@ -199,7 +199,18 @@ def _disassemble(stream: IO[bytes], rec: _Recording, owners: OwnerSets) -> Itera
         seen.add(cleaned)
         checksum: CrcSlot | bytes | None = None
         want = writer is not None and entry.size > 0
-        if entry.sparse is None and entry.size <= _BATCHED:
+        if entry.sparse is not None:
+            # the stored fragments are kept as they are in the archive: a replay of the
+            # file's logical content would not reproduce the archive's bytes
+            for _chunk in reader.iter_content():
+                for piece in pending:
+                    for i in range(0, len(piece), _PADDING_CHUNK):
+                        rec.segment(piece[i : i + _PADDING_CHUNK])
+                    yield piece
+                pending.clear()
+            rec.file(entry.name, 0, None)
+            continue
+        if entry.size <= _BATCHED:
             chunks: list[bytes] = []
             while chunk := reader.read():
                 pending.clear()
@@ -209,7 +220,7 @@ def _disassemble(stream: IO[bytes], rec: _Recording, owners: OwnerSets) -> Itera
                 checksum = rec.batch.add(chunks)
         else:
             crc = Crc64()
-            for chunk in iter_logical(entry, reader) if entry.sparse is not None else reader.iter_content():
+            for chunk in reader.iter_content():
                 if want:
                     crc.update(chunk)
                 if pending:

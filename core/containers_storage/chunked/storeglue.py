@@ -44,7 +44,7 @@ class _StoreLayers:
     def tocs(self) -> list[tuple[str, bytes]]:
         out = []
         for rec in self.layers.all():
-            if rec.incomplete or TOC_BIG_DATA not in rec.big_data_names:
+            if rec.incomplete or TOC_BIG_DATA not in rec.big_data_names or self.layers.id_problem(rec.id):
                 continue
             try:
                 out.append((rec.id, self.layers.big_data(rec.id, TOC_BIG_DATA)))
@@ -126,6 +126,7 @@ def apply_from_staging(driver: Driver, layers: LayerStore, to: str, path: str, o
     rec = layers.resolve(to)
     if rec is None:
         raise LayerUnknown()
+    layers.usable(rec)  # its ID goes to the driver
     path = staging.check(driver.home, path)
     _commit(driver, rec.id, path)
     rec = layers.by_id(rec.id) or rec
@@ -159,6 +160,7 @@ def differ_target(driver: Driver, layers: LayerStore, id: str) -> str:
     rec = layers.resolve(id)
     if rec is None:
         raise LayerUnknown()
+    layers.usable(rec)  # its ID goes to the driver
     if not _native(driver):
         raise NotSupported(message=f"the {driver.name} driver has no differ target")
     return str(driver.differ_target(rec.id))  # type: ignore[attr-defined]

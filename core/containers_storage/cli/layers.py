@@ -167,6 +167,7 @@ def create_storage_layer(ctx: Context) -> int:
 
     from ..drivers.api import CreateOpts
     from ..idtools import IDMappings
+    from ..records.ids import validate_id
     from .idmapflags import id_mapping_options
 
     maps = id_mapping_options(ctx)
@@ -175,6 +176,9 @@ def create_storage_layer(ctx: Context) -> int:
                       id_mappings=IDMappings(maps.uid_map, maps.gid_map))
     parent = ctx.args[0] if ctx.args else None
     driver = ctx.store.driver
+    for lid in (layer_id, parent):
+        if lid:  # the driver joins both into paths
+            validate_id(lid, "layer", driver.layer_id_pattern)
     if ctx.flag("readonly"):
         driver.create(layer_id, parent or None, opts)
     else:

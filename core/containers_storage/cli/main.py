@@ -144,6 +144,17 @@ def _run(command: registry.Command, word: str, positional: list[str], values: di
 
         enable_debug_log(con, options)
     handler = command.load()
+    new_id = str(values.get("id") or "")
+    if new_id:
+        # a new record's ID is checked before the store is even opened
+        from ..records.ids import validate_id
+
+        try:
+            validate_id(new_id, _ID_KINDS.get(command.names[0], "layer"))
+        except ValueError as exc:
+            _traceback(con, exc, debug)
+            con.err(f"{error_text(exc)}\n")
+            return 1
     store = None
     if command.needs_store:
         from ..store import get_store
@@ -164,6 +175,10 @@ def _run(command: registry.Command, word: str, positional: list[str], values: di
     finally:
         if store is not None:
             store.close()
+
+
+#: what the ``--id`` of a command names (the others' name layers)
+_ID_KINDS = {"create-image": "image", "create-container": "container"}
 
 
 def _traceback(con: Console, exc: BaseException, debug: bool) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, ClassVar
@@ -125,6 +126,9 @@ class Driver(abc.ABC):
     name: ClassVar[str]
     #: deletions on disk (for the generic apply)
     whiteout_format: ClassVar[WhiteoutFormat] = WhiteoutFormat.DELETE
+    #: a restriction of layer IDs beyond "one path component", matched against the whole
+    #: ID (ZFS dataset names); the store refuses other IDs before calling the driver
+    layer_id_pattern: ClassVar[re.Pattern[str] | None] = None
 
     def __init__(self, config: DriverConfig) -> None:
         from .options import check_known_options

@@ -22,7 +22,7 @@ from ..idtools import IDMaps
 from ..locks.api import Lock
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
-from .ids import dedupe, generate_id
+from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
 from .model import VOLATILE_FLAG, Container
 
@@ -97,6 +97,7 @@ class ContainerStore(BigDataStore[Container]):
     ) -> Container:
         if not id:
             id = generate_id(self._records.__contains__)
+        validate_id(id, "container")
         if id in self._records:
             raise DuplicateID(f"container ID {go_quote(id)} is already in use")
         names = dedupe(names)
@@ -122,7 +123,7 @@ class ContainerStore(BigDataStore[Container]):
         self.add(rec, 1 if volatile else 0)
         try:
             for key, data in (big_data or {}).items():
-                self.write_big_data(id, key, data, sha256_of(data))
+                self.write_big_data(id, key, data, sha256_of(data), fresh=True)
             self.save()
         except BaseException:
             self.remove_data_dir(id)

@@ -4,11 +4,22 @@ The expected tree of a layer is the replay of the tar headers of every diff down
 parent chain (whiteouts and opaque directories applied, hard links taking their target's
 attributes); the actual tree is a walk of the mounted layer. Differences are reported in
 upstream's notation: ``+/path``, ``-/path``, ``-/dir/``, ``/path(mode:0644￫0600,...)``.
+
+The replay follows what applying a diff really does, so that a valid layer always checks
+clean (upstream's replay does not, in each case below):
+
+* symlinks met in the parent part of a name are followed inside the layer, with the
+  layer's root as ``/``, as the applier confines them (``escape -> /``, then
+  ``escape/file`` is ``/file``);
+* a directory a diff changes without an entry of its own (a whiteout-only layer, a
+  name whose parents the archive does not list, an opaque marker) has attributes the
+  archive does not say: they are not compared (the applier makes missing parents 0755
+  and the kernel sets the modification time);
+* a symlink's permission bits are not compared (Linux has none to keep).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import posixpath
 import stat
@@ -22,6 +33,8 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 REG, LINK, SYMLINK, CHAR, BLOCK, DIR, FIFO = "0", "1", "2", "3", "4", "5", "6"
 _ARROW = "\uffeb"
+#: symlinks followed while resolving one name before giving up (the kernel's limit)
+_MAX_SYMLINKS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,10 @@ class Info:
     size: int
     mode: int
     mtime: int
+    #: a symlink's target (followed when a later name passes through it; never compared)
+    linkname: str = ""
+    #: False when the diffs do not say the attributes (a directory changed implicitly)
+    known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,23 +87,69 @@ class Tree:
     def empty(cls) -> Tree:
         return cls(Info(DIR, 0, 0, 0, 0o555, int(time.time())))
 
-    def add(self, path: str, info: Info) -> None:
+    # -- resolving names as the applier does ------------------------------------------
+    def _node(self, real: Sequence[str]) -> Tree:
+        node = self
+        for part in real:
+            node = node.dirs[part]
+        return node
+
+    def _walk(self, parts: Sequence[str], create: bool, touched: set[tuple[str, ...]] | None = None
+              ) -> tuple[Tree, tuple[str, ...]] | None:  # fmt: skip
+        """The directory named ``parts`` and its real path: symlinks on the way are
+        followed inside the tree (the root is ``/``, ``..`` stops there). Missing
+        directories are made (attributes unknown) when ``create``, else None."""
+        real: list[str] = []
+        node = self
+        todo = list(parts)
+        hops = 0
+        while todo:
+            part = todo.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if real:
+                    real.pop()
+                    node = self._node(real)
+                continue
+            child = node.dirs.get(part)
+            if child is None:
+                info = node.files.get(part)
+                if info is not None and info.typeflag == SYMLINK and hops < _MAX_SYMLINKS:
+                    hops += 1
+                    if info.linkname.startswith("/"):
+                        real, node = [], self
+                    todo[:0] = info.linkname.split("/")
+                    continue
+                if not create:
+                    return None
+                node.files.pop(part, None)
+                child = node.dirs[part] = Tree(Info(DIR, 0, 0, 0, 0o755, 0, known=False))
+                if touched is not None:
+                    touched.add(tuple(real))
+            node = child
+            real.append(part)
+        return node, tuple(real)
+
+    def add(self, path: str, info: Info, touched: set[tuple[str, ...]] | None = None) -> tuple[str, ...]:
+        """Put ``info`` at ``path``; returns its real path. Directories whose entries
+        change are added to ``touched``."""
         parts = [p for p in path.split("/") if p]
         if parts and parts[0] == ".":
             parts = parts[1:]
         if info.typeflag != REG:
             info = replace(info, size=0)
-        node = self
-        for part in parts[:-1]:
-            child = node.dirs.get(part)
-            if child is None:
-                # a parent the archive did not list takes the child's attributes (as upstream)
-                child = node.dirs[part] = Tree(replace(info, typeflag=DIR))
-            node = child
+        if info.typeflag == "g":
+            return ()
         if not parts:
             self.info = replace(info, typeflag=DIR, size=self.info.size)
-            return
+            return ()
+        found = self._walk(parts[:-1], True, touched)
+        assert found is not None
+        node, real = found
         last = parts[-1]
+        if touched is not None:
+            touched.add(real)
         if info.typeflag == DIR:
             node.files.pop(last, None)
             existing = node.dirs.get(last)
@@ -94,73 +157,97 @@ class Tree:
                 node.dirs[last] = Tree(info)
             else:  # directory entries merge
                 existing.info = info
-        elif info.typeflag == "g":
-            return
         else:
             node.dirs.pop(last, None)
             node.files[last] = info
+        return (*real, last)
 
-    def remove(self, path: str) -> None:
-        head, _, rest = path.partition("/")
-        if not rest:
-            self.dirs.pop(head, None)
-            self.files.pop(head, None)
+    def remove(self, path: str, touched: set[tuple[str, ...]] | None = None) -> None:
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if not parts:
             return
-        child = self.dirs.get(head)
-        if child is not None:
-            child.remove(rest)
+        found = self._walk(parts[:-1], False)
+        if found is None:
+            return
+        node, real = found
+        if parts[-1] in node.dirs or parts[-1] in node.files:
+            node.dirs.pop(parts[-1], None)
+            node.files.pop(parts[-1], None)
+            if touched is not None:
+                touched.add(real)
 
     def _lookup(self, path: str) -> Info | None:
-        node = self
-        for part in posixpath.normpath(path).split("/"):
-            if part in ("", ".", ".."):
-                continue
-            if part in node.dirs:
-                node = node.dirs[part]
-                continue
-            return node.files.get(part)
-        return None
+        parts = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".", "..")]
+        if not parts:
+            return None
+        found = self._walk(parts[:-1], False)
+        return None if found is None else found[0].files.get(parts[-1])
 
-    def header(self, hdr: Header) -> None:
+    def _opaque(self, path: str, diff: _Diff) -> None:
+        """Empty the directory of everything this diff has not written so far, as the
+        applier does with an opaque marker (wherever it stands in the archive)."""
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        found = self._walk(parts, True, diff.touched)
+        assert found is not None
+
+        def clean(node: Tree, real: tuple[str, ...]) -> None:
+            for name in list(node.dirs):
+                if (*real, name) in diff.written:
+                    clean(node.dirs[name], (*real, name))
+                else:
+                    del node.dirs[name]
+            for name in list(node.files):
+                if (*real, name) not in diff.written:
+                    del node.files[name]
+
+        clean(*found)
+        diff.touched.add(found[1])
+
+    def header(self, hdr: Header, diff: _Diff | None = None) -> None:
         name = posixpath.normpath(hdr.name)
         directory, base = posixpath.split(name)
         if base.startswith(WHITEOUT_PREFIX):
             if base == OPAQUE_WHITEOUT:
-                target = posixpath.normpath(directory)
-                self.remove(target)
-                self.add(target, Info(DIR, hdr.uid, hdr.gid, hdr.size, hdr.mode, hdr.mtime))
+                self._opaque(directory, diff or _Diff())
             else:
-                self.remove(posixpath.join(directory, base[len(WHITEOUT_PREFIX) :]))
+                hidden = posixpath.join(directory, base[len(WHITEOUT_PREFIX) :])
+                self.remove(hidden, diff.touched if diff else None)
             return
-        info = Info(hdr.typeflag, hdr.uid, hdr.gid, hdr.size, hdr.mode, hdr.mtime)
+        info = Info(hdr.typeflag, hdr.uid, hdr.gid, hdr.size, hdr.mode, hdr.mtime, hdr.linkname)
         if hdr.typeflag == LINK:
             linked = self._lookup(hdr.linkname)
             if linked is not None:
                 info = linked
-        self.add(name, info)
+        real = self.add(name, info, diff.touched if diff else None)
+        if diff is not None:
+            diff.written.add(real)
+            if info.typeflag == DIR:
+                diff.explicit.add(real)
 
     def headers(self, hdrs: Sequence[Header]) -> None:
-        """Apply one diff: whiteouts before content of the same directory, links last."""
-        for hdr in sorted(hdrs, key=functools.cmp_to_key(_order)):
-            self.header(hdr)
+        """Apply one diff in archive order, as the applier does. Directories whose
+        entries changed without an entry of their own in this diff (and every such
+        directory above them) end with unknown attributes."""
+        diff = _Diff()
+        for hdr in hdrs:
+            self.header(hdr, diff)
+        implicit = {real[:i] for real in diff.touched for i in range(1, len(real) + 1)} - diff.explicit
+        for real in implicit:
+            found = self._walk(real, False)
+            if found is not None and found[1] == real:
+                found[0].info = replace(found[0].info, known=False)
 
 
-def _less(a: Header, b: Header) -> bool:
-    if a.typeflag != LINK and b.typeflag == LINK:
-        return True
-    if a.typeflag == LINK and b.typeflag != LINK:
-        return False
-    adir, afile = posixpath.split(a.name)
-    bdir, bfile = posixpath.split(b.name)
-    if adir != bdir:
-        return a.name < b.name
-    if afile == OPAQUE_WHITEOUT:
-        return True
-    return afile.startswith(WHITEOUT_PREFIX) and not bfile.startswith(WHITEOUT_PREFIX)
+@dataclass(slots=True)
+class _Diff:
+    """What replaying one diff has done so far (real paths)."""
 
-
-def _order(a: Header, b: Header) -> int:
-    return -1 if _less(a, b) else (1 if _less(b, a) else 0)
+    #: directories whose entries changed
+    touched: set[tuple[str, ...]] = field(default_factory=set)
+    #: directories the diff has entries for
+    explicit: set[tuple[str, ...]] = field(default_factory=set)
+    #: everything the diff wrote
+    written: set[tuple[str, ...]] = field(default_factory=set)
 
 
 _TYPES = (
@@ -215,6 +302,8 @@ def _compare_info(a: Info, b: Info, maps: tuple[IDMaps, IDMaps] | None, ignore: 
     out = []
     if a.typeflag != b.typeflag and not ignore.filetype:
         out.append(f"filetype:{ord(a.typeflag)}{_ARROW}{ord(b.typeflag)}")
+    if not a.known:
+        return ",".join(out)  # what the diffs do not say cannot differ
     buid, bgid = b.uid, b.gid
     if maps is not None and (maps[0] or maps[1]):
         cu, cg = to_container(buid, maps[0]), to_container(bgid, maps[1])
@@ -227,7 +316,8 @@ def _compare_info(a: Info, b: Info, maps: tuple[IDMaps, IDMaps] | None, ignore: 
         out.append(f"gid:{a.gid}{_ARROW}{bgid}")
     if a.size != b.size:
         out.append(f"size:{a.size}{_ARROW}{b.size}")
-    if (a.mode & 0o777) != (b.mode & 0o777) and not ignore.permissions:
+    symlink = a.typeflag == SYMLINK and b.typeflag == SYMLINK
+    if (a.mode & 0o777) != (b.mode & 0o777) and not ignore.permissions and not symlink:
         out.append(f"mode:{a.mode:04o}{_ARROW}{b.mode:04o}")
     if a.mtime != b.mtime and not ignore.timestamps:
         out.append(f"mtime:{a.mtime:#x}{_ARROW}{b.mtime:#x}")

@@ -14,7 +14,7 @@ from ..gojson import GoTime, go_quote
 from ..locks.api import Lock
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
-from .ids import dedupe, generate_id
+from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
 from .model import Image, RecordFormatError
 
@@ -197,6 +197,7 @@ class ImageStore(BigDataStore[Image]):
     ) -> Image:
         if not id:
             id = generate_id(self._records.__contains__)
+        validate_id(id, "image")
         if id in self._records:
             raise DuplicateID(f"an image with ID {go_quote(id)} already exists")
         names = dedupe(names)
@@ -224,7 +225,7 @@ class ImageStore(BigDataStore[Image]):
         self.add(img)
         try:
             for key, data, item_digest in big_data:
-                self.write_big_data(id, key, data, item_digest or sha256_of(data))
+                self.write_big_data(id, key, data, item_digest or sha256_of(data), fresh=True)
             self.save()
         except BaseException:
             self.remove_data_dir(id)

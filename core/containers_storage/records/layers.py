@@ -32,7 +32,7 @@ from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
 from .base import RecordFile, RecordStore
 from .files import big_data_file_name, read_json_array, remove_tree, write_atomic
-from .ids import dedupe, generate_id
+from .ids import dedupe, generate_id, id_problem, validate_id
 from .model import INCOMPLETE_FLAG, Layer
 
 TAR_SPLIT_SUFFIX = ".tar-split.gz"
@@ -230,11 +230,28 @@ class LayerStore(RecordStore[Layer]):
     def by_uncompressed_digest(self, digest: str) -> list[Layer]:
         return [self.public(self._records[i]) for i in self._digest_index()[1].get(digest, ())]
 
+    # -- IDs as paths ----------------------------------------------------------------
+    def id_problem(self, id: str) -> str | None:
+        """Why ``id`` cannot be a layer's path component here (core rule and the
+        driver's own restriction), or None."""
+        return id_problem(id, self.driver.layer_id_pattern)
+
+    def valid_id(self, id: str) -> str:
+        return validate_id(id, "layer", self.driver.layer_id_pattern)
+
+    def usable(self, rec: Layer) -> Layer:
+        """``rec`` if its ID and parent ID may be handed to the driver and joined into
+        paths; a record someone else wrote with another ID raises :class:`InvalidID`."""
+        self.valid_id(rec.id)
+        if rec.parent:
+            self.valid_id(rec.parent)
+        return rec
+
     def tar_split_path(self, id: str) -> str:
-        return os.path.join(self.layer_dir, id + TAR_SPLIT_SUFFIX)
+        return os.path.join(self.layer_dir, self.valid_id(id) + TAR_SPLIT_SUFFIX)
 
     def data_dir(self, id: str) -> str:
-        return os.path.join(self.layer_dir, id)
+        return os.path.join(self.layer_dir, self.valid_id(id))
 
     def mappings(self, rec: Layer | None) -> IDMappings:
         return IDMappings(rec.uid_map, rec.gid_map) if rec is not None else IDMappings()
@@ -296,9 +313,11 @@ class LayerStore(RecordStore[Layer]):
         """§4.1; call under :meth:`writing`. Any failure after the first save deletes the
         layer again; a crash leaves an incomplete record for the next writer to remove."""
         id, names = self._claim(id, names)
+        if parent is not None:
+            self.usable(parent)
         tmpl: Layer | None = None
         if template:
-            tmpl = self._get(template)
+            tmpl = self.usable(self._get(template))
         rec = Layer(
             id=id,
             names=names,
@@ -367,6 +386,7 @@ class LayerStore(RecordStore[Layer]):
         """A free ID (``id`` or a random one) and the de-duplicated, unused names."""
         if not id:
             id = generate_id(self._records.__contains__)
+        self.valid_id(id)
         if id in self._records:
             raise DuplicateID()
         unique = dedupe(names)
@@ -388,6 +408,8 @@ class LayerStore(RecordStore[Layer]):
         makes the driver's layer use the store's contents. Same crash safety as
         :meth:`create`."""
         id, unique = self._claim(id, names)
+        if parent is not None:
+            self.usable(parent)
         rec = replace(
             info,
             id=id,
@@ -429,7 +451,7 @@ class LayerStore(RecordStore[Layer]):
         sizes, compression, UID/GID sets and the tar-split file."""
         from ..archive.ingest import apply_layer_stream
 
-        rec = self._get(ref)
+        rec = self.usable(self._get(ref))
         maps = self.mappings(rec)
         parent = rec.parent or None
 
@@ -467,8 +489,14 @@ class LayerStore(RecordStore[Layer]):
         return int(result.size)
 
     def _delete_internal(self, id: str) -> None:
-        """§4.2: mark incomplete and save, remove content, tar-split and data, drop."""
+        """§4.2: mark incomplete and save, remove content, tar-split and data, drop. A
+        record whose ID is not a valid path component only loses its record: nothing
+        on disk is provably its own, and its ID must never reach a path."""
         rec = self._records[id]
+        if self.id_problem(id) is not None:
+            self.remove(id)
+            self._mounts.pop(id, None)
+            return
         if not rec.incomplete:
             self.update(replace(rec, flags={**rec.flags, INCOMPLETE_FLAG: True}))
             self.save()
@@ -488,7 +516,7 @@ class LayerStore(RecordStore[Layer]):
 
     def delete(self, ref: str) -> None:
         rec = self._get(ref)
-        if self.mounts_lock is not None:
+        if self.mounts_lock is not None and self.id_problem(rec.id) is None:
             while self.mount_count(rec.id) > 0:
                 self.unmount(rec.id, force=False)
         self._delete_internal(rec.id)
@@ -506,7 +534,7 @@ class LayerStore(RecordStore[Layer]):
         if self.read_only or self.mounts_lock is None:
             raise StoreIsReadOnly(f"not allowed to update mount locations for layers at {self.layer_dir}")
         with self._mounts_locked(True):
-            rec = self._get(ref)
+            rec = self.usable(self._get(ref))
             current = self._mounts.get(rec.id)
             if current is not None and current[1] > 0 and is_mounted(current[0]):
                 self._mounts[rec.id] = (current[0], current[1] + 1)
@@ -533,6 +561,7 @@ class LayerStore(RecordStore[Layer]):
             rec = self.resolve(ref) or self.layer_by_mount_point(ref)
             if rec is None:
                 raise LayerUnknown()
+            self.usable(rec)
             path, count = self._mounts.get(rec.id, ("", 0))
             if conditional and count == 0:
                 raise LayerNotMounted()
@@ -555,10 +584,16 @@ class LayerStore(RecordStore[Layer]):
 
     # -- diffs ---------------------------------------------------------------------------
     def _from_to(self, from_: str, to: str) -> tuple[Layer | None, Layer]:
-        to_rec = self._get(to)
+        to_rec = self.usable(self._get(to))
         from_id = from_ or to_rec.parent
         from_rec = self.resolve(from_id) if from_id else None
         return from_rec, to_rec
+
+    def _driver_from(self, from_rec: Layer | None, from_id: str) -> str | None:
+        """The layer the driver compares against: the record's ID, else the reference
+        as given (as upstream) -- either way one that passes the ID rule."""
+        lid = from_rec.id if from_rec else from_id
+        return self.valid_id(lid) if lid else None
 
     def changes(self, from_: str, to: str, lookup: Callable[[str], Layer | None]) -> list[Change]:
         from_rec, to_rec = self._from_to(from_, to)
@@ -566,7 +601,7 @@ class LayerStore(RecordStore[Layer]):
         return self.driver.changes(
             to_rec.id,
             self.mappings(to_rec),
-            from_rec.id if from_rec else (from_ or to_rec.parent or None),
+            self._driver_from(from_rec, from_ or to_rec.parent),
             self.mappings(from_rec),
             to_rec.mount_label,
         )
@@ -577,7 +612,7 @@ class LayerStore(RecordStore[Layer]):
         return self.driver.diff_size(
             to_rec.id,
             self.mappings(to_rec),
-            from_rec.id if from_rec else (from_ or to_rec.parent or None),
+            self._driver_from(from_rec, from_ or to_rec.parent),
             self.mappings(from_rec),
             to_rec.mount_label,
         )
@@ -607,7 +642,7 @@ class LayerStore(RecordStore[Layer]):
             stream = self.driver.diff(
                 to_rec.id,
                 self.mappings(to_rec),
-                from_rec.id if from_rec else (from_id or None),
+                self._driver_from(from_rec, from_id),
                 self.mappings(from_rec),
                 to_rec.mount_label,
             )

@@ -7,6 +7,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import stat
 import threading
@@ -102,6 +103,9 @@ class OverlayDriver(Driver):
     #: the generic apply writes through the mounted layer, where the kernel turns
     #: deletions into whiteouts itself; the native apply uses OVERLAY (or AUFS)
     whiteout_format = WhiteoutFormat.DELETE
+    #: the layer's directories go into the mount data, where "," separates options and
+    #: "\\" escapes: a layer so named could be created but never mounted
+    layer_id_pattern = re.compile(r"[^,\\]+")
 
     #: checked by options.parse, with upstream's messages
     option_keys = None

@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from containers_storage.drivers.api import ApplyDiffOpts, Change, ChangeKind, WhiteoutFormat
 from containers_storage.idtools import IDMappings
 
 from . import whiteouts
+
+if TYPE_CHECKING:
+    from containers_storage.archive.tarsplit import DirectoryFileGetter
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -125,10 +128,14 @@ def changes(upper: str, lowers: list[str]) -> list[Change]:
 
 class DiffFileGetter:
     """Opens files by tar name from a layer's ``diff`` and then its lowers' (nearest
-    first), so tar-split can be replayed without mounting (upstream's overlayFileGetter)."""
+    first), so tar-split can be replayed without mounting (upstream's overlayFileGetter).
+    Each directory is searched as the applier wrote it: symlinks in a name's parent part
+    resolve inside that directory (``escape -> /`` then ``escape/file`` is ``/file``
+    there), never on the host."""
 
     def __init__(self, diff_dirs: list[str]) -> None:
         self.diff_dirs = diff_dirs
+        self._roots: dict[int, DirectoryFileGetter] = {}  # opened when first searched
 
     def open(self, name: str) -> IO[bytes]:
         """Names that would leave the layer (absolute, ``..``) are not found; the file
@@ -136,16 +143,22 @@ class DiffFileGetter:
         parts = name.split("/")
         if name.startswith("/") or ".." in parts:
             raise FileNotFoundError(errno.ENOENT, "name outside the layer", name)
-        for d in self.diff_dirs:
+        from containers_storage.archive.tarsplit import DirectoryFileGetter
+
+        for i, d in enumerate(self.diff_dirs):
             try:
-                fd = os.open(os.path.join(d, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                root = self._roots.get(i)
+                if root is None:
+                    root = self._roots[i] = DirectoryFileGetter(d)
+                return root.open(name)
             except OSError:
                 continue
-            return os.fdopen(fd, "rb")
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
     def close(self) -> None:
-        pass
+        for root in self._roots.values():
+            root.close()
+        self._roots.clear()
 
 
 def apply(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 
@@ -41,6 +42,9 @@ def _quota(opts: CreateOpts | None) -> int:
 
 class ZfsDriver(Driver):
     name = "zfs"
+    #: characters of a ZFS dataset name component ("@" would name a snapshot, "#" a
+    #: bookmark, so such an ID would make ``destroy`` reach another dataset's data)
+    layer_id_pattern = re.compile(r"[A-Za-z0-9_.:-]+")
 
     #: checked by ZfsOptions.parse, with upstream's messages
     option_keys = None
