@@ -86,6 +86,7 @@ __all__ = [
     "DiffOptions",
     "IDMappingOptions",
     "Image",
+    "ImageBigData",
     "ImageOptions",
     "Layer",
     "LayerOptions",
@@ -128,14 +129,24 @@ class LayerOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageBigData:
+    """One big-data item of a new image (upstream ImageBigDataOption)."""
+
+    key: str
+    data: bytes
+    #: recorded as given (e.g. a manifest's own digest); empty means the SHA-256 of ``data``
+    digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ImageOptions:
     #: creation time; None means now
     created: GoTime | None = None
     digest: str = ""
     digests: Sequence[str] = ()
     metadata: str = ""
-    #: initial big data, in order
-    big_data: Mapping[str, bytes] = field(default_factory=dict)
+    #: initial big data, in order: a mapping of key to bytes, or items with their digests
+    big_data: Mapping[str, bytes] | Sequence[ImageBigData] = field(default_factory=dict)
     names_history: Sequence[str] = ()
     flags: Mapping[str, Any] = field(default_factory=dict)
 
@@ -628,7 +639,7 @@ class Store:
             if hit:
                 self._images.update_names(id, names, op)
                 return
-        if self._copy_up_image(id, names):
+        if self._copy_up_image(id, names, op):
             return
         with self._containers.holding(id, exclusive=True) as hit:
             if hit:
@@ -636,9 +647,10 @@ class Store:
                 return
         raise LayerUnknown()
 
-    def _copy_up_image(self, id: str, names: Sequence[str]) -> bool:
-        """Naming an image of a read-only store copies its record (same ID, one name, its
-        big data) into the primary store, as upstream does (on-disk.md §9.1)."""
+    def _copy_up_image(self, id: str, names: Sequence[str], op: str) -> bool:
+        """Naming an image of a read-only store copies its whole record (same ID, names,
+        names history, digests, metadata, flags, big data with their digests) into the
+        primary store and changes the names there, as upstream does (on-disk.md §9.1)."""
         if not self._ro_images:
             return False
         with self._images.writing(), self._ro_images_reading() as ro:
@@ -646,19 +658,28 @@ class Store:
             if found is None:
                 return False
             store, img = found
-            big = [
-                (k, store.big_data(img.id, k), img.big_data_digests.get(k, "")) for k in img.big_data_names
-            ]
             self._images.create(
                 img.id,
-                list(names)[:1],
+                img.names,
                 img.top_layer,
                 digest=img.digest,
+                digests=img.digests,
                 metadata=img.metadata,
                 created=img.created,
-                big_data=big,
+                big_data=self._ro_big_data(store, img),
+                names_history=img.names_history,
+                flags=img.flags,
             )
+            try:
+                self._images.update_names(img.id, names, op)
+            except BaseException:
+                self._images.delete(img.id)
+                raise
         return True
+
+    @staticmethod
+    def _ro_big_data(store: ImageStore, img: Image) -> list[tuple[str, bytes, str]]:
+        return [(k, store.big_data(img.id, k), store.big_data_digest(img.id, k)) for k in img.big_data_names]
 
     def set_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "set")
@@ -1046,27 +1067,55 @@ class Store:
         metadata: str = "",
         options: ImageOptions | None = None,
     ) -> Image:
+        """A new image; an ``id`` of an image in a read-only store copies that image's
+        metadata, dates, digests, names history and big data into the new record first
+        (the options override or add to them) and gives it that image's names too."""
         opts = options or ImageOptions()
+        if isinstance(opts.big_data, Mapping):
+            big = [(k, v, "") for k, v in opts.big_data.items()]
+        else:
+            big = [(item.key, item.data, item.digest) for item in opts.big_data]
         with self._read_all_layers() as stores:
             if layer:
                 found = self._home(stores, layer)
                 if found is None:
                     raise LayerUnknown()
                 layer = found[1].id
-            with self._images.writing():
-                big = [(k, v, "") for k, v in opts.big_data.items()]
-                return self._images.create(
+            with self._images.writing(), self._ro_images_reading() as ro:
+                base = self._image_home(ro, id) if id else None
+                if base is None or base[1].id != id:
+                    return self._images.create(
+                        id,
+                        names,
+                        layer,
+                        digest=opts.digest,
+                        digests=opts.digests,
+                        metadata=metadata or opts.metadata,
+                        created=opts.created,
+                        big_data=big,
+                        names_history=opts.names_history,
+                        flags=opts.flags,
+                    )
+                store, img = base
+                created = opts.created if opts.created is not None and not opts.created.is_zero else None
+                self._images.create(
                     id,
                     names,
                     layer,
-                    digest=opts.digest,
-                    digests=opts.digests,
-                    metadata=metadata or opts.metadata,
-                    created=opts.created,
-                    big_data=big,
-                    names_history=opts.names_history,
+                    digest=opts.digest or img.digest,
+                    digests=[*img.digests, *opts.digests],
+                    metadata=metadata or opts.metadata or img.metadata,
+                    created=created or img.created,
+                    big_data=[*self._ro_big_data(store, img), *big],
+                    names_history=[*img.names_history, *opts.names_history],
                     flags=opts.flags,
                 )
+                try:
+                    self._images.update_names(id, dedupe([*img.names, *names]), "add")
+                except BaseException:
+                    self._images.delete(id)
+                    raise
+                return self._images.get(id)
 
     def _find_image(self, stores: Sequence[ImageStore], id: str) -> tuple[ImageStore, Image]:
         found = self._image_home(stores, id)
@@ -1075,8 +1124,14 @@ class Store:
         return found
 
     def image(self, id: str) -> Image:
+        """The image called ``id``. A read-only store's image whose record was copied into
+        the primary store is not found by a name the copy no longer has (as upstream)."""
         with self._read_all_images() as stores:
-            return self._find_image(stores, id)[1]
+            for store in stores:
+                rec = store.resolve(id)
+                if rec is not None and (store is self._images or self._images.by_id(rec.id) is None):
+                    return rec
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
 
     def images(self) -> list[Image]:
         """Every image: the primary store's, then those only read-only stores have."""
