@@ -12,12 +12,13 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import pairwise
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from .drivers.api import Change, Driver, MountOpts
 from .errors import (
@@ -108,6 +109,53 @@ class IDMappingOptions:
     host_gid_mapping: bool = False
     uid_map: IDMaps = ()
     gid_map: IDMaps = ()
+
+    @classmethod
+    def parse(
+        cls,
+        uid_maps: Sequence[str] = (),
+        gid_maps: Sequence[str] = (),
+        sub_uid_user: str = "",
+        sub_gid_group: str = "",
+    ) -> IDMappingOptions:
+        """Options from ``container:host:size`` texts and /etc/subuid, /etc/subgid entries
+        (upstream ParseIDMapping): either kind given alone serves for both; without any,
+        a non-root caller maps container root to itself and root gets the host's IDs.
+        Subordinate ranges come first, the texts are appended. Raises ConfigError."""
+        from .config import parse_id_map_setting, subordinate_ids
+        from .errors import ConfigError
+
+        sub_uid_user, sub_gid_group = sub_uid_user or sub_gid_group, sub_gid_group or sub_uid_user
+        uid_maps, gid_maps = list(uid_maps or gid_maps), list(gid_maps or uid_maps)
+        if not uid_maps and not sub_uid_user and os.getuid() != 0:
+            uid_maps = [f"0:{os.getuid()}:1"]
+        if not gid_maps and not sub_gid_group and os.getuid() != 0:
+            gid_maps = [f"0:{os.getgid()}:1"]
+        uids: IDMaps = ()
+        gids: IDMaps = ()
+        if sub_uid_user:
+            try:
+                uids = subordinate_ids(sub_uid_user, "/etc/subuid")
+                gids = subordinate_ids(sub_gid_group, "/etc/subgid")
+            except ConfigError as e:
+                raise ConfigError(
+                    message=f"failed to create NewIDMappings for uidmap={sub_uid_user} "
+                    f"gidmap={sub_gid_group}: {e}"
+                ) from None
+        for specs, kind in ((uid_maps, "UID"), (gid_maps, "GID")):
+            parsed: IDMaps = ()
+            try:
+                for spec in filter(None, specs):
+                    parsed += parse_id_map_setting(spec, kind)
+            except ConfigError as e:
+                raise ConfigError(
+                    message=f"failed to create Parse{kind}Map {kind}=[{' '.join(specs)}]: {e}"
+                ) from None
+            if kind == "UID":
+                uids += parsed
+            else:
+                gids += parsed
+        return cls(host_uid_mapping=not uids, host_gid_mapping=not gids, uid_map=uids, gid_map=gids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,14 +303,41 @@ class RepairOptions:
     #: also delete damaged containers
     remove_containers: bool = False
 
+    @classmethod
+    def everything(cls) -> RepairOptions:
+        """Every optional remedy on (upstream RepairEverything)."""
+        return cls(remove_containers=True)
+
 
 #: computes the digest of a manifest (``sha256:<hex>``) for big data keys ``manifest*``
 ManifestDigester = Callable[[bytes], str]
 
 
-def get_store(options: StoreOptions, *, plugins: PluginHost | None = None) -> Store:
-    """Open the store described by ``options`` (creating its directories)."""
-    return Store(options, plugins=plugins)
+#: stores opened with ``get_store(..., shared=True)``, as upstream's GetStore keeps them
+_shared_stores: list[Store] = []
+_shared_lock = threading.Lock()
+
+
+def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, shared: bool = False) -> Store:
+    """Open the store described by ``options`` (creating its directories).
+
+    With ``shared``, a store this process opened with ``shared`` on the same graph and
+    run roots (and the same driver, when ``options`` names one) is returned instead of a
+    new one, as upstream's GetStore does; :meth:`Store.free` (or closing it) forgets it.
+    """
+    if not shared:
+        return Store(options, plugins=plugins)
+    graph, run = os.path.abspath(options.graph_root), os.path.abspath(options.run_root)
+    with _shared_lock:
+        for store in _shared_stores:
+            if (store.graph_root, store.run_root) == (graph, run) and options.driver_name in (
+                "",
+                store.graph_driver_name,
+            ):
+                return store
+        store = Store(options, plugins=plugins)
+        _shared_stores.append(store)
+        return store
 
 
 def _read_all(data: bytes | IO[bytes]) -> bytes:
@@ -539,11 +614,20 @@ class Store:
         return self._lock(os.path.join(self._run_root, f"{self._driver_name}-locks", digest))
 
     def close(self) -> None:
-        """Release the driver; mounts stay (see :meth:`shutdown`)."""
+        """Release the driver; mounts stay (see :meth:`shutdown`). A closed store is
+        no longer one that :func:`get_store` shares (see :meth:`free`)."""
         if self._driver is not None:
             self._driver.cleanup()
             self._driver = None
         self._closed = True
+        self.free()
+
+    def free(self) -> None:
+        """Forget this store in :func:`get_store`'s shared stores (upstream Free); it
+        stays open."""
+        with _shared_lock:
+            if self in _shared_stores:
+                _shared_stores.remove(self)
 
     def shutdown(self, force: bool = False) -> list[str]:
         """Release the driver so other processes re-initialise theirs. Layers still
@@ -923,12 +1007,18 @@ class Store:
         return list(self.layer(id).big_data_names)
 
     def layer_big_data(self, id: str, key: str) -> bytes:
+        with self.open_layer_big_data(id, key) as f:
+            return f.read()
+
+    def open_layer_big_data(self, id: str, key: str) -> BinaryIO:
+        """The item as a binary file open for reading (upstream's LayerBigData returns a
+        stream), so a large one need not fit in memory; close it when done."""
         with self._read_all_layers() as stores:
             found = self._home(stores, id)
             if found is None:
                 raise LayerUnknown(f"locating layer with ID {go_quote(id)}")
             try:
-                return found[0].big_data(found[1].id, key)
+                return found[0].open_big_data(found[1].id, key)
             except FileNotFoundError:
                 raise StorageError(
                     message=f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}: "
