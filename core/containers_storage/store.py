@@ -2080,8 +2080,9 @@ def _data_errors(
 
 
 def _driver_layers(driver: Driver) -> list[str]:
-    """The driver's layer IDs for check and GC; empty for drivers that cannot enumerate
-    (zfs), whose unaccounted-layer pass upstream skips the same way."""
+    """The driver's layer IDs for check and GC; empty for a driver that cannot enumerate
+    (DriverNotSupported, as upstream's zfs says): its unaccounted-layer pass is skipped,
+    as upstream's is."""
     from .errors import DriverNotSupported
 
     try:
