@@ -12,9 +12,10 @@ from ..idtools import OVERFLOW_ID, IDMappings, to_container, to_host
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
-#: (st_dev, st_ino) of an inode -> the name it was first re-owned under, as components
-#: below the root (the last one is the file's own name)
-_Seen = dict[tuple[int, int], tuple[bytes, ...]]
+#: (st_dev, st_ino) of a multiply linked inode -> the name it was first met under, as
+#: components below the root (the last one is the file's own name), or None when that
+#: name needed no chown (so nothing can have split the link)
+_Seen = dict[tuple[int, int], "tuple[bytes, ...] | None"]
 
 
 def shift_ids(uid: int, gid: int, old: IDMappings, new: IDMappings, where: str = "") -> tuple[int, int]:
@@ -38,9 +39,10 @@ def shift_tree(root: str, to_container_maps: IDMappings, to_host_maps: IDMapping
 
     The root directory itself is left alone, as upstream's walk does: its owner is the
     layer's root, which the caller sets (a snapshot's root carries its parent's owner,
-    which the old maps need not cover). A hard-linked inode is re-owned once; its other
-    names are linked again to the re-owned one, because re-owning through an overlay
-    mount copies up only the name it went through and would split the link.
+    which the old maps need not cover). A hard-linked inode is re-owned once; when that
+    changed its owner, its other names are linked again to the re-owned one, because
+    re-owning through an overlay mount copies up only the name it went through and
+    would split the link.
     """
     seen: _Seen = {}
     fd = os.open(root, _OPEN_DIR)
@@ -64,13 +66,14 @@ def _shift_children(
     for name, st in children:
         path = f"{where}/{os.fsdecode(name)}"
         key = (st.st_dev, st.st_ino)
-        first = seen.get(key)
-        if first is not None:
-            _relink(root_fd, first, dfd, name)
+        if key in seen:
+            first = seen[key]
+            if first is not None:
+                _relink(root_fd, first, dfd, name)
             continue
-        if not stat.S_ISDIR(st.st_mode):
-            seen[key] = (*at, name)
-        _chown(dfd, name, st, old, new, path)
+        changed = _chown(dfd, name, st, old, new, path)
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            seen[key] = (*at, name) if changed else None
         if stat.S_ISDIR(st.st_mode):
             fd = os.open(name, _OPEN_DIR, dir_fd=dfd)
             try:
@@ -79,10 +82,11 @@ def _shift_children(
                 os.close(fd)
 
 
-def _chown(dfd: int, name: bytes, st: os.stat_result, old: IDMappings, new: IDMappings, where: str) -> None:
+def _chown(dfd: int, name: bytes, st: os.stat_result, old: IDMappings, new: IDMappings, where: str) -> bool:
+    """Re-own one entry; whether its owner changed."""
     uid, gid = shift_ids(st.st_uid, st.st_gid, old, new, where)
     if (uid, gid) == (st.st_uid, st.st_gid):
-        return
+        return False
     proc = f"/proc/self/fd/{dfd}/{os.fsdecode(name)}"
     try:
         cap: bytes | None = os.getxattr(proc, "security.capability", follow_symlinks=False)
@@ -93,6 +97,7 @@ def _chown(dfd: int, name: bytes, st: os.stat_result, old: IDMappings, new: IDMa
         os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dfd)
     if cap is not None:
         os.setxattr(proc, "security.capability", cap, follow_symlinks=False)
+    return True
 
 
 def _relink(root_fd: int, first: tuple[bytes, ...], dfd: int, name: bytes) -> None:
