@@ -1,7 +1,9 @@
 """Store options from ``storage.conf``, the environment and built-in defaults (config.md).
 
-Only :func:`load_store_options` reads files; :class:`StoreOptions` is plain data, so
-library users can also build one by hand (``StoreOptions(graph_root=..., run_root=...)``).
+Only :func:`load_store_options` and :func:`complete_store_options` read files;
+:class:`StoreOptions` is plain data, so library users can also build one by hand
+(``StoreOptions(graph_root=..., run_root=...)``). Every file is type-checked as it is read:
+an error is one line naming the file, the line and the key.
 """
 
 from __future__ import annotations
@@ -128,11 +130,12 @@ def _owned_private(path: str, uid: int) -> bool:
 
 
 # --- parsing ---------------------------------------------------------------------------
-@dataclass
 class _ConfigFile:
-    """The raw ``[storage]`` data of one file."""
+    """The raw ``[storage]`` data of one file, its types already checked."""
 
-    storage: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, storage: dict[str, Any] | None = None, source: _Source | None = None) -> None:
+        self.storage = storage if storage is not None else {}
+        self.source = source
 
     @property
     def options(self) -> dict[str, Any]:
@@ -144,23 +147,233 @@ class _ConfigFile:
         return t if isinstance(t, dict) else {}
 
 
-def _read_config(path: str) -> _ConfigFile:
-    import tomllib
+#: the largest storage.conf read: a bigger file (or an endless stream) is not a config
+MAX_CONFIG_BYTES = 4 << 20
 
+# What each key must hold (upstream's TomlConfig field types, config.md §2).
+_STRING, _BOOL, _STRINGS, _UINT32, _STRING_TABLE = (
+    "a string", "a boolean", "an array of strings", "an unsigned 32-bit integer", "a table of strings",
+)
+_STORAGE_KEYS = {
+    "driver": _STRING, "driver_priority": _STRINGS, "runroot": _STRING, "imagestore": _STRING,
+    "graphroot": _STRING, "rootless_storage_path": _STRING, "transient_store": _BOOL,
+}
+_OPTION_KEYS = {
+    "additionalimagestores": _STRINGS, "imagestore": _STRING, "additionallayerstores": _STRINGS,
+    "size": _STRING, "remap-uids": _STRING, "remap-gids": _STRING, "ignore_chown_errors": _STRING,
+    "force_mask": _UINT32, "remap-user": _STRING, "remap-group": _STRING,
+    "root-auto-userns-user": _STRING, "auto-userns-min-size": _UINT32,
+    "auto-userns-max-size": _UINT32, "skip_mount_home": _STRING, "mount_program": _STRING,
+    "mountopt": _STRING, "pull_options": _STRING_TABLE, "disable-volatile": _BOOL,
+}
+#: upstream's per-driver tables and the keys it turns into driver options; any other
+#: ``[storage.options.NAME]`` table belongs to a third-party driver
+_DRIVER_TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "aufs": ("mountopt",),
+    "btrfs": ("min_space", "size"),
+    "overlay": ("ignore_chown_errors", "mountopt", "mount_program", "size", "inodes",
+                "skip_mount_home", "force_mask"),
+    "thinpool": ("autoextend_percent", "autoextend_threshold", "basesize", "blocksize",
+                 "directlvm_device", "directlvm_device_force", "fs", "log_level", "metadatasize",
+                 "min_free_space", "mkfsarg", "mountopt", "size", "use_deferred_deletion",
+                 "use_deferred_removal", "xfs_nospace_max_retries"),
+    "vfs": ("ignore_chown_errors",),
+    "zfs": ("mountopt", "fsname", "size"),
+}
+_INT64 = 1 << 63
+#: (file, unknown keys) already warned about
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _toml_type(value: object) -> str:
+    """A value's TOML type, as the error messages name it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, name in ((int, "an integer"), (float, "a float"), (str, "a string"),
+                       (list, "an array"), (dict, "a table")):
+        if isinstance(value, kind):
+            return name
+    return "a date-time"
+
+
+def _wrong(value: object, kind: str) -> str | None:
+    """Why ``value`` is not ``kind`` (None when it is); string tables are checked per key."""
+    if (kind == _STRING and isinstance(value, str)) or (kind == _BOOL and isinstance(value, bool)):
+        return None
+    if kind == _UINT32 and isinstance(value, int) and not isinstance(value, bool):
+        return None if 0 <= value < 1 << 32 else f"{value} is out of range"
+    if kind == _STRINGS and isinstance(value, list):
+        bad = next((v for v in value if not isinstance(v, str)), None)
+        return None if bad is None else f"not an array holding {_toml_type(bad)}"
+    if kind == _STRING_TABLE and isinstance(value, dict):
+        return None
+    return f"not {_toml_type(value)}"
+
+
+class _Source:
+    """One file's path and text: where errors point (``<file>, line <n>: ...``)."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+        self._keys: list[tuple[int, str]] | None = None
+
+    def key_lines(self) -> list[tuple[int, str]]:
+        """(line, dotted key) of each table header and ``key =`` line; a best-effort scan
+        for messages, not a parser."""
+        if self._keys is None:
+            self._keys = []
+            table = ""
+            for number, raw in enumerate(self.text.split("\n"), 1):
+                line = raw.strip()
+                if line.startswith("["):
+                    table = _dotted(line.strip("[").split("]", 1)[0])
+                    self._keys.append((number, table))
+                elif line and not line.startswith("#") and "=" in line:
+                    key = _dotted(line.split("=", 1)[0])
+                    self._keys.append((number, f"{table}.{key}" if table else key))
+        return self._keys
+
+    def where(self, key: str) -> str:
+        """``<file>, line <n>`` of ``key`` (or of its closest parent found)."""
+        lines = self.key_lines()
+        while key:
+            number = next((n for n, k in lines if k == key), 0)
+            if number:
+                return f"{self.path}, line {number}"
+            key = key.rpartition(".")[0]
+        return self.path
+
+    def error(self, key: str, text: str) -> ConfigError:
+        return ConfigError(message=f"{self.where(key)}: {text}")
+
+    def syntax_error(self, text: str) -> ConfigError:
+        """tomllib's ``<what> (at line L, column C)`` as ``<file>, line L, column C (key
+        "k"): not valid TOML: <what>``, the key being the last one before the error."""
+        what, sep, at = text.rpartition(" (at ")
+        if not sep:
+            what, at = text, ""
+        at = at.rstrip(")")
+        if at.startswith("line "):
+            line_text, _, column = at[len("line "):].partition(", column ")
+            line = int(line_text) if line_text.isdigit() else 0
+            place = f"line {line}, column {column}"
+        else:  # "end of document"
+            line = self.text.count("\n") + 1
+            place = f"line {line}"
+        last = [k for n, k in self.key_lines() if n <= line]
+        after = f' (key "{last[-1]}")' if last else ""
+        what = _FRIENDLIER.get(what, what)
+        return ConfigError(message=f"{self.path}, {place}{after}: not valid TOML: {what}")
+
+
+#: tomllib's wording for the two most common mistakes, said plainly
+_FRIENDLIER = {
+    "Illegal character '\\n'": "unterminated string (strings cannot contain newlines)",
+    "Cannot overwrite a value": "the key is already defined",
+}
+
+
+def _dotted(text: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in text.split("."))
+
+
+def _read_source(path: str) -> _Source:
+    """The file's text; errors name the file as upstream's do (``stat``/``read``/``open``)."""
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(message=f"stat {path}: no such file or directory") from None
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(message=f"{path}: {e}") from None
+    except IsADirectoryError:
+        raise ConfigError(message=f"read {path}: is a directory") from None
+    except OSError as e:
+        raise ConfigError(message=f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(message=f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not a storage.conf")
+    try:
+        return _Source(path, data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            message=f"{path}, line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+            "TOML files must be UTF-8"
+        ) from None
+
+
+def _read_config(path: str) -> _ConfigFile:
+    """Parse and type-check one file: a wrong type is an error naming the file, the line
+    and the key, never a value turned into a path (config.md §2)."""
+    import tomllib
+
+    source = _read_source(path)
+    try:
+        data = tomllib.loads(source.text)
+    except tomllib.TOMLDecodeError as e:
+        raise source.syntax_error(str(e)) from None
+    except RecursionError:
+        raise ConfigError(message=f"{path}: not valid TOML: nested too deeply") from None
+    unknown: list[str] = []
+    _check_integers(source, data, "")
     storage = data.get("storage", {})
     if not isinstance(storage, dict):
-        raise ConfigError(message=f"{path}: [storage] is not a table")
-    opts = storage.get("options", {})
-    if isinstance(opts, dict) and "force_mask" in opts and not isinstance(opts["force_mask"], int):
-        raise ConfigError(message=f"{path}: storage.options.force_mask must be an integer file mode")
-    return _ConfigFile(storage)
+        raise source.error("storage", f"storage must be a table, not {_toml_type(storage)}")
+    unknown += [k for k in data if k != "storage"]
+    for key, value in storage.items():
+        if key == "options":
+            if not isinstance(value, dict):
+                why = f"storage.options must be a table, not {_toml_type(value)}"
+                raise source.error("storage.options", why)
+            unknown += _check_options(source, value)
+        elif key in _STORAGE_KEYS:
+            _check(source, f"storage.{key}", value, _STORAGE_KEYS[key])
+        else:
+            unknown.append(f"storage.{key}")
+    if unknown and (path, tuple(unknown)) not in _WARNED:  # once, as upstream reads once
+        import logging
+
+        _WARNED.add((path, tuple(unknown)))
+        logging.getLogger(__name__).warning(
+            "Failed to decode the keys [%s] from %s", " ".join(f'"{k}"' for k in unknown), f'"{path}"'
+        )
+    return _ConfigFile(storage, source)
+
+
+def _check(source: _Source, key: str, value: object, kind: str) -> None:
+    why = _wrong(value, kind)
+    if why:
+        raise source.error(key, f"{key} must be {kind}, {why}")
+    if kind == _STRING_TABLE:
+        assert isinstance(value, dict)
+        for k, v in value.items():
+            _check(source, f"{key}.{k}", v, _STRING)
+
+
+def _check_options(source: _Source, options: dict[str, Any]) -> list[str]:
+    """Check ``[storage.options]``; return the unknown keys. Every sub-table is a driver's:
+    its values must be strings (they become ``<driver>.<key>=<value>`` options)."""
+    unknown = []
+    for key, value in options.items():
+        name = f"storage.options.{key}"
+        if key in _OPTION_KEYS:
+            _check(source, name, value, _OPTION_KEYS[key])
+        elif key in _DRIVER_TABLE_KEYS or isinstance(value, dict):
+            _check(source, name, value, _STRING_TABLE)
+        else:
+            unknown.append(name)
+    return unknown
+
+
+def _check_integers(source: _Source, value: object, key: str) -> None:
+    """TOML integers are 64-bit; tomllib reads any size."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_integers(source, v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for v in value:
+            _check_integers(source, v, key)
+    elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+        raise source.error(key, f"{key}: {value} is out of range for a TOML integer (64 bits)")
 
 
 def parse_id_map_setting(value: str, setting: str) -> IDMaps:
@@ -173,10 +386,21 @@ def parse_id_map_setting(value: str, setting: str) -> IDMaps:
     if len(fields) % 3:
         raise malformed
     try:
-        nums = [int(x) for x in fields]
+        nums = [parse_uint32(x) for x in fields]
     except ValueError:
         raise malformed from None
     return tuple(IDMap(nums[i], nums[i + 1], nums[i + 2]) for i in range(0, len(nums), 3))
+
+
+def parse_uint32(text: str) -> int:
+    """Go's ``strconv.ParseUint(text, 10, 32)`` (ASCII digits, below 2**32): what upstream
+    accepts for an ID or an ID-map field. ValueError with Go's wording."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    number = int(text)
+    if number >= 1 << 32:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return number
 
 
 def subordinate_ids(user: str, path: str) -> IDMaps:
@@ -221,7 +445,8 @@ def _go_file_mode(mode: int) -> str:
 
 
 def driver_options_from_config(cfg: _ConfigFile, driver: str) -> list[str]:
-    """config.md §2.4: the exact driver-option list a config file produces."""
+    """config.md §2.4: the exact driver-option list a config file produces, then every
+    other key of the driver's own ``[storage.options.<driver>]`` table."""
     n = "overlay" if driver == "overlay2" else driver
     gen = cfg.options
     out = [f"{driver}.imagestore={p}" for p in gen.get("additionalimagestores", []) or []]
@@ -267,6 +492,10 @@ def driver_options_from_config(cfg: _ConfigFile, driver: str) -> list[str]:
             value = t.get(key) if key == "fsname" else pick(t, key)
             if value:
                 out.append(f"zfs.{key}={value}")
+    # Keys upstream does not know go to the driver, which refuses those it does not know
+    # either (upstream ignores them); this is how a third-party driver gets its table.
+    known = _DRIVER_TABLE_KEYS.get(n, ())
+    out += [f"{n}.{key}={value}" for key, value in cfg.table(n).items() if n and key not in known]
     return out
 
 
@@ -288,17 +517,25 @@ def options_from_file(path: str, env: Mapping[str, str], uid: int) -> StoreOptio
     if "STORAGE_OPTS" in env:
         opts.driver_options = [o for o in env["STORAGE_OPTS"].split(",") if o]
     gen = cfg.options
-    if gen.get("remap-uids"):
-        opts.uid_map = parse_id_map_setting(str(gen["remap-uids"]), "remap-uids")
-    if gen.get("remap-gids"):
-        opts.gid_map = parse_id_map_setting(str(gen["remap-gids"]), "remap-gids")
+    source = cfg.source or _Source(path, "")
+    for key, field_name in (("remap-uids", "uid_map"), ("remap-gids", "gid_map")):
+        if gen.get(key):
+            try:
+                setattr(opts, field_name, parse_id_map_setting(gen[key], key))
+            except ConfigError as e:
+                raise source.error(f"storage.options.{key}", str(e)) from None
     user, group = gen.get("remap-user"), gen.get("remap-group")
     if user or group:
-        opts.uid_map = subordinate_ids(str(user or group), "/etc/subuid")
-        opts.gid_map = subordinate_ids(str(group or user), "/etc/subgid")
+        try:
+            opts.uid_map = subordinate_ids(str(user or group), "/etc/subuid")
+            opts.gid_map = subordinate_ids(str(group or user), "/etc/subgid")
+        except ConfigError as e:
+            raise source.error("storage.options.remap-user" if user else "storage.options.remap-group",
+                               str(e)) from None
     opts.root_auto_userns_user = str(gen.get("root-auto-userns-user", ""))
-    opts.auto_userns_min_size = int(gen.get("auto-userns-min-size", 1024))
-    opts.auto_userns_max_size = int(gen.get("auto-userns-max-size", 65536))
+    # zero means "not set", as upstream's omitempty fields
+    opts.auto_userns_min_size = int(gen.get("auto-userns-min-size") or 1024)
+    opts.auto_userns_max_size = int(gen.get("auto-userns-max-size") or 65536)
     pull = gen.get("pull_options", {})
     opts.pull_options = {str(k): str(v) for k, v in pull.items()} if isinstance(pull, dict) else {}
     opts.disable_volatile = bool(gen.get("disable-volatile", False))
@@ -389,10 +626,9 @@ def load_store_options(env: Mapping[str, str] | None = None) -> StoreOptions:
         user_path = os.path.join(xdg, "containers", "storage.conf")
     opts = _rootless_defaults(system, env, uid) if rootless else system
     if user_path and os.path.exists(user_path) and (rootless or user_path != system_path):
-        try:
-            opts = options_from_file(user_path, env, uid)
-        except ConfigError:
-            opts = StoreOptions()
+        # A broken user file is an error (upstream logs it and goes on without the file,
+        # silently using other roots than the ones configured).
+        opts = options_from_file(user_path, env, uid)
         if rootless:
             fallback = _rootless_defaults(system, env, uid)
             opts.run_root = opts.run_root or fallback.run_root
@@ -418,6 +654,30 @@ def validate(opts: StoreOptions, env: Mapping[str, str], uid: int) -> StoreOptio
         raise ConfigError(
             message=f"imagestore {opts.image_store} must either be not set or be a different than graphroot"
         )
+    return opts
+
+
+def complete_store_options(options: StoreOptions, env: Mapping[str, str] | None = None) -> StoreOptions:
+    """The configuration side of upstream's ``GetStore``: the system configuration is
+    always read (a broken ``storage.conf`` is an error even when both roots are given);
+    options with no root, driver or driver option are replaced by it; a missing root is
+    taken from it. Given roots are made absolute.
+
+    Raises :class:`~containers_storage.errors.ConfigError` for a broken configuration and
+    :class:`~containers_storage.errors.IncompleteOptions` when only a driver was given.
+    """
+    import copy
+
+    from .errors import IncompleteOptions
+
+    system, _ = system_options(os.environ if env is None else env)
+    if not (options.graph_root or options.run_root or options.driver_name or options.driver_options):
+        return system
+    if not (options.graph_root or options.run_root):
+        raise IncompleteOptions("no storage runroot or graphroot specified")
+    opts = copy.copy(options)
+    opts.graph_root = os.path.abspath(opts.graph_root) if opts.graph_root else system.graph_root
+    opts.run_root = os.path.abspath(opts.run_root) if opts.run_root else system.run_root
     return opts
 
 

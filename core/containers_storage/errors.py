@@ -4,9 +4,31 @@ Every error the library raises derives from :class:`StorageError`. Each class ca
 upstream's sentinel text as ``default_message`` so that callers who match on text (as
 scripts written for the Go tool do) see the same words; ``str(exc)`` adds context in front
 of it the way Go's ``fmt.Errorf("...: %w", err)`` does.
+
+Every class survives :mod:`pickle` and :mod:`copy` (``multiprocessing``,
+``concurrent.futures`` send errors between processes) with its type, text and attributes.
 """
 
 from __future__ import annotations
+
+import errno as _errno
+from typing import Any
+
+_OS_FIELDS = ("errno", "strerror", "filename", "filename2")
+
+
+def _restore(
+    cls: type[StorageError], args: tuple[Any, ...], os_fields: tuple[Any, ...] | None
+) -> StorageError:
+    """Rebuild a pickled or copied error without calling ``__init__`` again (which would
+    wrap its finished text in the default message once more)."""
+    base: Any = OSError if os_fields is not None else Exception  # the C type that lays it out
+    exc: StorageError = base.__new__(cls)
+    exc.args = args
+    for field, value in zip(_OS_FIELDS, os_fields or (), strict=False):
+        if value is not None:  # an unset field must stay unset, or str() shows it
+            setattr(exc, field, value)
+    return exc
 
 
 class StorageError(Exception):
@@ -19,22 +41,68 @@ class StorageError(Exception):
         text = message or self.default_message
         super().__init__(f"{context}: {text}" if context else text)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        os_fields = None
+        if isinstance(self, OSError):
+            os_fields = tuple(getattr(self, f) for f in _OS_FIELDS)
+        return (_restore, (type(self), self.args, os_fields), dict(self.__dict__))
+
+
+class NotFoundError(StorageError, LookupError):
+    """Base of the "not known" errors: ``id`` or ``name`` is what was looked up (None where
+    the raiser did not know it). Also a :class:`LookupError`, as ``KeyError`` is."""
+
+    default_message = "not known"
+
+    def __init__(
+        self,
+        context: str | None = None,
+        *,
+        message: str | None = None,
+        id: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(context, message=message)
+        self.id = id
+        self.name = name
+
 
 # --- store-level sentinels (upstream types/errors.go) --------------------------------
-class ContainerUnknown(StorageError, LookupError):
+class ContainerUnknown(NotFoundError):
     default_message = "container not known"
 
 
-class ImageUnknown(StorageError, LookupError):
+class ImageUnknown(NotFoundError):
     default_message = "image not known"
 
 
-class LayerUnknown(StorageError, LookupError):
+class LayerUnknown(NotFoundError):
     default_message = "layer not known"
 
 
-class ParentUnknown(StorageError, LookupError):
+class ParentUnknown(NotFoundError):
     default_message = "parent of layer not known"
+
+
+class BigDataUnknown(NotFoundError, FileNotFoundError):
+    """A named big-data item is missing from a layer, image or container that exists:
+    ``id`` is its owner's, ``key`` the item's name. Upstream wraps ``os.ErrNotExist``
+    here, so this is also a :class:`FileNotFoundError` (``errno`` ENOENT)."""
+
+    default_message = "file does not exist"
+
+    def __init__(
+        self,
+        context: str | None = None,
+        *,
+        message: str | None = None,
+        id: str | None = None,
+        name: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(context, message=message, id=id, name=name)
+        self.key = key
+        self.errno = _errno.ENOENT
 
 
 class DigestUnknown(StorageError):
@@ -97,7 +165,7 @@ class NotALayer(StorageError):
     default_message = "identifier is not a layer"
 
 
-class NotAnID(StorageError, LookupError):
+class NotAnID(NotFoundError):
     default_message = "identifier is not a layer, image, or container"
 
 
@@ -213,11 +281,26 @@ class DriverNotInstalled(DriverError):
     default_message = "storage driver is not installed"
 
 
+class DriverLoadError(DriverError):
+    """An installed driver's entry point, plugin or class cannot be loaded or contradicts
+    itself (a name that is not the entry point's); the message names the driver and the
+    distribution it comes from."""
+
+    default_message = "storage driver cannot be loaded"
+
+
+class DuplicateDriver(DriverError):
+    """Two sources offer one driver name (upstream refuses a second registration); the
+    message names both."""
+
+    default_message = "name already registered"
+
+
 class NoDriverAvailable(DriverError):
     default_message = "no supported storage backend found"
 
 
-class DriverLayerUnknown(DriverError, LookupError):
+class DriverLayerUnknown(DriverError, NotFoundError):
     """Driver-level 'unknown layer' (upstream's ErrLayerUnknown in drivers/)."""
 
     default_message = "unknown layer"

@@ -1,12 +1,24 @@
 """Hook specifications: the plugin author's reference.
 
+The contract these hooks serve is in the repository's ``docs/spec/``: ``driver-api.md``
+(what a graph driver does, and the conformance scenarios of
+:mod:`containers_storage.testing.conformance`), ``on-disk.md``, ``cli.md`` and
+``config.md``.
+
 containers-storage has three extension points, each a pluggy hook below. A plugin is a
 module (or object) with functions named like these hooks and decorated with
 :data:`hookimpl`; it is found through an entry point:
 
 * group ``containers_storage.drivers`` -- one entry per graph driver, the entry point's
-  name being the driver's name (``vfs = "containers_storage_vfs.plugin"``). When a store
-  names its driver, only that entry point is imported.
+  name being the driver's name (``vfs = "containers_storage_vfs.plugin"``); the plugin it
+  points at offers exactly that driver (a distribution with two drivers points two entry
+  points at two objects, ``pkg.plugin:first`` and ``pkg.plugin:second``). When a store
+  names its driver, only that entry point is imported. A name that two distributions
+  offer is refused with an error naming both, as upstream refuses a second registration
+  of a driver name (an alias that takes another driver's name is found once every
+  plugin is loaded: when probing or listing). An entry point that cannot be imported is
+  listed as broken by ``containers-storage drivers`` and reported, with its
+  distribution, by any store that asks for it; stores using other drivers still open.
 * group ``containers_storage.plugins`` -- everything else (lock providers, additional
   layer stores). These are imported when a store opens, unless the environment variable
   ``CONTAINERS_STORAGE_DISABLE_PLUGINS`` is set to a non-empty value.
@@ -42,13 +54,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def cstorage_drivers() -> list[DriverInfo]:  # type: ignore[empty-body]
     """Offer graph drivers.
 
-    Called when the plugin is registered, to learn which drivers it provides (usually
-    one). Return a list of :class:`~containers_storage.drivers.api.DriverInfo`: the
-    driver's canonical name, its aliases (``overlay2`` for ``overlay``), its probing
-    priority (lower is tried first; upstream's order is overlay 10, btrfs 30, zfs 40,
-    vfs 100) and a ``load`` callable that imports and returns the
+    Called when the plugin is loaded, to learn which driver it provides. Return a list
+    of :class:`~containers_storage.drivers.api.DriverInfo` (one for a plugin reached
+    through an entry point): the driver's canonical name, which must be the entry
+    point's name and the class's :attr:`~containers_storage.drivers.api.Driver.name`
+    (a disagreement is refused at load, naming both); its aliases (``overlay2`` for
+    ``overlay``), which share the canonical name's directory; its probing ``priority``;
+    and a ``load`` callable that imports and returns the
     :class:`~containers_storage.drivers.api.Driver` subclass. Keep the plugin module
     itself light: import the driver's heavy code inside ``load``.
+
+    How a store chooses among installed drivers when none is named (config.md §5),
+    the same for every driver whoever ships it:
+
+    1. a driver whose directory (its name or an alias) exists in the graph root wins --
+       the store was made with it (vfs only when ``driver_priority`` is configured, as
+       upstream); two such directories are an error asking to choose;
+    2. otherwise the configured ``driver_priority`` names, then every installed driver
+       by ``priority``, lower first (the built-in ones: overlay 10, btrfs 30, zfs 40,
+       vfs 100), each probed in turn.
 
     Whether the driver can run *here* is answered by the class's
     :meth:`~containers_storage.drivers.api.Driver.probe`, which raises

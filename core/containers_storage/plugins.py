@@ -1,29 +1,42 @@
 """The plugin host: a typed facade over pluggy, and plugin discovery.
 
 The rest of the core asks this module for drivers, locks and additional layers; nothing
-else calls ``pm.hook.*``. Discovery rules (see :mod:`containers_storage.hookspecs`):
+else calls ``pm.hook.*``. Discovery rules (the promises of :mod:`containers_storage.hookspecs`):
 
-* a *named* driver loads only its own entry point (lean lookup, no full scan);
-* probing or listing loads every driver through stevedore;
+* a *named* driver loads only its own entry point (the lean reader of
+  :mod:`containers_storage.entrypoints`, no full scan); probing or listing loads them all;
+* loading is guarded everywhere: an entry point whose module raises, is missing or lacks
+  the named attribute, or whose plugin offers a driver under another name, is recorded as
+  broken with the reason (naming the driver and its distribution) and never crashes a
+  listing or a store that uses another driver;
+* one name, one source: a driver name (or alias) offered by two distributions, or by an
+  entry point and an in-process :meth:`PluginHost.register`, is refused with an error
+  naming both, as upstream refuses a second registration;
 * ``containers_storage.plugins`` entry points load once per process, unless
   ``CONTAINERS_STORAGE_DISABLE_PLUGINS`` is set.
+
+Every entry point is read by the lean reader, which knows the distribution of each (the
+messages name it); stevedore's reader drops the distribution and merges two distributions
+that point at the same module, so it cannot say who offers a name twice.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
-from .entrypoints import entry_points
+from .entrypoints import EntryPoint, entry_points
+from .errors import DriverLoadError, DuplicateDriver
 
 if TYPE_CHECKING:
     from .additional_layers import AdditionalLayer
-    from .drivers.api import DriverInfo
+    from .drivers.api import Driver, DriverInfo
     from .locks.api import Lock
 
 DRIVER_GROUP = "containers_storage.drivers"
@@ -35,6 +48,10 @@ BUILTIN_PLUGINS = (
     "containers_storage.locks.portable",
     "containers_storage.als",
 )
+
+IN_PROCESS = "registered in this process"
+#: reads the entry points of one group (tests and embedders may pass their own)
+Discover = Callable[[str], list[EntryPoint]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +65,50 @@ class PluginRecord:
     version: str
 
 
+@dataclass(frozen=True, slots=True)
+class EntryStatus:
+    """One installed entry point and what loading it gave: the drivers it offers, or why
+    it cannot be used (``error``, one line)."""
+
+    entry_point: EntryPoint
+    infos: tuple[DriverInfo, ...] = ()
+    error: str = ""
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.entry_point)
+
+
+def origin_of(ep: EntryPoint) -> str:
+    """``containers-storage-tiny 1.0.0``: the distribution an entry point comes from."""
+    return f"{ep.distribution} {ep.version}".strip()
+
+
+def exception_text(exc: BaseException) -> str:
+    """One line saying what went wrong; our own errors are already sentences."""
+    from .errors import StorageError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, StorageError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class PluginHost:
     """Owns the pluggy PluginManager and answers the core's questions."""
 
-    def __init__(self) -> None:
+    def __init__(self, discover: Discover = entry_points) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        self._discover = discover
         self._lock = threading.RLock()
+        #: driver names and aliases -> the offer, and who made it
         self._drivers: dict[str, DriverInfo] = {}
+        self._origins: dict[str, str] = {}
+        #: names offered by more than one source -> those sources
+        self._conflicts: dict[str, tuple[str, ...]] = {}
+        self._entries: dict[EntryPoint, EntryStatus] = {}
+        self._plugin_errors: dict[EntryPoint, str] = {}
         self._all_drivers_loaded = False
         self._plugins_loaded = False
         import importlib
@@ -65,23 +118,60 @@ class PluginHost:
 
     # -- registration ------------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register a plugin object directly (tests, embedding applications)."""
+        """Register a plugin object directly (tests, embedding applications). A driver
+        name it offers that an installed entry point or an earlier registration already
+        offers is refused with :class:`DuplicateDriver`."""
         with self._lock:
+            origin = f"plugin {name or type(plugin).__name__} {IN_PROCESS}"
+            infos = _offers(plugin)
+            taken = {ep.name: origin_of(ep) for ep in self._discover(DRIVER_GROUP)} if infos else {}
+            for info in infos:
+                for key in (info.name, *info.aliases):
+                    other = self._origins.get(key) or taken.get(key)
+                    if other is not None:
+                        raise _duplicate(key, (other, origin))
             self.pm.register(plugin, name=name)
-            self._collect_drivers(plugin)
+            self._adopt(infos, origin)
 
-    def _collect_drivers(self, plugin: object) -> None:
-        impl = getattr(plugin, "cstorage_drivers", None)
-        if impl is None:
-            return
-        for info in impl():
+    def _adopt(self, infos: tuple[DriverInfo, ...], origin: str) -> None:
+        for info in infos:
             for key in (info.name, *info.aliases):
-                self._drivers.setdefault(key, info)
+                have = self._origins.get(key)
+                if have is not None and self._drivers[key] is not info:
+                    self._conflicts[key] = (*self._conflicts.get(key, (have,)), origin)
+                    continue
+                self._drivers[key] = info
+                self._origins[key] = origin
 
     def _register_module(self, module: object, name: str) -> None:
         if self.pm.get_plugin(name) is None and not self.pm.is_registered(module):
             self.pm.register(module, name=name)
-            self._collect_drivers(module)
+
+    def _load_entry(self, ep: EntryPoint) -> EntryStatus:
+        """Import one driver entry point, guarded: a failure becomes the status's error."""
+        status = self._entries.get(ep)
+        if status is not None:
+            return status
+        try:
+            plugin = ep.load()
+            infos = _offers(plugin)
+            if not infos:
+                raise DriverLoadError(message=f"{_where(ep)} offers no driver (no cstorage_drivers result)")
+            wrong = [i.name for i in infos if i.name != ep.name]
+            if wrong:
+                named = ", ".join(f'"{n}"' for n in wrong)
+                raise DriverLoadError(
+                    message=f"{_where(ep)} offers a driver named {named}: the entry point's name "
+                    "must be the driver's name (DriverInfo.name and Driver.name)"
+                )
+            self._register_module(plugin, f"{DRIVER_GROUP}:{ep.name}")
+        except Exception as exc:  # a broken plugin must not make every store unusable
+            status = EntryStatus(ep, error=exception_text(exc))
+        else:
+            status = EntryStatus(ep, infos)
+            self._adopt(infos, origin_of(ep))
+        self._entries[ep] = status
+        return status
 
     def load_external_plugins(self) -> None:
         """Import the ``containers_storage.plugins`` group once (unless disabled)."""
@@ -91,43 +181,96 @@ class PluginHost:
             self._plugins_loaded = True
             if os.environ.get(DISABLE_ENV):
                 return
-            for ep in entry_points(PLUGIN_GROUP):
+            for ep in self._discover(PLUGIN_GROUP):
                 try:
-                    module = ep.load()
+                    self._register_module(ep.load(), f"{PLUGIN_GROUP}:{ep.name}")
                 except Exception as exc:  # a broken plugin must not make every store unusable
-                    _report_broken(ep.name, exc)
-                    continue
-                self._register_module(module, f"{PLUGIN_GROUP}:{ep.name}")
+                    self._plugin_errors[ep] = exception_text(exc)
+                    _report_broken(f"{ep.name} ({origin_of(ep)})", exc)
 
     # -- drivers -----------------------------------------------------------------------
     def driver_info(self, name: str) -> DriverInfo | None:
-        """The driver offered under ``name`` (or an alias), importing only its plugin."""
+        """The driver offered under ``name`` (or an alias), importing only its plugin.
+        None when nothing installed offers it; :class:`DriverLoadError` when its entry
+        point is broken, :class:`DuplicateDriver` when two sources offer it."""
         with self._lock:
+            self.refuse_duplicate(name)
             if name in self._drivers:
                 return self._drivers[name]
-            for ep in entry_points(DRIVER_GROUP):
-                if ep.name == name:
-                    self._register_module(ep.load(), f"{DRIVER_GROUP}:{ep.name}")
-                    break
+            named = [ep for ep in self._discover(DRIVER_GROUP) if ep.name == name]
+            if len({ep.distribution for ep in named}) > 1:
+                raise _duplicate(name, tuple(origin_of(ep) for ep in named))
+            for ep in named:
+                status = self._load_entry(ep)
+                self.refuse_duplicate(name)
+                if status.error:
+                    raise _broken(status)
             if name not in self._drivers:
-                self.load_all_drivers()
+                self.load_all_drivers()  # an alias is known only once its plugin is loaded
+                self.refuse_duplicate(name)
             return self._drivers.get(name)
 
+    def refuse_duplicate(self, name: str) -> None:
+        """Raise :class:`DuplicateDriver` when more than one source offers ``name``."""
+        sources = self._conflicts.get(name)
+        if sources:
+            raise _duplicate(name, sources)
+
+    def origin(self, name: str) -> str:
+        """Who offers the driver ``name``: a distribution and version, or a plugin
+        registered in this process."""
+        return self._origins.get(name, "an unknown source")
+
     def load_all_drivers(self) -> list[DriverInfo]:
-        """Every installed driver (stevedore over the entry points), by priority."""
+        """Every loadable installed driver, by priority (lower first, then by name)."""
         with self._lock:
             if not self._all_drivers_loaded:
                 self._all_drivers_loaded = True
-                from stevedore import ExtensionManager
-
-                mgr = ExtensionManager(DRIVER_GROUP, invoke_on_load=False, on_load_failure_callback=_warn)
-                for ext in mgr:
-                    self._register_module(ext.plugin, f"{DRIVER_GROUP}:{ext.name}")
+                found = self._discover(DRIVER_GROUP)
+                for name in dict.fromkeys(ep.name for ep in found):
+                    same = [ep for ep in found if ep.name == name]
+                    if len({ep.distribution for ep in same}) > 1:
+                        self._conflicts[name] = tuple(origin_of(ep) for ep in same)
+                for ep in found:
+                    self._load_entry(ep)
             unique = {id(i): i for i in self._drivers.values()}
             return sorted(unique.values(), key=lambda i: (i.priority, i.name))
 
+    def driver_entries(self) -> list[EntryStatus]:
+        """Every installed driver entry point with its status (loads them all)."""
+        with self._lock:
+            self.load_all_drivers()
+            return [self._load_entry(ep) for ep in self._discover(DRIVER_GROUP)]
+
+    def broken_drivers(self) -> list[EntryStatus]:
+        """The driver entry points that could not be loaded (after a full scan)."""
+        with self._lock:
+            self.load_all_drivers()
+            return [s for s in self._entries.values() if s.error]
+
     def installed_driver_names(self) -> list[str]:
         return [i.name for i in self.load_all_drivers()]
+
+    def driver_class(self, info: DriverInfo) -> type[Driver]:
+        """Import the driver's class (``info.load``), guarded: failures and a class that
+        calls itself by another name are :class:`DriverLoadError` naming the driver and
+        its distribution."""
+        from .drivers.api import Driver
+
+        where = f'storage driver "{info.name}" from {self.origin(info.name)}'
+        try:
+            cls = info.load()
+        except Exception as exc:
+            raise DriverLoadError(message=f"{where} cannot be loaded: {exception_text(exc)}") from exc
+        if not (isinstance(cls, type) and issubclass(cls, Driver)):
+            raise DriverLoadError(message=f"{where}: its load() returned {cls!r}, not a Driver subclass")
+        own = getattr(cls, "name", None)
+        if own != info.name:
+            raise DriverLoadError(
+                message=f"{where}: its class {cls.__module__}.{cls.__qualname__} is named {own!r}; "
+                "Driver.name, DriverInfo.name and the entry point's name must agree"
+            )
+        return cls
 
     # -- locks and additional layers ------------------------------------------------------
     def lock(self, path: str, read_only: bool = False, kind: str = "posix") -> Lock:
@@ -149,22 +292,60 @@ class PluginHost:
         """Installed drivers and plugins with the distribution each comes from."""
         out = []
         for group in (DRIVER_GROUP, PLUGIN_GROUP):
-            for ep in entry_points(group):
+            for ep in self._discover(group):
                 out.append(PluginRecord(group, ep.name, ep.value, ep.distribution, ep.version))
         out += [
             PluginRecord("builtin", n.rsplit(".", 1)[1], n, "containers-storage", "") for n in BUILTIN_PLUGINS
         ]
         return out
 
+    def plugin_error(self, record: PluginRecord) -> str:
+        """Why a ``containers_storage.plugins`` entry point did not load ("" if it did or
+        was not tried)."""
+        for ep, text in self._plugin_errors.items():
+            if (ep.name, ep.value, ep.distribution) == (record.name, record.module, record.distribution):
+                return text
+        return ""
+
+
+def _offers(plugin: object) -> tuple[DriverInfo, ...]:
+    """The drivers a plugin offers through its ``cstorage_drivers`` hook."""
+    from .drivers.api import DriverInfo
+
+    impl: Any = getattr(plugin, "cstorage_drivers", None)
+    if impl is None:
+        return ()
+    infos = tuple(impl() or ())
+    for info in infos:
+        if not isinstance(info, DriverInfo):
+            raise DriverLoadError(message=f"cstorage_drivers() returned {info!r}, not a DriverInfo")
+    return infos
+
+
+def _where(ep: EntryPoint) -> str:
+    return f'entry point "{ep.name} = {ep.value}" of {origin_of(ep)}'
+
+
+def _broken(status: EntryStatus) -> DriverLoadError:
+    ep = status.entry_point
+    return DriverLoadError(
+        message=f'storage driver "{ep.name}" from {status.origin} is installed but cannot be loaded: '
+        f"{status.error}"
+    )
+
+
+def _duplicate(name: str, sources: tuple[str, ...]) -> DuplicateDriver:
+    listed = " and ".join(sorted(set(sources)))
+    hint = "" if any(s.endswith(IN_PROCESS) for s in sources) else " (uninstall one of them)"
+    return DuplicateDriver(
+        message=f'storage driver "{name}" is offered by {listed}; one name must have one source{hint}'
+    )
+
 
 def _report_broken(name: str, exc: BaseException) -> None:
     import sys
 
-    print(f"containers-storage: cannot load plugin {name}: {exc}", file=sys.stderr)
-
-
-def _warn(manager: Any, entrypoint: Any, exc: BaseException) -> None:
-    _report_broken(entrypoint.name, exc)
+    print(f"containers-storage: cannot load plugin {name}: {exception_text(exc)}", file=sys.stderr)
 
 
 _host: PluginHost | None = None

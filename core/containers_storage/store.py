@@ -73,6 +73,7 @@ from .records.model import (
 
 if TYPE_CHECKING:
     from .additional_layers import AdditionalLayer
+    from .chunked.differ import ChunkedDiffer, DifferOutput
     from .config import StoreOptions
     from .plugins import PluginHost
     from .records.contents import Header, Ignore
@@ -1148,6 +1149,38 @@ class Store:
         with self._write_layers() as layers:
             return layers.apply_diff(to, diff)
 
+    # -- partial pulls (zstd:chunked, eStargz): thin wrappers over chunked.storeglue,
+    #    under the layer store's write lock as upstream's --------------------------------
+    def apply_diff_with_differ(
+        self, to: str, differ: ChunkedDiffer, id_mappings: IDMappings | None = None
+    ) -> DifferOutput:
+        """Write a partial pull's files: into a new staging directory (``to`` empty;
+        pass the output to :meth:`apply_diff_from_staging_directory`) or into layer ``to``."""
+        from .chunked import storeglue
+
+        with self._write_layers() as layers:
+            return storeglue.apply_with_differ(self.driver, layers, to, differ, id_mappings)
+
+    def apply_diff_from_staging_directory(
+        self, to: str, staging_directory: str, diff_output: DifferOutput
+    ) -> None:
+        from .chunked import storeglue
+
+        with self._write_layers() as layers:
+            storeglue.apply_from_staging(self.driver, layers, to, staging_directory, diff_output)
+
+    def cleanup_staging_directory(self, staging_directory: str) -> None:
+        from .chunked import storeglue
+
+        with self._write_layers():
+            storeglue.cleanup_staging(self.driver, staging_directory)
+
+    def differ_target(self, id: str) -> str:
+        from .chunked import storeglue
+
+        with self._write_layers() as layers:
+            return storeglue.differ_target(self.driver, layers, id)
+
     # -- images -------------------------------------------------------------------------
     def create_image(
         self,
@@ -2013,6 +2046,12 @@ class Store:
                     remove_tree(self._layers.data_dir(lid))
                 except (OSError, StorageError) as exc:
                     first = first or exc
+            try:
+                from .chunked.storeglue import collect_staging
+
+                collect_staging(driver)  # partial pulls' abandoned staging directories
+            except OSError as exc:
+                first = first or exc
         if first is not None:
             raise first
 

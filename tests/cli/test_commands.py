@@ -58,9 +58,9 @@ def test_create_layer_errors(empty_store: Store) -> None:
 @pytest.mark.parametrize(("flags", "message"), [
     (["--hostuidmap", "--uidmap", "0:100000:65536"], "host uid map specified along with UID mapping\n"),
     (["--hostgidmap", "--gidmap", "0:100000:65536"], "host gid map specified along with GID mapping\n"),
-    (["--uidmap", "x"],
+    (["--uidmap", "x"], 'invalid value "x" for flag --uidmap: '
      'initializing ID mappings: uid setting is malformed expected ["uint32:uint32:uint32"]: ["x"]\n'),
-    (["--gidmap", "1:2"],
+    (["--gidmap", "1:2"], 'invalid value "1:2" for flag --gidmap: '
      'initializing ID mappings: gid setting is malformed expected ["uint32:uint32:uint32"]: ["1:2"]\n'),
 ])
 def test_id_mapping_flag_errors(empty_store: Store, flags: list[str], message: str) -> None:
@@ -370,7 +370,8 @@ def test_storage_layers_check_and_gc(empty_store: Store) -> None:
     assert r.stderr == ("2 layer errors, 0 read-only layer errors, 0 image errors, "
                         "0 read-only image errors, 0 container errors\n")
     r = empty_store("check", "-m", "bogus")
-    assert (r.status, r.stderr) == (1, 'time: invalid duration "bogus"\n')
+    message = 'invalid value "bogus" for flag --max: time: invalid duration "bogus"\n'
+    assert (r.status, r.stderr) == (1, message)
     assert empty_store("gc", "--json").stdout == '""\n'
     assert empty_store("storage-layers").stdout.split() == [L1]
     r = empty_store("check", "--json", "--max", "100h")
@@ -404,7 +405,8 @@ def test_copy_into_and_out_of_a_layer(empty_store: Store, tmp_path: Path) -> Non
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (7, 8, 0o640)
     assert empty_store("mounted", L1).stdout == ""
     r = empty_store("copy", "-o", "x", str(src), f"{L1}:/d")
-    message = 'error "x" as a numeric UID: strconv.Atoi: parsing "x": invalid syntax\n'
+    message = ('invalid value "x" for flag --chown: '
+               'error "x" as a numeric UID: strconv.ParseUint: parsing "x": invalid syntax\n')
     assert (r.status, r.stderr) == (1, message)
     r = empty_store("copy", str(src), "nope:/d")
     assert r.status == 1 and r.stderr.startswith('error finding layer "nope": ')

@@ -152,3 +152,49 @@ def test_rootless_user_config_replaces_everything(tmp_path: Path, monkeypatch: p
     opts = load_store_options(env)
     assert opts.driver_name == "vfs"
     assert opts.graph_root == f"{tmp_path}/1234/store"
+
+
+def test_errors_give_the_line_of_the_key(tmp_path: Path) -> None:
+    conf = write(tmp_path / "s.conf", '# comment\n[storage]\ndriver = "vfs"\n\nrunroot = 5\n')
+    with pytest.raises(ConfigError) as info:
+        _read_config(conf)
+    assert str(info.value) == f"{conf}, line 5: storage.runroot must be a string, not an integer"
+    conf = write(tmp_path / "s.conf", '[storage.options]\nsize = "1G"\npull_options = {a = "x", b = 2}\n')
+    with pytest.raises(ConfigError) as info:
+        _read_config(conf)
+    message = f"{conf}, line 3: storage.options.pull_options.b must be a string, not an integer"
+    assert str(info.value) == message
+
+
+def test_syntax_errors_name_the_last_key(tmp_path: Path) -> None:
+    conf = write(tmp_path / "s.conf", '[storage]\ndriver = "vfs"\n[storage.options]\nsize = "1G" junk\n')
+    with pytest.raises(ConfigError) as info:
+        _read_config(conf)
+    where = f'{conf}, line 4, column 13 (key "storage.options.size")'
+    assert str(info.value).startswith(f"{where}: not valid TOML: ")
+
+
+def test_unknown_keys_are_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    conf = write(tmp_path / "s.conf", '[storage]\ngraphrot = "/x"\n[storage.options]\nsiz = "1G"\n')
+    with caplog.at_level("WARNING", logger="containers_storage.config"):
+        _read_config(conf)
+        _read_config(conf)
+    assert [r.getMessage() for r in caplog.records] == [
+        f'Failed to decode the keys ["storage.graphrot" "storage.options.siz"] from "{conf}"'
+    ]
+
+
+def test_driver_table_keys_upstream_ignores_go_to_the_driver(tmp_path: Path) -> None:
+    conf = write(tmp_path / "s.conf", '[storage]\ndriver = "vfs"\n[storage.options.vfs]\n'
+                 'ignore_chown_errors = "true"\nbogus = "1"\n[storage.options.overlay]\nother = "2"\n')
+    cfg = _read_config(conf)
+    assert driver_options_from_config(cfg, "vfs") == ["vfs.ignore_chown_errors=true", "vfs.bogus=1"]
+    assert driver_options_from_config(cfg, "overlay2") == ["overlay.other=2"]
+    assert driver_options_from_config(cfg, "") == []
+
+
+def test_zero_auto_userns_sizes_mean_the_defaults(tmp_path: Path) -> None:
+    text = "[storage.options]\nauto-userns-min-size = 0\nauto-userns-max-size = 0\n"
+    conf = write(tmp_path / "s.conf", text)
+    opts = options_from_file(conf, {}, 0)
+    assert (opts.auto_userns_min_size, opts.auto_userns_max_size) == (1024, 65536)

@@ -1,6 +1,13 @@
 import pytest
 
-from containers_storage.drivers.options import parse_bool, parse_options, parse_size, strip_prefix
+from containers_storage.drivers.options import (
+    check_mount_options,
+    option_value,
+    parse_bool,
+    parse_options,
+    parse_size,
+    strip_prefix,
+)
 from containers_storage.errors import InvalidOption
 
 
@@ -44,3 +51,38 @@ def test_parse_bool_is_go_strconv() -> None:
 def test_strip_prefix() -> None:
     assert strip_prefix("overlay2.size", "overlay.", "overlay2.", ".") == "size"
     assert strip_prefix(".size", "overlay.", ".") == "size"
+
+
+def test_option_value_names_the_option() -> None:
+    assert option_value("overlay.size", "1k", parse_size) == 1024
+    with pytest.raises(InvalidOption) as info:
+        option_value("overlay.size", "abc", parse_size)
+    assert str(info.value) == "overlay.size: invalid size: 'abc'"
+
+
+_WORDS = {"metacopy": ("on", "off"), "volatile": None}
+
+
+@pytest.mark.parametrize("value", [
+    "", "nodev,noatime", "ro", "metacopy=on,volatile", " nodev , metacopy=off ",
+    'context="system_u:object_r:container_file_t:s0"', 'nodev,context="u:r:t:s0:c1,c2",noexec',
+])
+def test_mount_options_accepted(value: str) -> None:
+    check_mount_options("x.mountopt", value, _WORDS, ("lowerdir",))
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("garbage", 'x.mountopt: unknown mount option "garbage"'),
+    ("nodev,bogus=1", 'x.mountopt: unknown mount option "bogus=1"'),
+    ("metacopy=maybe", 'x.mountopt: mount option "metacopy" takes one of off, on, not "maybe"'),
+    ("metacopy", 'x.mountopt: mount option "metacopy" takes one of off, on, not ""'),
+    ("volatile=1", 'x.mountopt: mount option "volatile" takes no value'),
+    ("nodev=1", 'x.mountopt: unknown mount option "nodev=1"'),
+    ("lowerdir=/a", 'x.mountopt: mount option "lowerdir" is set by the driver'),
+    ("bind", 'x.mountopt: "bind" is not a mount option for a layer'),
+    ("remount", 'x.mountopt: "remount" is not a mount option for a layer'),
+])
+def test_mount_options_refused_naming_the_word(value: str, message: str) -> None:
+    with pytest.raises(InvalidOption) as info:
+        check_mount_options("x.mountopt", value, _WORDS, ("lowerdir",))
+    assert str(info.value) == message

@@ -1,6 +1,9 @@
 """The reliability suite runs on every built-in driver, each on its real backing
 filesystem (containers_storage.testing.backends); a driver is skipped only when that
 filesystem cannot be made here (not root, no kernel support, a tool missing).
+``--reliability-driver NAME`` (repeatable) runs the kill, concurrency and hostile-input
+suites on the named installed drivers instead, a third-party one on a plain directory;
+a named driver that cannot run here fails rather than skips.
 
 Counts (runs, kills, faults injected, anything lost) are summed over the session, printed
 at its end and written to ``build/reliability-report.json``.
@@ -27,12 +30,24 @@ _tallies: dict[str, Tally] = {}
 _seed: list[int] = []
 
 
-@pytest.fixture(scope="session", params=DRIVERS)
+def chosen_drivers(config: pytest.Config) -> tuple[str, ...]:
+    """The drivers named with ``--reliability-driver``, else the built-in ones."""
+    named: list[str] | None = config.getoption("--reliability-driver")
+    return tuple(dict.fromkeys(named)) if named else DRIVERS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", chosen_drivers(metafunc.config), indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     driver: str = request.param
     reason = backend_unavailable(driver)
     if reason:
-        pytest.skip(f"no {driver} backing filesystem here: {reason}")
+        explicit = request.config.getoption("--reliability-driver")
+        (pytest.fail if explicit else pytest.skip)(f"no {driver} backing filesystem here: {reason}")
     with backing_filesystem(driver) as fs:
         yield fs
 
@@ -88,8 +103,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _tallies:
         return
     by_driver: dict[str, Tally] = {}
+    drivers = (*chosen_drivers(terminalreporter.config), *DRIVERS)
     for nodeid, t in _tallies.items():
-        driver = next((d for d in DRIVERS if f"[{d}" in nodeid or f"-{d}]" in nodeid), "?")
+        driver = next((d for d in drivers if f"[{d}" in nodeid or f"-{d}]" in nodeid), "?")
         by_driver.setdefault(driver, Tally()).add(t)
     total = Tally()
     for t in by_driver.values():

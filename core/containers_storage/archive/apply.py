@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import secrets
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -72,9 +73,49 @@ def apply_tar(stream: IO[bytes], root: str, options: ApplyOptions = ApplyOptions
         ex.close()
 
 
+#: Creates a regular file's content as ``name`` in the directory ``dir_fd`` and returns
+#: its open descriptor for the metadata to be applied, or None when it linked a file
+#: whose metadata must stay as it is.
+ContentPlacer = Callable[[int, bytes, th.Entry], "int | None"]
+
+
+def apply_entries(
+    entries: Iterable[tuple[th.Entry, ContentPlacer | None]],
+    root: str,
+    options: ApplyOptions = ApplyOptions(),
+) -> int:
+    """Create ``entries`` (headers with no tar stream behind them) in ``root`` exactly as
+    :func:`apply_tar` would; each regular file with a placer gets its content from it,
+    one without is created empty."""
+    ex = _Extractor(root, options)
+    try:
+        return ex.run(_EntryFeed(entries, ex))
+    finally:
+        ex.close()
+
+
+class _EntryFeed(TarReader):
+    """The extractor's reader for :func:`apply_entries`: entries without content."""
+
+    def __init__(self, entries: Iterable[tuple[th.Entry, ContentPlacer | None]], ex: _Extractor) -> None:
+        super().__init__(Source(io.BytesIO()))
+        self._entries = entries
+        self._ex = ex
+
+    def __iter__(self) -> Iterator[th.Entry]:
+        for entry, placer in self._entries:
+            self._ex.placer = placer
+            yield entry
+        self._ex.placer = None
+
+    def read(self, limit: int = 0) -> bytes:
+        return b""
+
+
 class _Extractor:
     def __init__(self, root: str, options: ApplyOptions) -> None:
         self.opts = options
+        self.placer: ContentPlacer | None = None
         self.userns = in_user_namespace() if options.in_userns is None else options.in_userns
         self.tree = RootedDir(root)
         self.root_fd = self.tree.root_fd
@@ -318,6 +359,15 @@ class _Extractor:
         os.utime(base, ns=self._times(entry), dir_fd=pfd, follow_symlinks=False)
 
     def _regular(self, pfd: int, base: bytes, entry: th.Entry, reader: TarReader, uid: int, gid: int) -> None:
+        if self.placer is not None:
+            placed = self.placer(pfd, base, entry)
+            if placed is not None:
+                try:
+                    self._metadata_fd(placed, entry, uid, gid, entry.mode & 0o7777)
+                    os.utime(placed, ns=self._times(entry))
+                finally:
+                    os.close(placed)
+            return
         fd = os.open(
             base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
         )

@@ -35,18 +35,20 @@ class _Location:
 
 
 def _parse_chown(text: str) -> tuple[int, int] | None:
+    """``UID[:GID]``, each an unsigned 32-bit number as upstream's parser takes."""
+    from ..config import parse_uint32
+    from .flags import value_error
+
     if not text:
         return None
-    user, _, group = text.partition(":")
+    user, sep, group = text.partition(":")
     ids = []
-    for value, what in ((user, "UID"), (group or user, "GID")):
+    for value, what in ((user, "UID"), (group if sep else user, "GID")):
         try:
-            ids.append(int(value, 10))
-        except ValueError:
-            raise CommandError(
-                f"error {go_quote(value)} as a numeric {what}: strconv.Atoi: parsing {go_quote(value)}: "
-                "invalid syntax"
-            ) from None
+            ids.append(parse_uint32(value))
+        except ValueError as exc:
+            reason = f"error {go_quote(value)} as a numeric {what}: {exc}"
+            raise CommandError(value_error("chown", text, reason)) from None
     return ids[0], ids[1]
 
 

@@ -67,6 +67,12 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"strconv.ParseBool: parsing {go_quote(text)}: invalid syntax")
 
 
+def value_error(flag: str, value: str, reason: object) -> str:
+    """The message for a flag value a command cannot use, in mflag's words, so the flag is
+    named (upstream's own reason follows)."""
+    return f"invalid value {go_quote(value)} for flag --{flag}: {reason}"
+
+
 def _trim_quotes(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         return value[1:-1]

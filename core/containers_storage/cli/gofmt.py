@@ -50,6 +50,7 @@ def go_list(items: Iterable[object]) -> str:
     return "[" + " ".join(str(i) for i in items) + "]"
 
 
+_DURATION_DIGITS = frozenset("0123456789.")
 _DURATION_UNITS = {
     "ns": 1,
     "us": 1_000,
@@ -74,21 +75,29 @@ def parse_duration(text: str) -> int:
         return 0
     if not rest:
         raise invalid
-    total = 0.0
+    total = 0
     while rest:
         i = 0
-        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
+        while i < len(rest) and rest[i] in _DURATION_DIGITS:
             i += 1
         number, rest = rest[:i], rest[i:]
         if not number or number == "." or number.count(".") > 1:
             raise invalid
         j = 0
-        while j < len(rest) and not (rest[j].isdigit() or rest[j] == "."):
+        while j < len(rest) and rest[j] not in _DURATION_DIGITS:
             j += 1
         unit, rest = rest[:j], rest[j:]
         if not unit:
             raise ValueError(f"time: missing unit in duration {go_quote(text)}")
         if unit not in _DURATION_UNITS:
             raise ValueError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
-        total += float(number) * _DURATION_UNITS[unit]
-    return sign * int(total)
+        scale = _DURATION_UNITS[unit]
+        whole, _, fraction = number.partition(".")
+        total += int(whole or "0") * scale
+        if fraction:
+            total += int(fraction) * scale // 10 ** len(fraction)
+        if total > 1 << 63:  # Go's durations are int64 nanoseconds
+            raise invalid
+    if total == 1 << 63 and sign > 0:
+        raise invalid
+    return sign * total

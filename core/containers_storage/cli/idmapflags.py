@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .context import Context
+from .flags import value_error
 
 if TYPE_CHECKING:
     from ..store import IDMappingOptions
@@ -13,7 +14,10 @@ if TYPE_CHECKING:
 def id_mapping_options(ctx: Context) -> IDMappingOptions:
     """Sub-maps first (from /etc/subuid, /etc/subgid), explicit triples appended.
 
-    Raises :class:`~containers_storage.errors.ConfigError` with upstream's wording.
+    Each field of a map is an unsigned 32-bit number, as upstream's parser takes (so
+    upstream reads back what is saved). Raises
+    :class:`~containers_storage.errors.ConfigError` with upstream's wording, after the
+    flag's name.
     """
     from ..config import parse_id_map_setting, subordinate_ids
     from ..errors import ConfigError
@@ -32,10 +36,16 @@ def id_mapping_options(ctx: Context) -> IDMappingOptions:
         raise ConfigError(message="host gid map specified along with GID mapping")
     uid_map = subordinate_ids(sub_user, "/etc/subuid") if sub_user else ()
     gid_map = subordinate_ids(sub_group, "/etc/subgid") if sub_group else ()
-    if uid_spec:
-        uid_map += parse_id_map_setting(uid_spec, "uid")
-    if gid_spec:
-        gid_map += parse_id_map_setting(gid_spec, "gid")
+    try:
+        if uid_spec:
+            uid_map += parse_id_map_setting(uid_spec, "uid")
+    except ConfigError as exc:
+        raise ConfigError(message=value_error("uidmap", uid_spec, exc)) from None
+    try:
+        if gid_spec:
+            gid_map += parse_id_map_setting(gid_spec, "gid")
+    except ConfigError as exc:
+        raise ConfigError(message=value_error("gidmap", gid_spec, exc)) from None
     return IDMappingOptions(
         host_uid_mapping=host_uid, host_gid_mapping=host_gid, uid_map=uid_map, gid_map=gid_map
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from .context import Context
 from .errtext import error_text
+from .flags import value_error
 from .gofmt import go_list, parse_duration
 
 #: (JSON key, text label, report attribute) of the check report's sections, in order
@@ -68,7 +69,7 @@ def _check(ctx: Context) -> tuple[int, str]:
         try:
             options = replace(options, layer_unreferenced_maximum_age=parse_duration(max_age) / 1e9)
         except ValueError as exc:
-            return 1, str(exc)
+            return 1, value_error("max", max_age, exc)
     force = bool(ctx.flag("force"))
     report = ctx.store.check(options)
     sections: list[tuple[str, str, Mapping[str, Sequence[BaseException]]]] = [

@@ -2,6 +2,7 @@
 
 Defaults from the configuration are loaded only when the words before the command named
 no root, driver or driver option; flags after the command then override single fields.
+The configuration is read in any case, so a broken one stops every command (as upstream).
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ def wants_defaults(values: MutableMapping[str, object]) -> bool:
 
 
 def load_defaults(values: MutableMapping[str, object]) -> None:
-    """Replace the option fields by the configured defaults; errors leave them empty.
+    """Replace the option fields by the configured defaults.
 
     The defaults replace the whole option set, so an ``--image-store`` or
-    ``--transient-store`` given before the command is lost, as upstream.
+    ``--transient-store`` given before the command is lost, as upstream. A configuration
+    that cannot be read is remembered and reported when the store would open (upstream
+    drops that error and opens the system's default store instead).
     """
     from ..config import StoreOptions, load_store_options
-    from ..errors import StorageError
+    from ..errors import ConfigError, StorageError
 
     try:
         opts = load_store_options()
+    except ConfigError as exc:
+        values["_defaults_error"] = exc
+        opts = StoreOptions()
     except (StorageError, OSError, ValueError):
         opts = StoreOptions()
     values["graph_root"] = opts.graph_root
@@ -46,33 +52,27 @@ def load_defaults(values: MutableMapping[str, object]) -> None:
 
 
 def store_options(values: MutableMapping[str, object]) -> StoreOptions:
-    """Step 3-4: the options the store is opened with.
+    """Step 3-4: the options the store is opened with (upstream's ``GetStore`` rules, in
+    :func:`~containers_storage.config.complete_store_options`).
 
-    Raises :class:`~containers_storage.errors.IncompleteOptions` when neither root is known.
+    Raises :class:`~containers_storage.errors.IncompleteOptions` when neither root is known
+    and :class:`~containers_storage.errors.ConfigError` when a configuration file is broken
+    (also when both roots were given: upstream always reads ``storage.conf``).
     """
     from dataclasses import replace
 
-    from ..config import StoreOptions, system_options
-    from ..errors import IncompleteOptions
+    from ..config import StoreOptions, complete_store_options
 
+    error = values.get("_defaults_error")
+    if isinstance(error, Exception):
+        raise error
     base = values.get("_loaded")
     opts = replace(base) if isinstance(base, StoreOptions) else StoreOptions()
-    graph = str(values.get("graph_root") or "")
-    run = str(values.get("run_root") or "")
-    opts.graph_root = os.path.abspath(graph) if graph else ""
-    opts.run_root = os.path.abspath(run) if run else ""
+    opts.graph_root = str(values.get("graph_root") or "")
+    opts.run_root = str(values.get("run_root") or "")
     opts.driver_name = str(values.get("driver") or "")
     driver_options = values.get("driver_options")
     opts.driver_options = [str(o) for o in driver_options] if isinstance(driver_options, list) else []
     opts.image_store = str(values.get("image_store") or "")
     opts.transient_store = bool(values.get("transient_store"))
-    if opts.graph_root and opts.run_root:
-        return opts
-    if not (opts.graph_root or opts.run_root or opts.driver_name or opts.driver_options):
-        return system_options(os.environ)[0]
-    if not opts.graph_root and not opts.run_root:
-        raise IncompleteOptions("no storage runroot or graphroot specified")
-    library, _ = system_options(os.environ)
-    opts.graph_root = opts.graph_root or library.graph_root
-    opts.run_root = opts.run_root or library.run_root
-    return opts
+    return complete_store_options(opts, os.environ)

@@ -244,6 +244,18 @@ COMMANDS: tuple[Command, ...] = (
     _c("wipe", "", "Wipe all layers, images, and containers", (0, 0), (JSON,), "maintenance:wipe"),
     _c("drivers", "[options [...]]", "List installed storage drivers and plugins (not in upstream)",
        (0, 0), (JSON,), "plugincmds:drivers", needs_store=False),
+    _c("import-image", "[options [...]] [oci:|oci-archive:|docker-archive:]source[:reference]",
+       "Import an image from an OCI layout or archive or a docker archive (not in upstream)", (1, 1), (
+           NAMES,
+           Flag(("-platform",), "platform", "string", "Platform to pick (os/arch[/variant])"),
+           JSON,
+       ), "imagecmds:import_image"),
+    _c("export-image", "[options [...]] imageNameOrID [oci:|oci-archive:|docker-archive:]dest[:reference]",
+       "Export an image to an OCI layout or archive or a docker archive (not in upstream)", (2, 2), (
+           Flag(("-format",), "format", "string", "Format of a bare path: oci, oci-archive, docker-archive"),
+           Flag(("-compress",), "compress", "string", "Compress layers: gzip or zstd (OCI; default: none)"),
+           JSON,
+       ), "imagecmds:export_image"),
 )
 
 

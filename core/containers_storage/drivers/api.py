@@ -1,4 +1,4 @@
-"""The graph-driver contract (``../spec/driver-api.md``), as a base class.
+"""The graph-driver contract (``docs/spec/driver-api.md``), as a base class.
 
 A driver stores layer *contents*; records, locks, tar-split and cross-process mount counts
 belong to the store above it. A minimal driver implements only the directory operations
@@ -46,7 +46,8 @@ class Change:
 class DriverConfig:
     """What a driver is initialised with (upstream graphdriver.Options plus the home)."""
 
-    #: name the driver was requested under (``overlay2`` keeps ``<root>/overlay2``)
+    #: name of the driver's directory under the roots: its canonical name (an alias only
+    #: for a store upstream's tool wrote under the alias, see drivers/select.py)
     requested_name: str
     #: graph root (image-store root in split mode)
     root: str
@@ -119,18 +120,29 @@ class WhiteoutFormat(enum.Enum):
 class Driver(abc.ABC):
     """Base class of graph drivers. See the module docstring and driver-api.md §2."""
 
-    #: canonical name (directory prefix of the records: ``<name>-layers``)
+    #: canonical name (directory prefix of the records: ``<name>-layers``); must be the
+    #: name its :class:`DriverInfo` and entry point offer it under
     name: ClassVar[str]
-    #: upstream's default probing order puts lower numbers first (overlay 10 ... vfs 100)
-    priority: ClassVar[int] = 50
     #: deletions on disk (for the generic apply)
     whiteout_format: ClassVar[WhiteoutFormat] = WhiteoutFormat.DELETE
 
     def __init__(self, config: DriverConfig) -> None:
+        from .options import check_known_options
+
+        check_known_options(type(self), config)  # also when built without a store (the kit)
         self.config = config
         self.home = config.home
 
     # -- probing -------------------------------------------------------------------
+    #: The driver-option keys (:attr:`DriverConfig.options`) this driver takes, lower-case
+    #: and without the ``<name>.`` prefix. The store refuses any other option, naming it,
+    #: before :meth:`probe`; the default takes none, so an option (``--storage-opt``,
+    #: ``[storage.options.<name>]``) is never ignored silently. ``None``: the driver checks
+    #: its options itself (the built-in drivers do, with upstream's messages). Checked
+    #: again when the driver is constructed, so a driver built directly refuses them too.
+    #: :func:`containers_storage.drivers.options.option_map` reads them.
+    option_keys: ClassVar[frozenset[str] | None] = frozenset()
+
     @classmethod
     def probe(cls, config: DriverConfig) -> None:
         """Raise a :data:`~containers_storage.errors.PROBE_SKIPPABLE` error saying why the
@@ -264,13 +276,17 @@ class Driver(abc.ABC):
         return None
 
 
-#: What a driver distribution's plugin offers (see :mod:`containers_storage.hookspecs`).
 @dataclass(frozen=True, slots=True)
 class DriverInfo:
+    """What a driver distribution's plugin offers (see :mod:`containers_storage.hookspecs`)."""
+
+    #: the driver's name: the same as its entry point's name and its class's ``name``
     name: str
     #: import the driver class only when it is used
     load: Callable[[], type[Driver]]
+    #: other names the driver answers to; they share its directory (``overlay2``)
     aliases: tuple[str, ...] = ()
-    #: lower first when probing; upstream's order is overlay, btrfs, zfs, vfs
+    #: probing order when no driver is named, lower first, whoever ships the driver;
+    #: the built-in ones follow upstream's order: overlay 10, btrfs 30, zfs 40, vfs 100
     priority: int = 50
     description: str = ""

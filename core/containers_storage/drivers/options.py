@@ -1,11 +1,24 @@
-"""Parsing of driver options (``key=value`` strings, config.md §7)."""
+"""Parsing and checking of driver options (``key=value`` strings, config.md §7).
+
+Every driver validates its options when it starts, with these helpers: a value that does
+not parse is an error naming the option (:func:`option_value`), mount options are checked
+word by word (:func:`check_mount_options`), and a driver that declares
+:attr:`~containers_storage.drivers.api.Driver.option_keys` has any other option refused
+before it is probed (:func:`check_known_options`).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import InvalidOption
+
+if TYPE_CHECKING:
+    from .api import Driver, DriverConfig
+
+T = TypeVar("T")
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -71,3 +84,89 @@ def parse_bool(value: str) -> bool:
     if v in ("0", "f", "F", "false", "FALSE", "False"):
         return False
     raise InvalidOption(message=f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def option_value(key: str, value: str, parse: Callable[[str], T]) -> T:
+    """``parse(value)``; its :class:`InvalidOption` names the option first
+    (``overlay.size: invalid size: 'abc'``)."""
+    try:
+        return parse(value)
+    except InvalidOption as e:
+        raise InvalidOption(message=f"{key}: {e}") from None
+
+
+#: words no layer mount may carry: they change what mount(2) does, not how
+_OPERATION_WORDS = frozenset({"bind", "rbind", "remount"})
+#: security-label words every filesystem takes (any value)
+_LABEL_WORDS = frozenset({"context", "fscontext", "defcontext", "rootcontext"})
+
+
+def check_mount_options(
+    key: str,
+    value: str,
+    data: Mapping[str, Collection[str] | None],
+    reserved: Collection[str] = (),
+) -> None:
+    """Refuse a word of the comma list ``value`` (the option ``key``) that is neither a
+    generic mount flag (``nodev``, ``noatime``, ...), a security label nor one of the
+    filesystem's ``data`` words: name -> allowed values (None: a bare word taking no
+    value). ``reserved`` words are set by the driver itself. Checked when the driver
+    starts, so a typo is not found by the first mount (upstream lets it through)."""
+    from .mounts import _FLAG_WORDS
+
+    for word in (w.strip() for w in _split_words(value)):
+        if not word:
+            continue
+        name, sep, arg = word.partition("=")
+        if name in reserved:
+            raise InvalidOption(message=f'{key}: mount option "{name}" is set by the driver')
+        if name in _OPERATION_WORDS:
+            raise InvalidOption(message=f'{key}: "{name}" is not a mount option for a layer')
+        if name in _LABEL_WORDS and sep:
+            continue
+        if name in _FLAG_WORDS and not sep:
+            continue
+        if name not in data:
+            raise InvalidOption(message=f'{key}: unknown mount option "{word}"')
+        allowed = data[name]
+        if allowed is None:
+            if sep:
+                raise InvalidOption(message=f'{key}: mount option "{name}" takes no value')
+        elif arg not in allowed:
+            choices = ", ".join(sorted(allowed))
+            raise InvalidOption(message=f'{key}: mount option "{name}" takes one of {choices}, not "{arg}"')
+
+
+def _split_words(value: str) -> list[str]:
+    """Split at commas outside double quotes (``context="a:s0:c1,c2"`` is one word)."""
+    words, start, quoted = [], 0, False
+    for i, c in enumerate(value):
+        if c == '"':
+            quoted = not quoted
+        elif c == "," and not quoted:
+            words.append(value[start:i])
+            start = i + 1
+    words.append(value[start:])
+    return words
+
+
+def check_known_options(cls: type[Driver], config: DriverConfig) -> None:
+    """Refuse, before the driver is probed, an option its class does not declare in
+    ``option_keys`` (keys compared without a ``<name>.`` or ``.`` prefix). Drivers with
+    ``option_keys = None`` check their options themselves."""
+    keys = cls.option_keys
+    if keys is None:
+        return
+    prefixes = (f"{cls.name}.", f"{config.requested_name}.", ".")
+    for key, _ in parse_options(config.options):
+        if strip_prefix(key, *prefixes) not in keys:
+            known = ", ".join(sorted(keys)) or "none"
+            raise InvalidOption(
+                message=f'storage driver "{cls.name}" does not know the option {key} (its options: {known})'
+            )
+
+
+def option_map(options: Iterable[str], *prefixes: str) -> dict[str, str]:
+    """The options as ``{key: value}``, keys without any of ``prefixes`` (the last value
+    of a key given twice wins): what a driver with ``option_keys`` reads them with."""
+    return {strip_prefix(key, *prefixes): value for key, value in parse_options(options)}

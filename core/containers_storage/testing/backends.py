@@ -1,7 +1,8 @@
 """The real backing filesystem each built-in driver needs, for tests and benchmarks that
-run on every driver: a plain directory (vfs), a directory on a disk filesystem (overlay),
-a loop-mounted btrfs, a dataset of a throwaway ZFS pool. With ``size`` each one is small
-and of its own, so that it can be filled up (tmpfs, loop ext4/btrfs, a ZFS quota)::
+run on every driver: a plain directory (vfs, and any other installed driver), a directory
+on a disk filesystem (overlay), a loop-mounted btrfs, a dataset of a throwaway ZFS pool.
+With ``size`` each one is small and of its own, so that it can be filled up (tmpfs, loop
+ext4/btrfs, a ZFS quota)::
 
     reason = backend_unavailable("btrfs")
     if reason:
@@ -74,19 +75,21 @@ def zfs_unavailable() -> str | None:
 def backend_unavailable(driver: str, sized: bool = False) -> str | None:
     """Why ``driver``'s backing filesystem cannot be made here (None when it can);
     ``sized`` asks for a small one of its own (full-disk tests)."""
+    from ..errors import DriverError
     from ..plugins import get_plugin_host
 
-    if get_plugin_host().driver_info(driver) is None:
-        return f"the {driver} driver is not installed"
-    if driver == "vfs":
+    try:
+        if get_plugin_host().driver_info(driver) is None:
+            return f"the {driver} driver is not installed"
+    except DriverError as exc:  # installed but broken, or offered twice
+        return str(exc)
+    if driver not in DRIVERS or driver == "vfs":  # a plain directory; the driver probes it
         return "mounting a small tmpfs needs root" if sized and os.geteuid() != 0 else None
     if driver == "overlay":
         return overlay_unavailable() or (loop_unavailable("ext4", "mkfs.ext4") if sized else None)
     if driver == "btrfs":
         return loop_unavailable("btrfs", "mkfs.btrfs")
-    if driver == "zfs":
-        return zfs_unavailable()
-    return f"no backing filesystem is known for the {driver} driver"
+    return zfs_unavailable()
 
 
 def undo_mounts(path: str) -> None:
@@ -152,7 +155,7 @@ def backing_filesystem(driver: str, workdir: str | None = None, size: int | None
         run = os.path.join(work, "run")
         os.makedirs(run, exist_ok=True)
         stack.callback(undo_mounts, run)
-        if driver == "vfs":
+        if driver not in DRIVERS or driver == "vfs":
             root = os.path.join(work, "fs")
             if size:
                 stack.enter_context(_tmpfs(root, size))

@@ -1,32 +1,43 @@
 """The graph-driver conformance kit (driver-api.md §7), for any driver.
 
-Subclass :class:`DriverConformance` in your driver's tests and provide a
-``driver_factory`` fixture: a callable ``factory(options=()) -> Driver`` that builds a
-fresh driver on fresh graph and run roots on the real backing filesystem::
+Subclass :class:`DriverConformance` in your driver's tests. Name the driver class and the
+kit builds every driver on fresh graph and run roots in a temporary directory on a disk
+filesystem (mounts left below it are undone afterwards)::
 
     from containers_storage.testing.conformance import DriverConformance
+    from containers_storage_tiny.driver import TinyDriver
 
-    class TestConformance(DriverConformance):
-        deep_layers = 200
+    class TestTinyConformance(DriverConformance):
+        driver_class = TinyDriver
 
-Every scenario removes the layers it created (removal must succeed) and calls
-``cleanup()`` on the driver. Class attributes tune the scenarios. ``bench/kit_bench.py``
-runs the same scenarios as a benchmark, timing each driver against vfs.
+A driver that needs a backing filesystem of its own (btrfs, a ZFS dataset) provides a
+``driver_factory`` fixture instead: a callable ``factory(options=()) -> Driver`` building
+a fresh driver on fresh roots there; the kit then uses it. Class attributes tune the
+scenarios; ``driver_options`` are passed to every driver the kit builds, and to the stores.
+
+Besides upstream's scenarios the kit checks file kinds, whiteouts, diff round trips, mount
+counting, concurrency, ``probe`` and ``status``, that unknown options are refused, and
+drives the driver through a real :class:`~containers_storage.store.Store` (import, mount,
+diff, changes, an image and a container, delete, check). Every failed check says the rule
+and the value found. ``bench/kit_bench.py`` runs the same scenarios as a benchmark.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import os
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from ..drivers.api import ApplyDiffOpts, Change, ChangeKind, CreateOpts, Driver, MountOpts
+from ..drivers.api import ApplyDiffOpts, Change, ChangeKind, CreateOpts, Driver, DriverConfig, MountOpts
+from .store_scenarios import StoreScenarios, expect_raises
 
 DriverFactory = Callable[..., Driver]
 
@@ -59,21 +70,44 @@ def create_base(driver: Driver, name: str) -> None:
 
 
 def verify_base(driver: Driver, name: str, perm: int) -> None:
+    """What :func:`create_base` made, with the layer's root of mode ``perm``."""
     root = driver.get(name)
     try:
         st = os.stat(root)
-        assert stat.S_ISDIR(st.st_mode)
-        assert stat.S_IMODE(st.st_mode) == perm, oct(st.st_mode)
-        assert (st.st_uid, st.st_gid) == (0, 0)
+        assert stat.S_ISDIR(st.st_mode), f"layer {name}'s root must be a directory, got mode {st.st_mode:o}"
+        assert stat.S_IMODE(st.st_mode) == perm, (
+            f"layer {name}'s root must have mode {perm:04o}, got {stat.S_IMODE(st.st_mode):04o}"
+        )
+        assert (st.st_uid, st.st_gid) == (0, 0), (
+            f"layer {name}'s root must be owned by 0:0, got {st.st_uid}:{st.st_gid}"
+        )
         st = os.lstat(os.path.join(root, BASE_DIR))
-        assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == SUBDIR_MODE
-        assert (st.st_uid, st.st_gid) == (1, 2)
+        got = (stat.S_ISDIR(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        assert got == (True, SUBDIR_MODE, 1, 2), (
+            f"{BASE_DIR!r} in layer {name} must be a directory of mode {SUBDIR_MODE:04o} owned by 1:2, "
+            f"got {_kind(st.st_mode)} of mode {got[1]:04o} owned by {got[2]}:{got[3]}"
+        )
         st = os.lstat(os.path.join(root, BASE_FILE))
-        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == FILE_MODE
-        assert (st.st_uid, st.st_gid) == (0, 0)
-        assert sorted(_entries(root)) == sorted([BASE_DIR, BASE_FILE])
+        got = (stat.S_ISREG(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        assert got == (True, FILE_MODE, 0, 0), (
+            f"{BASE_FILE!r} in layer {name} must be a regular file of mode {FILE_MODE:04o} owned by 0:0, "
+            f"got {_kind(st.st_mode)} of mode {got[1]:04o} owned by {got[2]}:{got[3]}"
+        )
+        entries = sorted(_entries(root))
+        assert entries == sorted([BASE_DIR, BASE_FILE]), (
+            f"layer {name} must hold exactly {sorted([BASE_DIR, BASE_FILE])}, got {entries}"
+        )
     finally:
         driver.put(name)
+
+
+def _kind(mode: int) -> str:
+    for test, word in ((stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a regular file"),
+                       (stat.S_ISLNK, "a symlink"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a fifo")):
+        if test(mode):
+            return word
+    return f"a file of type {stat.S_IFMT(mode):o}"
 
 
 def _entries(path: str) -> list[str]:
@@ -104,8 +138,13 @@ def check_many_files(driver: Driver, layer: str, n: int, seed: int) -> None:
     try:
         for i in range(0, n, 100):
             for j in range(min(100, n - i)):
-                with open(os.path.join(root, f"directory-{i}", f"file-{i + j}"), "rb") as fh:
-                    assert fh.read() == _content(seed + i + j), f"file-{i + j}"
+                rel = os.path.join(f"directory-{i}", f"file-{i + j}")
+                with open(os.path.join(root, rel), "rb") as fh:
+                    data = fh.read()
+                assert data == _content(seed + i + j), (
+                    f"{rel} in layer {layer} must hold the {len(_content(0))} bytes written with seed "
+                    f"{seed + i + j}, got {len(data)} bytes that differ"
+                )
     finally:
         driver.put(layer)
 
@@ -142,9 +181,35 @@ def _changes(driver: Driver, layer: str, parent: str | None) -> list[tuple[str, 
 
 
 # --- the kit ------------------------------------------------------------------------------
-class DriverConformance:
-    """Scenarios of driver-api.md §7. Tune with class attributes."""
+def temporary_driver_factory(
+    driver_class: type[Driver], directory: str, name: str | None = None
+) -> tuple[DriverFactory, list[Driver]]:
+    """A factory of ``driver_class`` drivers, each on fresh graph and run roots below
+    ``directory``, and the list of the drivers it built (to clean up)."""
+    built: list[Driver] = []
+    counter = iter(range(1 << 30))
 
+    def factory(options: Sequence[str] = ()) -> Driver:
+        n = next(counter)
+        root, run = os.path.join(directory, f"graph{n}"), os.path.join(directory, f"run{n}")
+        os.makedirs(root)
+        os.makedirs(run)
+        driver = driver_class(DriverConfig(name or driver_class.name, root, run, options=tuple(options)))
+        built.append(driver)
+        return driver
+
+    return factory, built
+
+
+class DriverConformance(StoreScenarios):
+    """Scenarios of driver-api.md §7 and more (see the module docstring). Tune with class
+    attributes."""
+
+    #: the driver under test, for the kit's own temporary-root factory (not needed when
+    #: a ``driver_factory`` fixture is defined)
+    driver_class: ClassVar[type[Driver] | None] = None
+    #: options every driver the kit builds gets (``key=value``, as in ``--storage-opt``)
+    driver_options: ClassVar[tuple[str, ...]] = ()
     #: depth of the DeepLayerRead scenario (overlay upstream uses 128)
     deep_layers = 200
     #: files in DiffApply (upstream: vfs 100, overlay 10)
@@ -165,8 +230,35 @@ class DriverConformance:
     lists_layers = True
 
     @pytest.fixture
-    def driver(self, driver_factory: DriverFactory) -> Iterator[Driver]:
-        d = driver_factory()
+    def kit_factory(self, request: pytest.FixtureRequest) -> Iterator[DriverFactory]:
+        """The ``driver_factory`` fixture when there is one, else the kit's own
+        temporary-root factory of :attr:`driver_class`."""
+        try:
+            given: DriverFactory = request.getfixturevalue("driver_factory")
+        except pytest.FixtureLookupError:
+            pass
+        else:
+            yield given
+            return
+        if self.driver_class is None:
+            pytest.fail(
+                f"{type(self).__name__} must set driver_class (the Driver subclass under test) "
+                "or a driver_factory fixture must be defined"
+            )
+        from .backends import disk_scratch_dir
+
+        with disk_scratch_dir("cs-kit-") as directory:
+            factory, built = temporary_driver_factory(self.driver_class, directory)
+            try:
+                yield factory
+            finally:
+                for d in built:
+                    with contextlib.suppress(Exception):
+                        d.cleanup()
+
+    @pytest.fixture
+    def driver(self, kit_factory: DriverFactory) -> Iterator[Driver]:
+        d = kit_factory(options=self.driver_options)
         created: list[str] = []
         original_create = d.create
         original_rw = d.create_read_write
@@ -192,18 +284,24 @@ class DriverConformance:
                 except BaseException as e:  # report every failing removal
                     errors.append(e)
             d.cleanup()
-            assert not errors, f"removing layers failed: {errors}"
+            assert not errors, f"removing every layer a scenario made must succeed, got {errors}"
 
     # 1
     def test_create_empty(self, driver: Driver) -> None:
         driver.create("empty", None)
-        assert driver.exists("empty")
+        assert driver.exists("empty"), "exists() must be true for a layer just created"
         root = driver.get("empty")
         try:
             st = os.stat(root)
-            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o555
-            assert (st.st_uid, st.st_gid) == (0, 0) or os.geteuid() != 0
-            assert _entries(root) == []
+            mode = stat.S_IMODE(st.st_mode)
+            assert stat.S_ISDIR(st.st_mode) and mode == 0o555, (
+                f"a new base layer's root must be a directory of mode 0555, got {_kind(st.st_mode)} "
+                f"of mode {mode:04o}"
+            )
+            assert (st.st_uid, st.st_gid) == (0, 0) or os.geteuid() != 0, (
+                f"a new base layer's root must be owned by 0:0, got {st.st_uid}:{st.st_gid}"
+            )
+            assert _entries(root) == [], f"a new base layer must be empty, got {_entries(root)}"
         finally:
             driver.put("empty")
 
@@ -235,10 +333,15 @@ class DriverConformance:
         for name, rw in (("FromTemplate", True), ("ROFromTemplate", False)):
             driver.create_from_template(name, "Snap3", IDMappings(), "Base3", IDMappings(), None, rw)
         for name in ("FromTemplate", "ROFromTemplate"):
-            assert _changes(driver, name, "Snap3") == []
+            got = _changes(driver, name, "Snap3")
+            assert got == [], f"a layer made from template Snap3 must show no changes against it, got {got}"
         for name in ("Snap3", "FromTemplate", "ROFromTemplate"):
-            assert read_file(driver, name, "testfile.txt") == b"test content"
-            assert _changes(driver, name, "Base3") == [("/testfile.txt", ChangeKind.ADD)]
+            data = read_file(driver, name, "testfile.txt")
+            assert data == b"test content", f"testfile.txt in {name} must read b'test content', got {data!r}"
+            got = _changes(driver, name, "Base3")
+            assert got == [("/testfile.txt", ChangeKind.ADD)], (
+                f"{name} against Base3 must show exactly the added /testfile.txt, got {got}"
+            )
         verify_base(driver, "Base3", 0o555)
         for name in ("ROFromTemplate", "FromTemplate"):
             driver.remove(name)
@@ -250,15 +353,24 @@ class DriverConformance:
         root = driver.get(top)
         try:
             with open(os.path.join(root, "top-id")) as fh:
-                assert fh.read() == top
+                got = fh.read()
+            assert got == top, (
+                f"top-id in the top of a {self.deep_layers}-layer chain must be {top!r}, got {got!r}"
+            )
             expected = top
             for k in range(self.deep_layers, 0, -1):
                 with open(os.path.join(root, f"layer-{k}", "layer-id")) as fh:
-                    assert fh.read() == expected
+                    got = fh.read()
+                assert got == expected, (
+                    f"layer-{k}/layer-id seen from {top} must be {expected!r}, got {got!r}"
+                )
                 with open(os.path.join(root, f"layer-{k}", "parent-id")) as fh:
                     expected = fh.read()
             with open(os.path.join(root, "testfile.txt")) as fh:
-                assert fh.read() == "test content"
+                got = fh.read()
+            assert got == "test content", (
+                f"the base's testfile.txt seen from {top} must read 'test content', got {got!r}"
+            )
         finally:
             driver.put(top)
 
@@ -282,15 +394,21 @@ class DriverConformance:
         size = driver.diff_size("upper", IDMappings(), None, IDMappings())
         driver.create("target", "base")
         check_many_files(driver, "target", n, 3)
-        assert read_file(driver, "target", "file-remove.txt")
+        assert read_file(driver, "target", "file-remove.txt"), (
+            "a child of base must see base's file-remove.txt"
+        )
         with driver.diff("upper", IDMappings(), "base", IDMappings()) as tar:
             applied = driver.apply_diff("target", "base", ApplyDiffOpts(diff=tar))
-        assert applied == size
+        assert applied == size, (
+            f"apply_diff must return the diff's size diff_size() said ({size}), got {applied}"
+        )
         check_many_files(driver, "target", n, 6)
         root = driver.get("target")
         try:
-            assert not os.path.exists(os.path.join(root, "file-remove.txt"))
-            assert not os.path.exists(os.path.join(root, "var", "lib"))
+            for gone in ("file-remove.txt", "var/lib"):
+                assert not os.path.exists(os.path.join(root, gone)), (
+                    f"{gone}, deleted in upper, must be gone after applying upper's diff, but it exists"
+                )
         finally:
             driver.put("target")
 
@@ -326,7 +444,8 @@ class DriverConformance:
                         expected.append((f"/{d}/file-{i + j}", ChangeKind.DELETE))
         finally:
             driver.put("upper")
-        assert _changes(driver, "upper", "base") == sorted(expected)
+        got = _changes(driver, "upper", "base")
+        assert got == sorted(expected), _differ("changes of upper against base", sorted(expected), got)
 
     # 8
     def test_set_quota(self, driver: Driver) -> None:
@@ -338,12 +457,19 @@ class DriverConformance:
         driver.create_read_write("quotaTest", "Base4", CreateOpts(storage_opt={"size": "50M"}))
         root = driver.get("quotaTest")
         try:
-            with pytest.raises(OSError) as info, open(os.path.join(root, "file"), "wb") as fh:
-                for _ in range(100):
-                    fh.write(b"\0" * (1 << 20))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            assert info.value.errno == errno.EDQUOT
+
+            def fill() -> None:
+                with open(os.path.join(root, "file"), "wb") as fh:
+                    for _ in range(100):
+                        fh.write(b"\0" * (1 << 20))
+                        fh.flush()
+                        os.fsync(fh.fileno())
+
+            exc = expect_raises(OSError, "writing 100 MiB into a layer with size=50M must fail", fill)
+            assert exc.errno == errno.EDQUOT, (
+                "a layer's size quota must fail writes with EDQUOT, "
+                f"got {errno.errorcode.get(exc.errno or 0)}: {exc}"
+            )
         finally:
             driver.put("quotaTest")
 
@@ -368,7 +494,8 @@ class DriverConformance:
         all_paths = [*paths, file_path]
         expected = [("/" + BASE_FILE, ChangeKind.ADD), ("/" + BASE_DIR, ChangeKind.ADD)]
         expected += [(p, ChangeKind.ADD) for p in all_paths]
-        assert _changes(driver, "base", None) == sorted(expected)
+        got = _changes(driver, "base", None)
+        assert got == sorted(expected), _differ("changes of a base layer (no parent)", sorted(expected), got)
 
         driver.create("second", "base")
         root = driver.get("second")
@@ -385,7 +512,10 @@ class DriverConformance:
         expected = [(p, ChangeKind.MODIFY) for p in all_paths[:depth]] + [
             (all_paths[depth], ChangeKind.DELETE)
         ]
-        assert _changes(driver, "second", "base") == sorted(expected)
+        got = _changes(driver, "second", "base")
+        assert got == sorted(expected), (
+            _differ(f"changes after deleting {all_paths[depth]}", sorted(expected), got)
+        )
 
         driver.create("third", "second")
         root = driver.get("third")
@@ -398,7 +528,10 @@ class DriverConformance:
             driver.put("third")
         expected = [(p, ChangeKind.MODIFY) for p in all_paths[:depth]]
         expected += [(p, ChangeKind.ADD) for p in all_paths[depth:]]
-        assert _changes(driver, "third", "second") == sorted(set(expected))
+        got = _changes(driver, "third", "second")
+        assert got == sorted(set(expected)), (
+            _differ("changes after re-creating them", sorted(set(expected)), got)
+        )
 
     # 10
     def test_list_layers(self, driver: Driver) -> None:
@@ -410,10 +543,14 @@ class DriverConformance:
         if not self.lists_layers:
             from ..errors import DriverNotSupported
 
-            with pytest.raises(DriverNotSupported):
-                driver.list_layers()
+            expect_raises(
+                DriverNotSupported,
+                "a driver that cannot enumerate must say so in list_layers()",
+                driver.list_layers,
+            )
             return
-        assert sorted(driver.list_layers()) == ["base", "mid", "upper"]
+        got = sorted(driver.list_layers())
+        assert got == ["base", "mid", "upper"], f"list_layers() must list the three layers made, got {got}"
 
     # -- beyond upstream's kit -----------------------------------------------------------
     def test_every_file_kind_survives_snapshot(self, driver: Driver) -> None:
@@ -428,10 +565,12 @@ class DriverConformance:
         driver.create("kinds-child", "kinds")
         root = driver.get("kinds-child")
         try:
-            assert describe_tree(root) == want
+            got = describe_tree(root)
+            assert got == want, _differ("a child's tree must equal its parent's", want, got)
         finally:
             driver.put("kinds-child")
-        assert _changes(driver, "kinds-child", "kinds") == []
+        changes = _changes(driver, "kinds-child", "kinds")
+        assert changes == [], f"an untouched child must show no changes against its parent, got {changes}"
 
     def test_whiteouts_applied(self, driver: Driver) -> None:
         """A diff that deletes a file and makes a directory opaque reads back that way."""
@@ -442,9 +581,14 @@ class DriverConformance:
         apply_whiteout_diff(driver, "wbase", "wtop")
         root = driver.get("wtop")
         try:
-            assert not os.path.exists(os.path.join(root, "gone"))
-            assert sorted(os.listdir(os.path.join(root, "dir"))) == ["new"]
-            assert os.path.exists(os.path.join(root, "other", "x"))
+            assert not os.path.exists(os.path.join(root, "gone")), (
+                "a whited-out file must be gone, but 'gone' exists"
+            )
+            listed = sorted(os.listdir(os.path.join(root, "dir")))
+            assert listed == ["new"], f"an opaque directory must hide the lower entries, got {listed}"
+            assert os.path.exists(os.path.join(root, "other", "x")), (
+                "a file not whited out must stay: 'other/x'"
+            )
         finally:
             driver.put("wtop")
         want = [("/gone", ChangeKind.DELETE), ("/dir/new", ChangeKind.ADD)]
@@ -456,14 +600,18 @@ class DriverConformance:
                 ("/dir/old", ChangeKind.DELETE),
                 ("/dir/keep-not", ChangeKind.DELETE),
             ]
-        assert _changes(driver, "wtop", "wbase") == sorted(want)
+        got = _changes(driver, "wtop", "wbase")
+        assert got == sorted(want), (
+            _differ("changes of the whiteout layer (see opaque_dir_is_delete)", sorted(want), got)
+        )
         with (
             driver.diff("wtop", IDMappings(), "wbase", IDMappings()) as tar,
             tarfile.open(fileobj=tar, mode="r|") as tf,
         ):
             names = sorted(m.name for m in tf)
         hidden = ["dir/.wh..wh..opq"] if self.opaque_dir_is_delete else ["dir/.wh.keep-not", "dir/.wh.old"]
-        assert names == sorted(["dir", "dir/new", ".wh.gone", *hidden])
+        want_names = sorted(["dir", "dir/new", ".wh.gone", *hidden])
+        assert names == want_names, _differ("the diff's tar entries", want_names, names)
 
     def test_diff_round_trip(self, driver: Driver) -> None:
         """A full diff applied to a new base layer reproduces the tree exactly."""
@@ -481,7 +629,10 @@ class DriverConformance:
             driver.apply_diff("copy", None, ApplyDiffOpts(diff=tar))
         root = driver.get("copy")
         try:
-            assert describe_tree(root) == want
+            got = describe_tree(root)
+            assert got == want, (
+                _differ("a full diff applied to a new layer must reproduce the tree", want, got)
+            )
         finally:
             driver.put("copy")
 
@@ -490,9 +641,12 @@ class DriverConformance:
         create_base(driver, "counted")
         first = driver.get("counted")
         second = driver.get("counted")
-        assert first == second
+        assert first == second, f"nested get() calls must return one path, got {first!r} and {second!r}"
         driver.put("counted")
-        assert sorted(_entries(first)) == sorted([BASE_DIR, BASE_FILE])
+        entries = sorted(_entries(first))
+        assert entries == sorted([BASE_DIR, BASE_FILE]), (
+            f"after one of two put() calls the content must stay reachable, got {entries}"
+        )
         driver.put("counted")
         verify_base(driver, "counted", 0o555)
 
@@ -506,7 +660,8 @@ class DriverConformance:
                     root = driver.get("shared")
                     try:
                         with open(os.path.join(root, BASE_FILE), "rb") as fh:
-                            assert fh.read() == b"Some data"
+                            data = fh.read()
+                        assert data == b"Some data", f"{BASE_FILE!r} must read b'Some data', got {data!r}"
                     finally:
                         driver.put("shared")
             except BaseException as e:
@@ -517,7 +672,7 @@ class DriverConformance:
             t.start()
         for t in threads:
             t.join()
-        assert not failures
+        assert not failures, f"get/put from 4 threads at once must work, got {failures}"
         verify_base(driver, "shared", 0o555)
 
     def test_remove_with_children(self, driver: Driver) -> None:
@@ -528,13 +683,19 @@ class DriverConformance:
         driver.create("child", "parent")
         write_file(driver, "child", "mine", b"child data")
         driver.remove("parent")
-        assert not driver.exists("parent")
+        assert not driver.exists("parent"), "exists() must be false for a removed layer"
         if self.children_share_parent:
-            assert driver.exists("child")
-            with pytest.raises(FileNotFoundError):
-                driver.get("child")
+            assert driver.exists("child"), "removing a parent must not remove its child's record of itself"
+            expect_raises(
+                FileNotFoundError,
+                "a child whose shared parent was removed must fail to mount with FileNotFoundError "
+                "(see children_share_parent)",
+                driver.get,
+                "child",
+            )
             return
-        assert read_file(driver, "child", "mine") == b"child data"
+        data = read_file(driver, "child", "mine")
+        assert data == b"child data", f"a child must survive its parent's removal, 'mine' read {data!r}"
         verify_base_contents_only(driver, "child")
 
     def test_id_maps_of_a_chain(self, driver: Driver) -> None:
@@ -585,9 +746,95 @@ class DriverConformance:
                 driver.put(child)
 
     def test_missing_layer(self, driver: Driver) -> None:
-        assert not driver.exists("no-such-layer")
-        with pytest.raises(Exception):  # noqa: B017 - drivers differ in the error class
-            driver.get("no-such-layer")
+        assert not driver.exists("no-such-layer"), "exists() must be false for a layer never made"
+        expect_raises(Exception, "get() of a layer never made must raise", driver.get, "no-such-layer")
+
+    def test_probe_accepts_the_driver_and_changes_nothing(self, driver: Driver) -> None:
+        """``probe`` says the driver can run where the kit built it, and leaves the roots as
+        they are; on roots that do not exist yet it does not create them."""
+        from ..errors import PROBE_SKIPPABLE
+
+        config = driver.config
+        before = _listing(config.root), _listing(config.run_root)
+        try:
+            type(driver).probe(config)
+        except Exception as exc:
+            pytest.fail(f"probe() must accept the roots the driver runs on, got {type(exc).__name__}: {exc}")
+        after = _listing(config.root), _listing(config.run_root)
+        assert after == before, _differ("probe() must not change the graph or run root", before, after)
+        fresh = os.path.join(os.path.dirname(config.root), f"{os.path.basename(config.root)}-never-made")
+        unborn = dataclasses.replace(config, root=fresh, run_root=fresh + "-run")
+        try:
+            type(driver).probe(unborn)
+        except PROBE_SKIPPABLE:
+            pass  # it may say it cannot run there, as long as it says so this way
+        except Exception as exc:
+            pytest.fail(
+                "probe() on roots that do not exist must return or raise a PROBE_SKIPPABLE error, "
+                f"got {type(exc).__name__}: {exc}"
+            )
+        made = [p for p in (fresh, fresh + "-run") if os.path.lexists(p)]
+        assert not made, f"probe() must not create anything, but it made {made}"
+
+    def test_status_pairs(self, driver: Driver) -> None:
+        """``status`` is ordered (key, value) string pairs with distinct non-empty keys
+        (driver-api.md §6), and asking does not mount anything."""
+        create_base(driver, "status-base")
+        pairs = driver.status()
+        assert isinstance(pairs, list), f"status() must return a list, got {type(pairs).__name__}"
+        for pair in pairs:
+            assert (
+                isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
+                and pair[0]
+            ), f"each status() item must be a (non-empty key, value) pair of strings, got {pair!r}"
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), f"status() keys must be distinct, got {keys}"
+
+    def test_unknown_option_is_refused(self, driver: Driver) -> None:
+        """An option the driver does not know is a DriverError naming it, at probe or
+        construction (upstream's drivers all refuse them)."""
+        from ..errors import DriverError
+
+        option = f"{type(driver).name}.kit_no_such_option=1"
+        config = dataclasses.replace(driver.config, options=(*driver.config.options, option))
+
+        def build() -> None:
+            type(driver).probe(config)
+            type(driver)(config).cleanup()
+
+        rule = f"a driver built with the unknown option {option!r} must refuse it"
+        exc = expect_raises(DriverError, rule, build)
+        assert "kit_no_such_option" in str(exc), (
+            f"the error refusing {option!r} must name the option, got {str(exc)!r}"
+        )
+
+    def test_kit_options_reach_the_driver(self, driver: Driver) -> None:
+        got = tuple(driver.config.options)
+        want = tuple(self.driver_options)
+        assert got[: len(want)] == want, f"the kit must build drivers with driver_options {want}, got {got}"
+
+
+def _listing(root: str) -> list[tuple[str, int]]:
+    """Every path below ``root`` with its mode (what a probe must leave alone)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            out.append((os.path.relpath(path, root), os.lstat(path).st_mode))
+    return sorted(out)
+
+
+def _differ(what: str, want: Any, got: Any) -> str:
+    """``what``: expected ..., got ... (with the entries that differ for lists and dicts)."""
+    if isinstance(want, list) and isinstance(got, list):
+        missing = [x for x in want if x not in got]
+        extra = [x for x in got if x not in want]
+        return f"{what}: expected {want}, got {got} (missing {missing}, unexpected {extra})"
+    if isinstance(want, dict) and isinstance(got, dict):
+        keys = sorted(set(want) | set(got))
+        diff = {k: (want.get(k), got.get(k)) for k in keys if want.get(k) != got.get(k)}
+        return f"{what}: entries that differ (expected, got): {diff}"
+    return f"{what}: expected {want!r}, got {got!r}"
 
 
 def apply_whiteout_diff(driver: Driver, base: str, top: str) -> None:
@@ -620,7 +867,10 @@ def apply_whiteout_diff(driver: Driver, base: str, top: str) -> None:
 def verify_base_contents_only(driver: Driver, name: str) -> None:
     root = driver.get(name)
     try:
-        assert {BASE_DIR, BASE_FILE} <= set(_entries(root))
+        entries = set(_entries(root))
+        assert {BASE_DIR, BASE_FILE} <= entries, (
+            f"layer {name} must still hold {sorted([BASE_DIR, BASE_FILE])}, got {sorted(entries)}"
+        )
     finally:
         driver.put(name)
 
@@ -705,12 +955,14 @@ __all__ = [
     "DriverConformance",
     "DriverFactory",
     "MountOpts",
+    "StoreScenarios",
     "add_many_files",
     "apply_whiteout_diff",
     "check_many_files",
     "create_base",
     "describe_tree",
     "populate_every_kind",
+    "temporary_driver_factory",
     "verify_base",
     "write_layer_chain",
 ]

@@ -194,6 +194,41 @@ def test_mount_counting_and_other_instances(driver_factory: DriverMaker) -> None
         d.put("nope")
 
 
+@pytest.mark.parametrize(("mountopt", "message"), [
+    ("garbage", 'overlay.mountopt: unknown mount option "garbage"'),
+    ("metacopy=maybe", 'overlay.mountopt: mount option "metacopy" takes one of off, on, not "maybe"'),
+    ("upperdir=/x", 'overlay.mountopt: mount option "upperdir" is set by the driver'),
+])
+def test_mount_options_are_checked_at_start(mountopt: str, message: str) -> None:
+    """Upstream lets these through and every layer mount then fails."""
+    with pytest.raises(InvalidOption) as info:
+        overlay_options.parse([f"overlay.mountopt={mountopt}"])
+    assert str(info.value) == message
+
+
+def test_mount_program_options_are_its_own() -> None:
+    o = overlay_options.parse(["overlay.mountopt=squash_to_root", "overlay.mount_program=/bin/true"])
+    assert o.mount_options == "squash_to_root"
+
+
+def test_mount_options_the_kernel_refuses_stop_the_start(driver_factory: DriverMaker) -> None:
+    with pytest.raises(InvalidOption) as info:
+        driver_factory(("overlay.mountopt=index=off,nfs_export=on",))
+    assert str(info.value) == (
+        "overlay.mountopt=index=off,nfs_export=on: the kernel refuses these mount options: invalid argument"
+    )
+
+
+def test_metacopy_the_kernel_refuses_is_dropped_as_upstream(driver_factory: DriverMaker) -> None:
+    d = driver_factory(("overlay.mountopt=metacopy=on,redirect_dir=off",))
+    assert dict(d.status())["Using metacopy"] == "false"
+    d.create("base", None)
+    try:
+        d.get("base")
+    finally:
+        d.put("base")
+
+
 def test_mount_options(driver_factory: DriverMaker) -> None:
     d = driver_factory(("overlay.mountopt=nodev,metacopy=on",))
     assert dict(d.status())["Using metacopy"] == "true"  # metacopy=on is honoured by this kernel

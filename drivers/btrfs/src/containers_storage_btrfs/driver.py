@@ -47,7 +47,9 @@ def check_backing_fs(home: str) -> None:
 
 class BtrfsDriver(Driver):
     name = "btrfs"
-    priority = 30
+
+    #: checked by parse_driver_options, with upstream's messages
+    option_keys = None
 
     @classmethod
     def probe(cls, config: DriverConfig) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from containers_storage.drivers.options import parse_options, parse_size
+from containers_storage.drivers.options import option_value, parse_options, parse_size
 from containers_storage.errors import InvalidOption
 
 #: docker/go-units' decimal abbreviations, as upstream prints sizes in its errors
@@ -23,7 +23,7 @@ def parse_driver_options(options: Sequence[str]) -> BtrfsOptions:
     min_space = 0
     for original, (key, value) in zip(options, parse_options(options), strict=True):
         if key == "btrfs.min_space":
-            min_space = parse_size(value)
+            min_space = option_value(key, value, parse_size)
         elif key == "btrfs.mountopt":
             raise InvalidOption(message="btrfs driver does not support mount options")
         else:

@@ -33,12 +33,13 @@ from containers_storage.errors import (
 )
 from containers_storage.idtools import IDMappings
 
-from . import additional_layers, features, layout, mounting, nativediff, quota
+from . import additional_layers, features, layout, mounting, nativediff, quota, whiteouts
 from . import options as overlay_options
 from .additional_layers import OverlayAdditionalLayer
 from .layout import Layout
 
 if TYPE_CHECKING:
+    from containers_storage.archive.apply import ApplyOptions
     from containers_storage.archive.types import FileGetter
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,12 @@ def _cannot_mount() -> DriverPrerequisites:
 
 class OverlayDriver(Driver):
     name = "overlay"
-    priority = 10
     #: the generic apply writes through the mounted layer, where the kernel turns
     #: deletions into whiteouts itself; the native apply uses OVERLAY (or AUFS)
     whiteout_format = WhiteoutFormat.DELETE
+
+    #: checked by options.parse, with upstream's messages
+    option_keys = None
 
     # -- probing and initialisation ------------------------------------------------------
     @classmethod
@@ -184,6 +187,17 @@ class OverlayDriver(Driver):
             if os.geteuid() != 0:
                 raise _cannot_mount()
             self._check_kernel_overlay()
+            if self.opts.mount_options:
+                ok, why = features.checked(
+                    self.run_home,
+                    f"mountopt({self.opts.mount_options})",
+                    lambda: features.check_mount_options(self.home, self.opts.mount_options, self.userxattr),
+                )
+                if not ok:
+                    raise InvalidOption(
+                        message=f"overlay.mountopt={self.opts.mount_options}: the kernel refuses these "
+                        f"mount options: {why}"
+                    )
             feature = f"metacopy({self.opts.mount_options})"
             self.using_metacopy, _ = features.checked(
                 self.run_home,
@@ -815,3 +829,26 @@ class OverlayDriver(Driver):
         os.mkdir(diff)
         _chown(diff, root_uid, root_gid)
         os.chmod(diff, perms)
+
+    # -- partial pulls: the core's differ writes a staged tree, the layer takes it -------
+    def differ_target(self, id: str) -> str:
+        """The directory holding the layer's own files (upstream ``DifferTarget``)."""
+        return self.layout.diff_path(id)
+
+    def differ_apply_options(self, id_mappings: IDMappings) -> ApplyOptions:
+        from containers_storage.archive.apply import ApplyOptions
+
+        return ApplyOptions(
+            whiteout_format=WhiteoutFormat.AUFS if self.opts.mount_program else WhiteoutFormat.OVERLAY,
+            id_mappings=id_mappings,
+            ignore_chown_errors=self.opts.ignore_chown_errors,
+            force_mask=self.opts.force_mask,
+            opaque_xattr=whiteouts.xattr_name("opaque", self.userxattr),
+        )
+
+    def apply_staging_directory(self, id: str, staging: str) -> None:
+        """The staged tree replaces the layer's ``diff`` (a rename: same filesystem)."""
+        diff = self.layout.diff_path(id)
+        shutil.rmtree(diff, ignore_errors=True)
+        os.rename(staging, diff)
+

@@ -213,25 +213,52 @@ def check_native_diff(home: str, mount_options: str, userxattr: bool) -> tuple[b
 
 
 def check_metacopy(home: str, mount_options: str, userxattr: bool) -> tuple[bool, str]:
-    """Whether a chmod through the mount copies up metadata only."""
+    """Whether a chmod through the mount copies up metadata only. A kernel refusing the
+    test mount (EINVAL) means no metacopy with these options, as upstream decides."""
     flags, data = mounts.parse_mount_options([mount_options])
     with scratch(home, "metacopy-check") as td:
         _dirs(td, "l1", "upper", "work", "merged")
         with open(f"{td}/l1/f", "w"):
             pass
         os.chmod(f"{td}/l1/f", 0o700)
-        mounts.mount(
-            "overlay",
-            f"{td}/merged",
-            "overlay",
-            flags,
-            _overlay_opts(td, f"{td}/l1", ",".join(data), userxattr),
-        )
+        try:
+            mounts.mount(
+                "overlay",
+                f"{td}/merged",
+                "overlay",
+                flags,
+                _overlay_opts(td, f"{td}/l1", ",".join(data), userxattr),
+            )
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+            return False, f"metacopy option not supported on this kernel, checked with {mount_options!r}"
         try:
             os.chmod(f"{td}/merged/f", 0o755)
             return _getxattr(f"{td}/upper/f", whiteouts.xattr_name("metacopy", userxattr)) is not None, ""
         finally:
             mounts.unmount(f"{td}/merged", mounts.MNT_DETACH)
+
+
+def check_mount_options(home: str, mount_options: str, userxattr: bool) -> tuple[bool, str]:
+    """Whether the kernel takes ``mountopt`` (without ``metacopy=on``, which the driver
+    drops when it is not supported): (False, reason) when it refuses them, so the driver
+    says so when it starts instead of at every layer mount."""
+    words = [w for w in mount_options.split(",") if w and w != "metacopy=on"]
+    if not words:
+        return True, ""
+    flags, data = mounts.parse_mount_options(words)
+    with scratch(home, "mountopt-check") as td:
+        _dirs(td, "l1", "upper", "work", "merged")
+        try:
+            mounts.mount("overlay", f"{td}/merged", "overlay", flags,
+                         _overlay_opts(td, f"{td}/l1", ",".join(data), userxattr))
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+            return False, os.strerror(e.errno).lower()
+        mounts.unmount(f"{td}/merged", mounts.MNT_DETACH)
+        return True, ""
 
 
 def check_volatile(home: str, userxattr: bool) -> tuple[bool, str]:

@@ -6,7 +6,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from containers_storage.drivers.options import parse_bool, parse_options, parse_size, strip_prefix
+from containers_storage.drivers.options import (
+    check_mount_options,
+    option_value,
+    parse_bool,
+    parse_options,
+    parse_size,
+    strip_prefix,
+)
 from containers_storage.errors import InvalidOption
 
 
@@ -58,30 +65,49 @@ def parse_mask(value: str) -> int:
     try:
         return int(value, 8)
     except ValueError:
-        raise InvalidOption(
-            message=f'strconv.ParseInt: parsing "{value}": invalid syntax (overlay force_mask)'
-        ) from None
+        raise InvalidOption(message=f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
 
 
-def parse_uint(value: str, key: str) -> int:
-    if not value.isdigit():
-        raise InvalidOption(message=f'strconv.ParseUint: parsing "{value}": invalid syntax (overlay {key})')
+def parse_uint(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise InvalidOption(message=f'strconv.ParseUint: parsing "{value}": invalid syntax')
     return int(value)
 
 
+#: what the kernel's overlay takes in ``mountopt`` besides the generic mount flags
+#: (fs/overlayfs/params.c): name -> allowed values, None for a bare word
+KERNEL_MOUNT_WORDS: dict[str, tuple[str, ...] | None] = {
+    "default_permissions": None,
+    "userxattr": None,
+    "volatile": None,
+    "redirect_dir": ("on", "off", "follow", "nofollow"),
+    "index": ("on", "off"),
+    "uuid": ("on", "off", "null", "auto"),
+    "nfs_export": ("on", "off"),
+    "xino": ("on", "off", "auto"),
+    "metacopy": ("on", "off"),
+    "verity": ("on", "off", "require"),
+}
+#: the layer directories: every mount sets them itself
+_LAYER_DIR_WORDS = ("lowerdir", "lowerdir+", "upperdir", "workdir", "datadir+")
+
+
 def parse(options: Iterable[str]) -> OverlayOptions:
-    """Parse ``key=value`` driver options; unknown keys are errors naming the key."""
+    """Parse ``key=value`` driver options; unknown keys and values that do not parse are
+    errors naming the option. Without a mount program, every ``mountopt`` word must be one
+    the kernel's overlay knows (with one, the program's own options are its business)."""
     o = OverlayOptions()
+    mountopt_key = ""
     for key, value in parse_options(options):
         k = strip_prefix(strip_prefix(strip_prefix(key, "overlay."), "overlay2."), ".")
         if k == "override_kernel_check":
             continue
         if k == "mountopt":
-            o.mount_options = value
+            o.mount_options, mountopt_key = value, key
         elif k == "size":
-            o.quota_size = parse_size(value)
+            o.quota_size = option_value(key, value, parse_size)
         elif k == "inodes":
-            o.quota_inodes = parse_uint(value, "inodes")
+            o.quota_inodes = option_value(key, value, parse_uint)
         elif k in ("imagestore", "additionalimagestore"):
             if value:
                 o.image_stores.extend(_store_dirs(value, "image path"))
@@ -98,13 +124,15 @@ def parse(options: Iterable[str]) -> OverlayOptions:
                     ) from None
             o.mount_program = value
         elif k == "skip_mount_home":
-            o.skip_mount_home = parse_bool(value)
+            o.skip_mount_home = option_value(key, value, parse_bool)
         elif k == "ignore_chown_errors":
-            o.ignore_chown_errors = parse_bool(value)
+            o.ignore_chown_errors = option_value(key, value, parse_bool)
         elif k == "force_mask":
-            o.force_mask = parse_mask(value)
+            o.force_mask = option_value(key, value, parse_mask)
         else:
             raise InvalidOption(message=f"overlay: Unknown option {key}")
+    if o.mount_options and not o.mount_program:
+        check_mount_options(mountopt_key, o.mount_options, KERNEL_MOUNT_WORDS, _LAYER_DIR_WORDS)
     return o
 
 
@@ -143,9 +171,9 @@ def parse_storage_opt(storage_opt: dict[str, str] | Iterable[tuple[str, str]]) -
     for key, value in items:
         k = key.lower()
         if k == "size":
-            size = parse_size(value)
+            size = option_value(k, value, parse_size)
         elif k == "inodes":
-            inodes = parse_uint(value, "inodes")
+            inodes = option_value(k, value, parse_uint)
         else:
             raise InvalidOption(message=f"unknown option {k}")
     return size, inodes

@@ -9,13 +9,15 @@ from containers_storage.archive.types import FileGetter
 from containers_storage.drivers.api import ApplyDiffOpts, CreateOpts, Driver, DriverConfig, MountOpts
 from containers_storage.drivers.copy import copy_tree
 from containers_storage.drivers.fsutil import remove_tree
-from containers_storage.drivers.options import parse_bool, parse_options
+from containers_storage.drivers.options import option_value, parse_bool, parse_options
 from containers_storage.errors import DriverLayerUnknown, InvalidOption
 
 
 class VFSDriver(Driver):
     name = "vfs"
-    priority = 100
+
+    #: checked in __init__, with upstream's messages
+    option_keys = None
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
@@ -25,7 +27,7 @@ class VFSDriver(Driver):
             if key in ("vfs.imagestore", ".imagestore"):
                 self.image_stores += [p for p in value.split(",") if p]
             elif key in ("vfs.ignore_chown_errors", ".ignore_chown_errors"):
-                self.ignore_chown_errors = parse_bool(value)
+                self.ignore_chown_errors = option_value(key, value, parse_bool)
             elif key == "vfs.mountopt":
                 raise InvalidOption(message="vfs driver does not support mount options")
             else:

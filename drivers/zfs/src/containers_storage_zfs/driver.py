@@ -46,7 +46,9 @@ def _quota(opts: CreateOpts | None) -> int:
 
 class ZfsDriver(Driver):
     name = "zfs"
-    priority = 40
+
+    #: checked by ZfsOptions.parse, with upstream's messages
+    option_keys = None
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
