@@ -546,7 +546,7 @@ def options_from_file(path: str, env: Mapping[str, str], uid: int) -> StoreOptio
 def system_options(env: Mapping[str, str]) -> tuple[StoreOptions, str]:
     """Stage A: the system configuration and the path it came from ("" for built-ins)."""
     uid = rootless_uid(env)
-    explicit = env.get("CONTAINERS_STORAGE_CONF")
+    explicit = _default_config_path or env.get("CONTAINERS_STORAGE_CONF")
     if explicit is not None:
         opts, path = options_from_file(explicit, env, uid), explicit
     else:
@@ -615,7 +615,9 @@ def load_store_options(env: Mapping[str, str] | None = None) -> StoreOptions:
     uid = rootless_uid(env)
     rootless = is_rootless(env)
     system, system_path = system_options(env)
-    if "CONTAINERS_STORAGE_CONF" in env:
+    if _default_config_path is not None:
+        user_path = ""  # set_default_config_file_path's file is the only one read
+    elif "CONTAINERS_STORAGE_CONF" in env:
         user_path = env["CONTAINERS_STORAGE_CONF"]
     elif not rootless:
         user_path = OVERRIDE_CONFIG if os.path.exists(OVERRIDE_CONFIG) else system_path
@@ -677,3 +679,57 @@ def complete_store_options(options: StoreOptions, env: Mapping[str, str] | None 
     opts.graph_root = os.path.abspath(opts.graph_root) if opts.graph_root else system.graph_root
     opts.run_root = os.path.abspath(opts.run_root) if opts.run_root else system.run_root
     return opts
+
+
+# --- the configuration file in use (upstream DefaultConfigFile and friends) ------------
+#: set by :func:`set_default_config_file_path`; None: found as config.md §1 says
+_default_config_path: str | None = None
+
+
+def default_config_file(rootless: bool | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The storage.conf a store's default options come from (upstream DefaultConfigFile):
+    the path given to :func:`set_default_config_file_path`, else ``CONTAINERS_STORAGE_CONF``,
+    else for root ``/etc/containers/storage.conf`` when it exists or the system file, and
+    for a rootless user ``$XDG_CONFIG_HOME`` (or ``~/.config``)
+    ``/containers/storage.conf``. ``rootless`` None decides from the environment."""
+    env = os.environ if env is None else env
+    if _default_config_path is not None:
+        return _default_config_path
+    if "CONTAINERS_STORAGE_CONF" in env:
+        return env["CONTAINERS_STORAGE_CONF"]
+    uid = rootless_uid(env)
+    if rootless is None:
+        rootless = is_rootless(env) and uid != 0
+    if not rootless:
+        return OVERRIDE_CONFIG if os.path.exists(OVERRIDE_CONFIG) else SYSTEM_CONFIG
+    xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home_dir(env, uid), ".config")
+    return os.path.join(xdg, "containers", "storage.conf")
+
+
+def set_default_config_file_path(path: str | None) -> None:
+    """Make ``path`` the only storage.conf :func:`load_store_options` reads, in this
+    process (upstream SetDefaultConfigFilePath); None goes back to the usual search.
+    The file is read first: a missing or bad one raises :class:`ConfigError` and
+    changes nothing."""
+    global _default_config_path
+    if path is not None:
+        options_from_file(path, os.environ, rootless_uid(os.environ))
+    _default_config_path = path
+
+
+def reload_configuration_file(path: str, env: Mapping[str, str] | None = None) -> StoreOptions:
+    """The options ``path`` alone gives, environment overrides applied and no defaults
+    filled in (upstream ReloadConfigurationFile). A file that does not exist is not an
+    error: it gives what an empty file gives."""
+    env = os.environ if env is None else env
+    uid = rootless_uid(env)
+    try:
+        return options_from_file(path, env, uid)
+    except ConfigError:
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            return options_from_file(os.devnull, env, uid)
+        except OSError:
+            pass
+        raise

@@ -12,12 +12,13 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import pairwise
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from .drivers.api import Change, Driver, MountOpts
 from .errors import (
@@ -88,6 +89,7 @@ __all__ = [
     "DiffOptions",
     "IDMappingOptions",
     "Image",
+    "ImageBigData",
     "ImageOptions",
     "Layer",
     "LayerOptions",
@@ -110,6 +112,53 @@ class IDMappingOptions:
     uid_map: IDMaps = ()
     gid_map: IDMaps = ()
 
+    @classmethod
+    def parse(
+        cls,
+        uid_maps: Sequence[str] = (),
+        gid_maps: Sequence[str] = (),
+        sub_uid_user: str = "",
+        sub_gid_group: str = "",
+    ) -> IDMappingOptions:
+        """Options from ``container:host:size`` texts and /etc/subuid, /etc/subgid entries
+        (upstream ParseIDMapping): either kind given alone serves for both; without any,
+        a non-root caller maps container root to itself and root gets the host's IDs.
+        Subordinate ranges come first, the texts are appended. Raises ConfigError."""
+        from .config import parse_id_map_setting, subordinate_ids
+        from .errors import ConfigError
+
+        sub_uid_user, sub_gid_group = sub_uid_user or sub_gid_group, sub_gid_group or sub_uid_user
+        uid_maps, gid_maps = list(uid_maps or gid_maps), list(gid_maps or uid_maps)
+        if not uid_maps and not sub_uid_user and os.getuid() != 0:
+            uid_maps = [f"0:{os.getuid()}:1"]
+        if not gid_maps and not sub_gid_group and os.getuid() != 0:
+            gid_maps = [f"0:{os.getgid()}:1"]
+        uids: IDMaps = ()
+        gids: IDMaps = ()
+        if sub_uid_user:
+            try:
+                uids = subordinate_ids(sub_uid_user, "/etc/subuid")
+                gids = subordinate_ids(sub_gid_group, "/etc/subgid")
+            except ConfigError as e:
+                raise ConfigError(
+                    message=f"failed to create NewIDMappings for uidmap={sub_uid_user} "
+                    f"gidmap={sub_gid_group}: {e}"
+                ) from None
+        for specs, kind in ((uid_maps, "UID"), (gid_maps, "GID")):
+            parsed: IDMaps = ()
+            try:
+                for spec in filter(None, specs):
+                    parsed += parse_id_map_setting(spec, kind)
+            except ConfigError as e:
+                raise ConfigError(
+                    message=f"failed to create Parse{kind}Map {kind}=[{' '.join(specs)}]: {e}"
+                ) from None
+            if kind == "UID":
+                uids += parsed
+            else:
+                gids += parsed
+        return cls(host_uid_mapping=not uids, host_gid_mapping=not gids, uid_map=uids, gid_map=gids)
+
 
 @dataclass(frozen=True, slots=True)
 class LayerOptions:
@@ -130,14 +179,24 @@ class LayerOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageBigData:
+    """One big-data item of a new image (upstream ImageBigDataOption)."""
+
+    key: str
+    data: bytes
+    #: recorded as given (e.g. a manifest's own digest); empty means the SHA-256 of ``data``
+    digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ImageOptions:
     #: creation time; None means now
     created: GoTime | None = None
     digest: str = ""
     digests: Sequence[str] = ()
     metadata: str = ""
-    #: initial big data, in order
-    big_data: Mapping[str, bytes] = field(default_factory=dict)
+    #: initial big data, in order: a mapping of key to bytes, or items with their digests
+    big_data: Mapping[str, bytes] | Sequence[ImageBigData] = field(default_factory=dict)
     names_history: Sequence[str] = ()
     flags: Mapping[str, Any] = field(default_factory=dict)
 
@@ -246,14 +305,41 @@ class RepairOptions:
     #: also delete damaged containers
     remove_containers: bool = False
 
+    @classmethod
+    def everything(cls) -> RepairOptions:
+        """Every optional remedy on (upstream RepairEverything)."""
+        return cls(remove_containers=True)
+
 
 #: computes the digest of a manifest (``sha256:<hex>``) for big data keys ``manifest*``
 ManifestDigester = Callable[[bytes], str]
 
 
-def get_store(options: StoreOptions, *, plugins: PluginHost | None = None) -> Store:
-    """Open the store described by ``options`` (creating its directories)."""
-    return Store(options, plugins=plugins)
+#: stores opened with ``get_store(..., shared=True)``, as upstream's GetStore keeps them
+_shared_stores: list[Store] = []
+_shared_lock = threading.Lock()
+
+
+def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, shared: bool = False) -> Store:
+    """Open the store described by ``options`` (creating its directories).
+
+    With ``shared``, a store this process opened with ``shared`` on the same graph and
+    run roots (and the same driver, when ``options`` names one) is returned instead of a
+    new one, as upstream's GetStore does; :meth:`Store.free` (or closing it) forgets it.
+    """
+    if not shared:
+        return Store(options, plugins=plugins)
+    graph, run = os.path.abspath(options.graph_root), os.path.abspath(options.run_root)
+    with _shared_lock:
+        for store in _shared_stores:
+            if (store.graph_root, store.run_root) == (graph, run) and options.driver_name in (
+                "",
+                store.graph_driver_name,
+            ):
+                return store
+        store = Store(options, plugins=plugins)
+        _shared_stores.append(store)
+        return store
 
 
 def _read_all(data: bytes | IO[bytes]) -> bytes:
@@ -530,11 +616,20 @@ class Store:
         return self._lock(os.path.join(self._run_root, f"{self._driver_name}-locks", digest))
 
     def close(self) -> None:
-        """Release the driver; mounts stay (see :meth:`shutdown`)."""
+        """Release the driver; mounts stay (see :meth:`shutdown`). A closed store is
+        no longer one that :func:`get_store` shares (see :meth:`free`)."""
         if self._driver is not None:
             self._driver.cleanup()
             self._driver = None
         self._closed = True
+        self.free()
+
+    def free(self) -> None:
+        """Forget this store in :func:`get_store`'s shared stores (upstream Free); it
+        stays open."""
+        with _shared_lock:
+            if self in _shared_stores:
+                _shared_stores.remove(self)
 
     def shutdown(self, force: bool = False) -> list[str]:
         """Release the driver so other processes re-initialise theirs. Layers still
@@ -630,7 +725,7 @@ class Store:
             if hit:
                 self._images.update_names(id, names, op)
                 return
-        if self._copy_up_image(id, names):
+        if self._copy_up_image(id, names, op):
             return
         with self._containers.holding(id, exclusive=True) as hit:
             if hit:
@@ -638,9 +733,10 @@ class Store:
                 return
         raise LayerUnknown()
 
-    def _copy_up_image(self, id: str, names: Sequence[str]) -> bool:
-        """Naming an image of a read-only store copies its record (same ID, one name, its
-        big data) into the primary store, as upstream does (on-disk.md §9.1)."""
+    def _copy_up_image(self, id: str, names: Sequence[str], op: str) -> bool:
+        """Naming an image of a read-only store copies its whole record (same ID, names,
+        names history, digests, metadata, flags, big data with their digests) into the
+        primary store and changes the names there, as upstream does (on-disk.md §9.1)."""
         if not self._ro_images:
             return False
         with self._images.writing(), self._ro_images_reading() as ro:
@@ -648,19 +744,28 @@ class Store:
             if found is None:
                 return False
             store, img = found
-            big = [
-                (k, store.big_data(img.id, k), img.big_data_digests.get(k, "")) for k in img.big_data_names
-            ]
             self._images.create(
                 img.id,
-                list(names)[:1],
+                img.names,
                 img.top_layer,
                 digest=img.digest,
+                digests=img.digests,
                 metadata=img.metadata,
                 created=img.created,
-                big_data=big,
+                big_data=self._ro_big_data(store, img),
+                names_history=img.names_history,
+                flags=img.flags,
             )
+            try:
+                self._images.update_names(img.id, names, op)
+            except BaseException:
+                self._images.delete(img.id)
+                raise
         return True
+
+    @staticmethod
+    def _ro_big_data(store: ImageStore, img: Image) -> list[tuple[str, bytes, str]]:
+        return [(k, store.big_data(img.id, k), store.big_data_digest(img.id, k)) for k in img.big_data_names]
 
     def set_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "set")
@@ -907,12 +1012,18 @@ class Store:
         return list(self.layer(id).big_data_names)
 
     def layer_big_data(self, id: str, key: str) -> bytes:
+        with self.open_layer_big_data(id, key) as f:
+            return f.read()
+
+    def open_layer_big_data(self, id: str, key: str) -> BinaryIO:
+        """The item as a binary file open for reading (upstream's LayerBigData returns a
+        stream), so a large one need not fit in memory; close it when done."""
         with self._read_all_layers() as stores:
             found = self._home(stores, id)
             if found is None:
                 raise LayerUnknown(f"locating layer with ID {go_quote(id)}")
             try:
-                return found[0].big_data(found[1].id, key)
+                return found[0].open_big_data(found[1].id, key)
             except FileNotFoundError:
                 raise StorageError(
                     message=f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}: "
@@ -1084,29 +1195,57 @@ class Store:
         metadata: str = "",
         options: ImageOptions | None = None,
     ) -> Image:
+        """A new image; an ``id`` of an image in a read-only store copies that image's
+        metadata, dates, digests, names history and big data into the new record first
+        (the options override or add to them) and gives it that image's names too."""
         opts = options or ImageOptions()
         if id:
             validate_id(id, "image")  # before anything touches the disk
+        if isinstance(opts.big_data, Mapping):
+            big = [(k, v, "") for k, v in opts.big_data.items()]
+        else:
+            big = [(item.key, item.data, item.digest) for item in opts.big_data]
         with self._read_all_layers() as stores:
             if layer:
                 found = self._home(stores, layer)
                 if found is None:
                     raise LayerUnknown()
                 layer = found[1].id
-            with self._images.writing():
-                big = [(k, v, "") for k, v in opts.big_data.items()]
-                return self._images.create(
+            with self._images.writing(), self._ro_images_reading() as ro:
+                base = self._image_home(ro, id) if id else None
+                if base is None or base[1].id != id:
+                    return self._images.create(
+                        id,
+                        names,
+                        layer,
+                        digest=opts.digest,
+                        digests=opts.digests,
+                        metadata=metadata or opts.metadata,
+                        created=opts.created,
+                        big_data=big,
+                        names_history=opts.names_history,
+                        flags=opts.flags,
+                    )
+                store, img = base
+                created = opts.created if opts.created is not None and not opts.created.is_zero else None
+                self._images.create(
                     id,
                     names,
                     layer,
-                    digest=opts.digest,
-                    digests=opts.digests,
-                    metadata=metadata or opts.metadata,
-                    created=opts.created,
-                    big_data=big,
-                    names_history=opts.names_history,
+                    digest=opts.digest or img.digest,
+                    digests=[*img.digests, *opts.digests],
+                    metadata=metadata or opts.metadata or img.metadata,
+                    created=created or img.created,
+                    big_data=[*self._ro_big_data(store, img), *big],
+                    names_history=[*img.names_history, *opts.names_history],
                     flags=opts.flags,
                 )
+                try:
+                    self._images.update_names(id, dedupe([*img.names, *names]), "add")
+                except BaseException:
+                    self._images.delete(id)
+                    raise
+                return self._images.get(id)
 
     def _find_image(self, stores: Sequence[ImageStore], id: str) -> tuple[ImageStore, Image]:
         found = self._image_home(stores, id)
@@ -1115,8 +1254,14 @@ class Store:
         return found
 
     def image(self, id: str) -> Image:
+        """The image called ``id``. A read-only store's image whose record was copied into
+        the primary store is not found by a name the copy no longer has (as upstream)."""
         with self._read_all_images() as stores:
-            return self._find_image(stores, id)[1]
+            for store in stores:
+                rec = store.resolve(id)
+                if rec is not None and (store is self._images or self._images.by_id(rec.id) is None):
+                    return rec
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
 
     def images(self) -> list[Image]:
         """Every image: the primary store's, then those only read-only stores have."""
@@ -2012,8 +2157,9 @@ def _invalid_id_error(
 
 
 def _driver_layers(driver: Driver) -> list[str]:
-    """The driver's layer IDs for check and GC; empty for drivers that cannot enumerate
-    (zfs), whose unaccounted-layer pass upstream skips the same way."""
+    """The driver's layer IDs for check and GC; empty for a driver that cannot enumerate
+    (DriverNotSupported, as upstream's zfs says): its unaccounted-layer pass is skipped,
+    as upstream's is."""
     from .errors import DriverNotSupported
 
     try:

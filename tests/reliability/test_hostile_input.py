@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from containers_storage.errors import ArchiveError, StorageError
+from containers_storage.errors import ArchiveError
 from containers_storage.testing.hostile import CONFINED, REFUSED
 
 from .harness import Cli, Snapshot, Tally, check_report, sample_diffs
@@ -189,16 +189,3 @@ def test_missing_layer_content(cli: Cli, populated: dict[str, str], tally: Tally
         set(),
         may_go=frozenset({p["top"], p["ctr_layer"]}),
     )
-
-
-def test_check_and_gc_on_a_driver_that_cannot_list_layers(cli: Cli, populated: dict[str, str]) -> None:
-    """Upstream's check and GarbageCollect skip the unaccounted-layer pass when the driver
-    cannot enumerate its layers (drivers.ErrNotSupported, as zfs says)."""
-    if cli.driver != "zfs":
-        pytest.skip("only zfs cannot enumerate its layers")
-    with cli.store() as s, pytest.raises(StorageError):
-        s.driver.list_layers()  # the premise: zfs says it cannot
-    status, damage, said = check_report(cli, quick=True)
-    assert status == 0 and not any(damage.values()), f"check: {said}"
-    gc = cli("gc")
-    assert gc.returncode == 0, f"gc: {gc.stderr.decode()}"

@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from containers_storage import errors
-from containers_storage.store import DiffOptions, Store, get_store
+from containers_storage.store import DiffOptions, ImageBigData, ImageOptions, Store, get_store
 
 from .conftest import options, tar_bytes
+
+#: a digest recorded as given, not the SHA-256 of the item
+NOTES_DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.fixture
@@ -20,7 +23,12 @@ def ro_root(tmp_path: Path) -> Path:
     root = tmp_path / "ro"
     with get_store(options(root)) as s:
         base, _ = s.put_layer(names=["ro-base"], diff=io.BytesIO(tar_bytes({"etc/ro": b"from ro\n"})))
-        img = s.create_image(names=["ro-img"], layer=base.id, metadata="ro meta")
+        img = s.create_image(
+            names=["ro-img"],
+            layer=base.id,
+            metadata="ro meta",
+            options=ImageOptions(flags={"ro": True}, big_data=[ImageBigData("notes", b"n", NOTES_DIGEST)]),
+        )
         s.set_image_big_data(img.id, "manifest", b'{"ro":1}')
     return root
 
@@ -43,7 +51,7 @@ def test_read_only_records_are_visible(combined: Store, ro_root: Path) -> None:
         assert [i.id for i in s.images_by_top_layer("ro-base")] == [img.id]
         with s.diff("", "ro-base", DiffOptions(compression=0)) as f:
             assert f.read() == tar_bytes({"etc/ro": b"from ro\n"})
-        assert s.image_size("ro-img") == layer.uncompressed_size + len(b'{"ro":1}')
+        assert s.image_size("ro-img") == layer.uncompressed_size + len(b'{"ro":1}') + len(b"n")
 
 
 def test_read_only_layers_are_parents_never_written(combined: Store, ro_root: Path, tmp_path: Path) -> None:
@@ -65,18 +73,74 @@ def test_read_only_layers_are_parents_never_written(combined: Store, ro_root: Pa
     assert {p: p.read_bytes() for p in (ro_root / "graph").rglob("*.json")} == before
 
 
-def test_naming_a_read_only_image_copies_it_up(combined: Store, ro_root: Path, tmp_path: Path) -> None:
+def test_naming_a_read_only_image_copies_the_whole_record_up(
+    combined: Store, ro_root: Path, tmp_path: Path
+) -> None:
+    """As upstream's updateNames: the record with its names, names history, digests,
+    metadata, flags, creation time and big data (each with its digest) is created in the
+    primary store, then the names change there; the read-only store is not written."""
+    ro_json = (ro_root / "graph" / "vfs-images" / "images.json").read_bytes()
     with combined as s:
         img = s.image("ro-img")
         s.add_names("ro-img", ["mine:latest", "second"])
         copy = s.image(img.id)
-        assert not copy.read_only and copy.names == ("mine:latest",)
-        assert copy.top_layer == img.top_layer and copy.digest == img.digest
+        assert not copy.read_only
+        assert copy.names == ("mine:latest", "second", "ro-img")
+        assert copy.names_history == ("ro-img", "second", "mine:latest")
+        assert (copy.top_layer, copy.digest, copy.digests) == (img.top_layer, img.digest, img.digests)
+        assert (copy.metadata, copy.created, copy.flags) == (img.metadata, img.created, {"ro": True})
+        assert copy.big_data_names == ("notes", "manifest")
         assert s.image_big_data(img.id, "manifest") == b'{"ro":1}'
+        assert s.image_big_data_digest(img.id, "notes") == NOTES_DIGEST
+        s.remove_names(img.id, ["ro-img"])
+        # the read-only store still holds the name, but the primary copy shadows it
+        with pytest.raises(errors.ImageUnknown):
+            s.image("ro-img")
+        assert s.image("second").names == ("mine:latest", "second")
     primary = json.loads((tmp_path / "main" / "graph" / "vfs-images" / "images.json").read_text())
     assert [r["id"] for r in primary] == [img.id]
-    ro = json.loads((ro_root / "graph" / "vfs-images" / "images.json").read_text())
-    assert ro[0]["names"] == ["ro-img"]
+    assert (ro_root / "graph" / "vfs-images" / "images.json").read_bytes() == ro_json
+
+
+def test_removing_a_name_of_a_read_only_image(combined: Store, ro_root: Path, tmp_path: Path) -> None:
+    """upstream names.bats remove-names: ro-images: the first change of names is the
+    removal of one the read-only store holds; a later store still cannot find it."""
+    with combined as s:
+        img = s.image("ro-img")
+        s.remove_names(img.id, ["ro-img"])
+        assert s.image(img.id).names == ()
+    with get_store(options(tmp_path / "main", driver_options=[f"vfs.imagestore={ro_root / 'graph'}"])) as s:
+        assert s.image(img.id).metadata == "ro meta"
+        with pytest.raises(errors.ImageUnknown):
+            s.image("ro-img")
+        assert s.lookup("ro-img") == img.id  # the read-only store's record still has it
+
+
+def test_creating_an_image_with_a_read_only_images_id(combined: Store, ro_root: Path) -> None:
+    """As upstream's CreateImage: the read-only image's metadata, date, digests, names
+    history and big data come first, the options override or add to them, and the new
+    record gets the read-only image's names after the given ones."""
+    with combined as s:
+        img = s.image("ro-img")
+        layer = s.create_layer()
+        new = s.create_image(
+            id=img.id,
+            names=["mine"],
+            layer=layer.id,
+            options=ImageOptions(big_data=[ImageBigData("config", b"{}")], flags={"mine": 1}),
+        )
+        assert new.names == ("ro-img", "mine") and not new.read_only
+        assert new.top_layer == layer.id  # the given layer, not the read-only image's
+        assert (new.metadata, new.created, new.digest) == ("ro meta", img.created, img.digest)
+        assert new.flags == {"mine": 1}  # upstream takes no flags from the read-only image
+        assert new.big_data_names == ("notes", "manifest", "config")
+        assert s.image_big_data_digest(img.id, "notes") == NOTES_DIGEST
+        assert s.image_big_data(img.id, "config") == b"{}"
+        with pytest.raises(errors.DuplicateID):
+            s.create_image(id=img.id, names=["again"], layer=layer.id)
+        other = s.create_image(id=img.id[:12], layer=layer.id, metadata="own")
+        # only the exact ID copies (upstream also matches names and ID prefixes)
+        assert (other.names, other.metadata, other.big_data_names) == ((), "own", ())
 
 
 def test_check_covers_read_only_stores(combined: Store, ro_root: Path) -> None:

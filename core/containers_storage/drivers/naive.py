@@ -3,6 +3,7 @@ cheaper native path.  They mount through the driver's own ``get``/``put``."""
 
 from __future__ import annotations
 
+import os
 from typing import IO
 
 from ..archive.apply import ApplyOptions, apply_tar
@@ -120,8 +121,15 @@ def apply_diff(driver: Driver, id: str, parent: str | None, opts: ApplyDiffOpts)
 def update_layer_id_map(
     driver: Driver, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str
 ) -> None:
+    """Re-own the files below the layer's root, then give the root itself the new maps'
+    root (upstream's vfs does so; its btrfs and zfs leave a snapshot's root owned as its
+    parent's, which the layer's own maps may not cover)."""
     path = _mount(driver, id, IDMappings(), mount_label)
     try:
         shift_tree(path, to_container, to_host)
+        uid, gid = to_host.root_pair()
+        st = os.lstat(path)
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(path, uid, gid)
     finally:
         driver.put(id)

@@ -36,6 +36,29 @@ def parse_options(options: Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
+def mount_options(driver: str, options: Iterable[str]) -> list[str]:
+    """The mount options the first ``.mountopt`` or ``<driver>.mountopt`` among a
+    driver's options gives, split at commas; [] when none does (upstream
+    GetMountOptions)."""
+    wanted = (".mountopt", f"{driver}.mountopt")
+    for opt in options:  # one at a time: a bad option after the one wanted is not read
+        ((key, value),) = parse_options([opt])
+        if key in wanted:
+            return value.split(",")
+    return []
+
+
+def default_mount_options() -> list[str]:
+    """:func:`mount_options` of the driver and options of the system configuration
+    (upstream GetDefaultMountOptions)."""
+    import os
+
+    from ..config import system_options
+
+    opts, _ = system_options(os.environ)
+    return mount_options(opts.driver_name, opts.driver_options)
+
+
 def strip_prefix(key: str, *prefixes: str) -> str:
     """Drop a driver prefix (``overlay.``, ``.``) from an option key."""
     for p in prefixes:

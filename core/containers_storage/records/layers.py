@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from ..drivers.api import ApplyDiffOpts, Change, CreateOpts, Driver, MountOpts
 from ..errors import (
@@ -264,9 +264,13 @@ class LayerStore(RecordStore[Layer]):
 
     # -- big data ------------------------------------------------------------------------
     def big_data(self, ref: str, key: str) -> bytes:
-        rec = self._get(ref)
-        with open(os.path.join(self.data_dir(rec.id), big_data_file_name(key)), "rb") as f:
+        with self.open_big_data(ref, key) as f:
             return f.read()
+
+    def open_big_data(self, ref: str, key: str) -> BinaryIO:
+        """The item's file, open for reading; a missing one raises FileNotFoundError."""
+        rec = self._get(ref)
+        return open(os.path.join(self.data_dir(rec.id), big_data_file_name(key)), "rb")
 
     def set_big_data(self, ref: str, key: str, data: bytes) -> None:
         rec = self._get(ref)

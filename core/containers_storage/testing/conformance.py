@@ -698,6 +698,53 @@ class DriverConformance(StoreScenarios):
         assert data == b"child data", f"a child must survive its parent's removal, 'mine' read {data!r}"
         verify_base_contents_only(driver, "child")
 
+    def test_id_maps_of_a_chain(self, driver: Driver) -> None:
+        """A layer re-owned for other ID maps than its parent's, as the store asks
+        (``create`` then ``update_layer_id_map``): files get the new host IDs, the root the
+        new maps' root whatever owned the parent's, and hard links stay one inode (overlay
+        copies up only the name a chown goes through). IDs stay below 2^31, which zfs-fuse
+        cannot store."""
+        from ..idtools import IDMap, IDMappings
+
+        if os.geteuid() != 0:
+            pytest.skip("re-owning files needs root")
+        first = IDMappings((IDMap(0, 100000, 65536),), (IDMap(0, 300000, 65536),))
+        second = IDMappings((IDMap(0, 500000, 65536),), (IDMap(0, 700000, 65536),))
+        driver.create("ids", None, CreateOpts(id_mappings=first))
+        driver.update_layer_id_map("ids", IDMappings(), first)
+        root = driver.get("ids")
+        try:
+            for name, cid in (("one", 1), ("origin", 2)):
+                with open(os.path.join(root, name), "w") as fh:
+                    fh.write(name)
+                os.chown(os.path.join(root, name), 100000 + cid, 300000 + cid)
+            os.link(os.path.join(root, "origin"), os.path.join(root, "link"))
+            os.mkdir(os.path.join(root, "dir"))
+            os.link(os.path.join(root, "origin"), os.path.join(root, "dir", "link"))
+        finally:
+            driver.put("ids")
+        children = (("ids-other", second, (500000, 700000)), ("ids-host", IDMappings(), (0, 0)))
+        for child, maps, base in children:
+            driver.create(child, "ids", CreateOpts(id_mappings=maps))
+            driver.update_layer_id_map(child, first, maps)
+            root = driver.get(child)
+            try:
+                owners = {
+                    name: os.lstat(os.path.join(root, name))[4:6] for name in (".", "one", "origin", "dir")
+                }
+                assert owners == {
+                    ".": base,
+                    "one": (base[0] + 1, base[1] + 1),
+                    "origin": (base[0] + 2, base[1] + 2),
+                    "dir": base,
+                }, child
+                inodes = {os.lstat(os.path.join(root, n)).st_ino for n in ("origin", "link", "dir/link")}
+                assert len(inodes) == 1, f"{child}: hard links split"
+                with open(os.path.join(root, "link")) as fh:
+                    assert fh.read() == "origin"
+            finally:
+                driver.put(child)
+
     def test_missing_layer(self, driver: Driver) -> None:
         assert not driver.exists("no-such-layer"), "exists() must be false for a layer never made"
         expect_raises(Exception, "get() of a layer never made must raise", driver.get, "no-such-layer")

@@ -111,3 +111,42 @@ def test_shifting_with_idmapped_lowers(driver_factory: DriverMaker) -> None:
         assert os.stat(os.path.join(root, "user-file"))[4:6] == (1000, 1000)
     finally:
         d.put("ctr")
+
+
+def _split(host: int) -> IDMappings:
+    """Container 0-9 at ``host``, 10-109 on themselves."""
+    maps = (IDMap(0, host, 10), IDMap(10, 10, 100))
+    return IDMappings(uids=maps, gids=maps)
+
+
+def test_reowning_keeps_hard_links_and_copies_up_only_what_changes(driver_factory: DriverMaker) -> None:
+    """A chown through the merged view copies up only the name it went through: the other
+    names of the inode are linked to the copy again (as upstream); links whose owner the
+    new maps keep are neither copied up nor relinked."""
+    d = driver_factory()
+    d.create("base", None)
+    root = d.get("base")
+    for name, owner in (("moved", 100001), ("kept", 50)):
+        os.makedirs(os.path.join(root, f"{name}-dir"))
+        with open(os.path.join(root, name), "w") as f:
+            f.write(name)
+        os.chown(os.path.join(root, name), owner, owner)
+        os.link(os.path.join(root, name), os.path.join(root, f"{name}-dir", "link"))
+        os.link(os.path.join(root, name), os.path.join(root, f"{name}-2"))
+    d.put("base")
+    d.create("mapped", "base")
+    d.update_layer_id_map("mapped", _split(100000), _split(200000))
+    root = d.get("mapped", MountOpts(options=("ro",)))
+    try:
+        for name, owner in (("moved", 200001), ("kept", 50)):
+            seen = set()
+            for n in (name, f"{name}-2", f"{name}-dir/link"):
+                st = os.lstat(os.path.join(root, n))
+                seen.add((st.st_ino, st.st_uid, st.st_gid))
+            assert seen == {(os.lstat(os.path.join(root, name)).st_ino, owner, owner)}, name
+    finally:
+        d.put("mapped")
+    upper = os.path.join(d.home, "mapped", "diff1")
+    inodes = {os.lstat(os.path.join(upper, n)).st_ino for n in ("moved", "moved-2", "moved-dir/link")}
+    assert len(inodes) == 1
+    assert not any(os.path.lexists(os.path.join(upper, n)) for n in ("kept", "kept-2", "kept-dir/link"))

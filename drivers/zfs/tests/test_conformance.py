@@ -12,5 +12,4 @@ class TestConformance(DriverConformance):
     #: to find, and upstream runs this scenario for zfs not at all
     deep_layers = 64
     supports_quota = True
-    lists_layers = False
 

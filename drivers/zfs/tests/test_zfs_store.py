@@ -100,13 +100,33 @@ def test_mount_unmount_and_metadata(tool: Tool, zfs_dataset: tuple[str, str]) ->
     assert tool("delete-layer", L3).status == 0
 
 
-def test_status_and_unsupported_listing(tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool) -> None:
+def test_status(tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool) -> None:
     r = tool("status")
     assert r.status == 0
     assert "Driver Name: zfs\n" in r.stderr
     assert f"Zpool: {zfs_pool.name}\nZpool Health: ONLINE\nParent Dataset: {zfs_dataset[0]}\n" in r.stderr
-    r = tool("storage-layers")
-    assert r.status == 1 and r.stderr.endswith("driver not supported\n")
+
+
+def test_unmanaged_layers_are_listed_checked_and_repaired_but_no_other_dataset(
+    tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool, tmp_path: Path
+) -> None:
+    """upstream check.bats check-unmanaged-layers (upstream's zfs cannot list, so it has
+    nothing to check); datasets of another store on the same parent, and the user's own,
+    are never listed, reported or removed."""
+    from containers_storage.cli.main import main
+
+    parent = zfs_dataset[0]
+    zfs_pool.zfs.run("create", f"{parent}/{'9' * 64}")  # the user's, named like a layer
+    other = ["--graph", os.path.join(zfs_dataset[1], "other"), "--run", str(tmp_path / "orun"), "-s", "zfs"]
+    assert main([*other, "create-layer", "--id", L3], stdout=io.BytesIO(), stderr=io.BytesIO()) == 0
+    assert tool("create-layer", "--id", L1).status == 0
+    assert tool("create-storage-layer", "--id", L2, L1).status == 0
+    assert sorted(tool("storage-layers").stdout.split()) == [L1, L2]
+    r = tool("check", "-r")
+    assert r.status == 0 and f"layer {L2}: layer in lower level storage driver not accounted for" in r.stdout
+    assert tool("storage-layers").stdout.split() == [L1]
+    assert _layer_datasets(zfs_pool, parent) == {L1, L3, "9" * 64}
+    assert main([*other, "shutdown"], stdout=io.BytesIO(), stderr=io.BytesIO()) == 0
 
 
 def test_failed_import_leaves_no_dataset(tool: Tool, zfs_dataset: tuple[str, str], zfs_pool: Pool) -> None:

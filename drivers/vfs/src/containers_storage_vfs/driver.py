@@ -11,7 +11,6 @@ from containers_storage.drivers.copy import copy_tree
 from containers_storage.drivers.fsutil import remove_tree
 from containers_storage.drivers.options import option_value, parse_bool, parse_options
 from containers_storage.errors import DriverLayerUnknown, InvalidOption
-from containers_storage.idtools import IDMappings
 
 
 class VFSDriver(Driver):
@@ -125,13 +124,6 @@ class VFSDriver(Driver):
         if self.ignore_chown_errors and not opts.ignore_chown_errors:
             opts = replace(opts, ignore_chown_errors=True)
         return super().apply_diff(id, parent, opts)
-
-    def update_layer_id_map(
-        self, id: str, to_container: IDMappings, to_host: IDMappings, mount_label: str = ""
-    ) -> None:
-        super().update_layer_id_map(id, to_container, to_host, mount_label)
-        uid, gid = to_host.root_pair()
-        self._own(self._primary(id), uid, gid)
 
     def diff_getter(self, id: str) -> FileGetter:
         from containers_storage.archive.tarsplit import DirectoryFileGetter

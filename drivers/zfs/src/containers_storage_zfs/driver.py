@@ -4,7 +4,9 @@ Layer ``<id>`` is the dataset ``<fsname>/<id>``. A base layer is a new dataset; 
 is a clone of a one-off snapshot of its parent's dataset, and that snapshot is destroyed
 with deferred deletion right away, so ZFS removes it by itself when the clone goes. A
 parent with children (which the store never removes) is removed by promoting the
-children first. Mounts go to ``<home>/graph/<id>``.
+children first. Mounts go to ``<home>/graph/<id>``. Every layer dataset carries the user
+property :data:`LAYER_PROPERTY` naming the driver's home, so that the layers can be listed
+apart from other datasets under the same parent (other stores' layers, the user's own).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from containers_storage.drivers import mounts
 from containers_storage.drivers.api import ApplyDiffOpts, CreateOpts, Driver, DriverConfig, MountOpts
 from containers_storage.drivers.options import parse_size
-from containers_storage.errors import DriverLayerUnknown, DriverNotSupported, InvalidOption
+from containers_storage.errors import DriverLayerUnknown, InvalidOption
 
 from .command import ZfsCommandError
 from .site import ZfsOptions, locate
@@ -28,6 +30,9 @@ DEFAULT_PERMS = 0o555
 _ALREADY_EXISTS = "dataset already exists"
 #: seconds a destroy is retried while ZFS calls the dataset busy
 BUSY_WAIT = 5.0
+#: ZFS user property set on each layer dataset at creation: the home of the driver that
+#: made it (upstream sets none, so its layers are not listed)
+LAYER_PROPERTY = "containers-storage:home"
 
 
 def _quota(opts: CreateOpts | None) -> int:
@@ -94,7 +99,7 @@ class ZfsDriver(Driver):
             self._create(id, parent, opts, quota)
 
     def _properties(self, quota: int) -> list[str]:
-        props = list(self.mounter.create_properties)
+        props = [*self.mounter.create_properties, f"{LAYER_PROPERTY}={self.home}"]
         if quota:
             props.append(f"quota={quota}")
         return [arg for prop in props for arg in ("-o", prop)]
@@ -246,8 +251,19 @@ class ZfsDriver(Driver):
         return True
 
     def list_layers(self) -> list[str]:
-        # as upstream: children of the parent dataset need not all be ours
-        raise DriverNotSupported("zfs cannot tell its layers from other datasets")
+        """The parent's child filesystems marked as made by this driver's home; any other
+        dataset there (another store's, the user's, upstream's layers) is not listed, so
+        check and GC never take it for an unaccounted layer."""
+        prefix = self.fsname + "/"
+        found = self.zfs.get([self.fsname], ["type", LAYER_PROPERTY], recursive=True)
+        return [
+            name[len(prefix) :]
+            for name, props in found.items()
+            if name.startswith(prefix)
+            and "/" not in name[len(prefix) :]
+            and props.get("type") == "filesystem"
+            and props.get(LAYER_PROPERTY) == self.home
+        ]
 
     def apply_diff(self, id: str, parent: str | None, opts: ApplyDiffOpts) -> int:
         size = super().apply_diff(id, parent, opts)
