@@ -732,16 +732,26 @@ class DriverConformance(StoreScenarios):
                 owners = {
                     name: os.lstat(os.path.join(root, name))[4:6] for name in (".", "one", "origin", "dir")
                 }
-                assert owners == {
+                want = {
                     ".": base,
                     "one": (base[0] + 1, base[1] + 1),
                     "origin": (base[0] + 2, base[1] + 2),
                     "dir": base,
-                }, child
+                }
+                assert owners == want, (
+                    f"{child}: re-owning a layer for new ID maps must give its files the new host "
+                    f"IDs and its root the new maps' root; {_differ('owners', want, owners)}"
+                )
                 inodes = {os.lstat(os.path.join(root, n)).st_ino for n in ("origin", "link", "dir/link")}
-                assert len(inodes) == 1, f"{child}: hard links split"
+                assert len(inodes) == 1, (
+                    f"{child}: hard links must stay one inode when a layer is re-owned, "
+                    f"got {len(inodes)} inodes"
+                )
                 with open(os.path.join(root, "link")) as fh:
-                    assert fh.read() == "origin"
+                    content = fh.read()
+                assert content == "origin", (
+                    f"{child}: a re-owned hard link must keep its content, got {content!r}"
+                )
             finally:
                 driver.put(child)
 
