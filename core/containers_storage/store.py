@@ -321,15 +321,21 @@ _shared_lock = threading.Lock()
 
 
 def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, shared: bool = False) -> Store:
-    """Open the store described by ``options`` (creating its directories).
+    """Open the store described by ``options`` (creating its directories), completed by
+    the system configuration as upstream's GetStore does
+    (:func:`~containers_storage.config.complete_store_options`: with every option empty,
+    ``storage.conf``'s store; a missing root from it; a broken file is an error).
 
     With ``shared``, a store this process opened with ``shared`` on the same graph and
     run roots (and the same driver, when ``options`` names one) is returned instead of a
     new one, as upstream's GetStore does; :meth:`Store.free` (or closing it) forgets it.
     """
+    from .config import complete_store_options
+
+    options = complete_store_options(options)
     if not shared:
         return Store(options, plugins=plugins)
-    graph, run = os.path.abspath(options.graph_root), os.path.abspath(options.run_root)
+    graph, run = options.graph_root, options.run_root
     with _shared_lock:
         for store in _shared_stores:
             if (store.graph_root, store.run_root) == (graph, run) and options.driver_name in (

@@ -506,7 +506,9 @@ def test_diff_in_bzip2_is_refused_like_upstream(store: Store) -> None:
 
 
 def test_missing_roots_are_reported(tmp_path: Path) -> None:
+    """A Store needs both roots; ``get_store`` takes missing ones from the configuration."""
     from containers_storage.config import StoreOptions
+    from containers_storage.store import Store
 
     cases = [
         (StoreOptions(), "no storage runroot or graphroot specified"),
@@ -515,8 +517,29 @@ def test_missing_roots_are_reported(tmp_path: Path) -> None:
     ]
     for opts, text in cases:
         with pytest.raises(errors.IncompleteOptions) as info:
-            get_store(opts)
+            Store(opts)
         assert str(info.value) == f"{text}: missing necessary StoreOptions"
+
+
+def test_get_store_completes_options_from_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As upstream's GetStore: no option at all opens storage.conf's store; a missing root
+    is storage.conf's; a driver alone is an error."""
+    from containers_storage.config import StoreOptions
+
+    conf = tmp_path / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{tmp_path}/g"\nrunroot = "{tmp_path}/r"\n'
+    )
+    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
+    with get_store(StoreOptions()) as store:
+        assert (store.graph_root, store.run_root) == (f"{tmp_path}/g", f"{tmp_path}/r")
+        assert store.graph_driver_name == "vfs"
+    with get_store(StoreOptions(graph_root=str(tmp_path / "g2"), driver_name="vfs")) as store:
+        assert (store.graph_root, store.run_root) == (f"{tmp_path}/g2", f"{tmp_path}/r")
+    with pytest.raises(errors.IncompleteOptions):
+        get_store(StoreOptions(driver_name="vfs"))
 
 
 def test_portable_lock_kind_store(store_root: Path) -> None:
