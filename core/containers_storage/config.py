@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ConfigError
 from .idtools import IDMap, IDMaps
+from .structs import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYSTEM_CONFIG = "/usr/share/containers/storage.conf"
 OVERRIDE_CONFIG = "/etc/containers/storage.conf"
@@ -83,7 +85,39 @@ def _resolve(path: str) -> str:
     return os.path.realpath(path) if os.path.exists(path) else os.path.normpath(path)
 
 
-_VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
+
+
+def _name_end(text: str, start: int) -> int:
+    """End of the variable name ``[A-Za-z_][A-Za-z0-9_]*`` at ``start`` (``start``: none)."""
+    if start >= len(text) or text[start] not in _NAME_START:
+        return start
+    end = start + 1
+    while end < len(text) and text[end] in _NAME_CHARS:
+        end += 1
+    return end
+
+
+def _expand_vars(path: str, env: Mapping[str, str]) -> str:
+    """``$VAR`` and ``${VAR}`` replaced by their values ("" when unset); a ``$`` before
+    anything else stays (a scanner: ``re`` costs more to import than this whole run)."""
+    out: list[str] = []
+    i = 0
+    while (j := path.find("$", i)) >= 0:
+        out.append(path[i:j])
+        braced = path.startswith("{", j + 1)
+        if braced and (end := _name_end(path, j + 2)) > j + 2 and path.startswith("}", end):
+            out.append(env.get(path[j + 2 : end], ""))
+            i = end + 1
+        elif (end := _name_end(path, j + 1)) > j + 1:
+            out.append(env.get(path[j + 1 : end], ""))
+            i = end
+        else:
+            out.append("$")
+            i = j + 1
+    out.append(path[i:])
+    return "".join(out)
 
 
 def expand_path(path: str, env: Mapping[str, str], uid: int) -> str:
@@ -91,7 +125,7 @@ def expand_path(path: str, env: Mapping[str, str], uid: int) -> str:
     if not path:
         return path
     path = path.replace("$UID", str(uid))
-    path = _VAR_RE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), path)
+    path = _expand_vars(path, env)
     return _resolve(path)
 
 
@@ -603,8 +637,10 @@ def _guess_rootless_driver(graph_root: str) -> str:
         return "overlay"
     release = os.uname().release.split(".")
     try:
-        major, minor = int(release[0]), int(re.match(r"\d+", release[1]).group())  # type: ignore[union-attr]
-    except (IndexError, ValueError, AttributeError):
+        minor_text = release[1]
+        digits = len(minor_text) - len(minor_text.lstrip("0123456789"))
+        major, minor = int(release[0]), int(minor_text[:digits])
+    except (IndexError, ValueError):
         return "vfs"
     return "overlay" if (major, minor) >= (5, 13) else "vfs"
 
@@ -666,16 +702,15 @@ def complete_store_options(options: StoreOptions, env: Mapping[str, str] | None 
     Raises :class:`~containers_storage.errors.ConfigError` for a broken configuration and
     :class:`~containers_storage.errors.IncompleteOptions` when only a driver was given.
     """
-    import copy
-
     from .errors import IncompleteOptions
+    from .structs import replace
 
     system, _ = system_options(os.environ if env is None else env)
     if not (options.graph_root or options.run_root or options.driver_name or options.driver_options):
         return system
     if not (options.graph_root or options.run_root):
         raise IncompleteOptions("no storage runroot or graphroot specified")
-    opts = copy.copy(options)
+    opts = replace(options)
     opts.graph_root = os.path.abspath(opts.graph_root) if opts.graph_root else system.graph_root
     opts.run_root = os.path.abspath(opts.run_root) if opts.run_root else system.run_root
     return opts

@@ -12,7 +12,10 @@ Every class survives :mod:`pickle` and :mod:`copy` (``multiprocessing``,
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _OS_FIELDS = ("errno", "strerror", "filename", "filename2")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from .errors import InvalidMappings
+from .structs import dataclass
 
 #: Owner used for IDs that cannot be mapped (the kernel's overflow ID).
 OVERFLOW_ID = 65534

@@ -4,8 +4,13 @@ re-exports them for driver authors): they live here, below both, so neither impo
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import IO, Protocol
+
+from ..structs import dataclass
+from ..typeshim import Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class FileGetter(Protocol):

@@ -6,10 +6,10 @@ One implementation per operation; the kind only picks the store methods.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .context import Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..store import Store
 

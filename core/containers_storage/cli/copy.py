@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ..idtools import IDMappings
+from ..structs import dataclass
 from .context import Context
 from .errtext import CommandError, error_text
 from .gofmt import go_quote

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..records.model import Image
 

@@ -7,11 +7,10 @@ Not in upstream's tool; it adds a command without changing any other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 from .errtext import error_text
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..plugins import EntryStatus, PluginHost
 

@@ -7,9 +7,12 @@ import fcntl
 import os
 import stat
 import time
-from typing import Any
 
 from .api import DiskUsage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: statfs f_type magic -> upstream's backing filesystem name (driver-api.md §6)
 FS_NAMES: dict[int, str] = {

@@ -15,7 +15,8 @@ import os
 import struct
 import threading
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from ..typeshim import Generic, Protocol, TypeVar, runtime_checkable
 
 #: length of upstream's last-writer token
 TOKEN_SIZE = 64

@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import LoadError, StorageError, StoreIsReadOnly
 from ..gojson import dumps
 from ..locks.api import Lock
+from ..structs import dataclass, replace
+from ..typeshim import Generic, Protocol, TypeVar
 from .files import element_core, element_text, read_json_array, write_atomic
 from .model import RecordFormatError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Record(Protocol):
@@ -52,7 +55,11 @@ class RecordFile:
 
 
 #: \u escapes Go's encoder writes (control characters, ``<>&``, U+2028/U+2029)
-_GO_U_ESCAPE = re.compile(rb"\\u(?:00[0-1][0-9a-f]|003c|003e|0026|202[89])").match
+#: (the pattern ``\\u(?:00[0-1][0-9a-f]|003c|003e|0026|202[89])`` as a set)
+_GO_U_ESCAPES = frozenset(
+    [b"\\u00" + bytes([a, b]) for a in b"01" for b in b"0123456789abcdef"]
+    + [b"\\u003c", b"\\u003e", b"\\u0026", b"\\u2028", b"\\u2029"]
+)
 
 
 def _not_canonical(raw: bytes) -> bool:
@@ -62,7 +69,7 @@ def _not_canonical(raw: bytes) -> bool:
         return True
     i = raw.find(b"\\u")
     while i >= 0:
-        if _GO_U_ESCAPE(raw, i) is None:
+        if raw[i : i + 6] not in _GO_U_ESCAPES:
             return True
         i = raw.find(b"\\u", i + 2)
     return False

@@ -12,14 +12,18 @@ and the flag dropped. Whichever writer next finds the flag finishes the rename.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import Any, Protocol, TypeVar
 
 from ..errors import DigestUnknown, SizeUnknown, StorageError
 from ..gojson import go_quote
+from ..structs import replace
+from ..typeshim import Protocol, TypeVar
 from .base import RecordStore
 from .files import big_data_file_name, remove_tree, write_atomic
 from .ids import id_path, id_problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _BigDataRecord(Protocol):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import Any
 
 from ..errors import (
     ContainerUnknown,
@@ -20,11 +18,16 @@ from ..errors import (
 from ..gojson import GoTime, go_quote
 from ..idtools import IDMaps
 from ..locks.api import Lock
+from ..structs import replace
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
 from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
 from .model import VOLATILE_FLAG, Container
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _check_overlaps(maps: IDMaps, kind: str) -> None:

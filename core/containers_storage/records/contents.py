@@ -25,9 +25,9 @@ import posixpath
 import stat
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 
 from ..idtools import IDMaps, to_container
+from ..structs import dataclass, field, replace
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"

@@ -3,14 +3,17 @@ each element's original text kept, and big-data item files (on-disk.md §6, §7.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from typing import Any
 
 from ..errors import InvalidBigDataName, LoadError
+from ..gojson import loads
 
-_PLAIN_KEY = re.compile(r"[.0-9a-z]+\Z")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: characters of a big-data key used as its file name unchanged (``[.0-9a-z]+``)
+_PLAIN_KEY = frozenset(".0123456789abcdefghijklmnopqrstuvwxyz")
 
 
 def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
@@ -61,7 +64,7 @@ def read_json_array(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
     if not raw.strip():
         return [], None
     try:
-        value = json.loads(raw)
+        value = loads(raw)
     except UnicodeDecodeError as exc:
         raise LoadError(f"loading {path}", message=f"invalid UTF-8: {exc}") from None
     except ValueError as exc:
@@ -109,7 +112,7 @@ def big_data_file_name(key: str) -> str:
     """Key -> file name: plain keys stay, others become ``=`` + base64 (on-disk.md §6)."""
     if not key:
         raise InvalidBigDataName(f"can't set empty name for big data item {key!r}")
-    if _PLAIN_KEY.match(key):
+    if _PLAIN_KEY.issuperset(key):
         return key
     import base64
 

@@ -13,8 +13,6 @@ import io
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import IO, Any, BinaryIO
 
 from ..drivers.api import ApplyDiffOpts, Change, CreateOpts, Driver, MountOpts
 from ..errors import (
@@ -30,10 +28,15 @@ from ..errors import (
 from ..gojson import GoTime, dumps, go_quote
 from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
+from ..structs import replace
 from .base import RecordFile, RecordStore
 from .files import big_data_file_name, read_json_array, remove_tree, write_atomic
 from .ids import dedupe, generate_id, id_problem, validate_id
 from .model import INCOMPLETE_FLAG, Layer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO
 
 TAR_SPLIT_SUFFIX = ".tar-split.gz"
 #: compressions a diff cannot be produced in, with upstream's extension names

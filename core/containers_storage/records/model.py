@@ -8,11 +8,14 @@ JSON keys found on disk travel in ``extra`` and are written back unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from ..gojson import GoTime, go_map
 from ..idtools import IDMap, IDMaps
+from ..structs import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: layer flag marking a layer whose creation or deletion has not finished (§4.2)
 INCOMPLETE_FLAG = "incomplete"

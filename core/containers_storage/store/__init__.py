@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from ..drivers.api import Driver
 from ..errors import (
@@ -52,6 +51,7 @@ from .options import (
 from .options import ManifestDigester as ManifestDigester
 from .partial import PartialMixin
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..config import StoreOptions
     from ..plugins import PluginHost

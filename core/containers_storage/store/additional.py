@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import (
     LayerIncorrectContentDigest,
@@ -12,7 +10,7 @@ from ..errors import (
     ParentIsContainer,
     StorageError,
 )
-from ..gojson import go_quote
+from ..gojson import go_quote, loads
 from ..idtools import IDMappings
 from ..records.model import (
     Layer,
@@ -22,6 +20,7 @@ from .options import (
     IDMappingOptions,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..additional_layers import AdditionalLayer
 
@@ -52,7 +51,7 @@ class AdditionalMixin(LayersMixin):
             raise LayerUnknown()
         try:
             with found.info() as f:
-                data = json.loads(f.read())
+                data = loads(f.read())
             if not isinstance(data, dict):
                 raise RecordFormatError("not a JSON object")
             info = Layer.from_json(data)

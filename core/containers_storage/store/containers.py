@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
 
 from ..drivers.api import MountOpts
 from ..errors import (
@@ -29,6 +28,7 @@ from ..records.model import (
     Image,
     Layer,
 )
+from ..structs import replace
 from .images import ImagesMixin
 from .locking import held
 from .options import (

@@ -5,7 +5,6 @@ upstream's order (exists, lookup, metadata, names, delete, wipe).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..errors import (
     LayerUnknown,
@@ -20,6 +19,10 @@ from ..records.model import (
     Layer,
 )
 from .containers import ContainersMixin
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ItemsMixin(ContainersMixin):

@@ -6,7 +6,6 @@ import io
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from itertools import pairwise
-from typing import IO, Any, BinaryIO
 
 from ..drivers.api import Change, MountOpts
 from ..errors import (
@@ -31,6 +30,10 @@ from .options import (
     IDMappingOptions,
     LayerOptions,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO
 
 
 class LayersMixin(StoreLocks):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from functools import partial
-from typing import TYPE_CHECKING
 
 from ..drivers.api import Driver, MountOpts
 from ..errors import (
@@ -48,10 +46,12 @@ from .options import (
     RepairOptions,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..records.contents import Header, Ignore
 
-_ID_RE = re.compile(r"[0-9a-f]{64}")
+#: the characters of an ID (64 of them: ``[0-9a-f]{64}``)
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class MaintenanceMixin(ContainersMixin):
@@ -373,7 +373,7 @@ class MaintenanceMixin(ContainersMixin):
                 return
             for name in names:
                 if (
-                    _ID_RE.fullmatch(name)
+                    (len(name) == 64 and _HEX_DIGITS.issuperset(name))
                     and not known(name)
                     and os.path.isdir(os.path.join(directory, name))
                 ):

@@ -4,11 +4,10 @@ layer store's write lock as upstream's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..idtools import IDMappings
 from .locking import StoreLocks
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..chunked.differ import ChunkedDiffer, DifferOutput
 
