@@ -100,7 +100,8 @@ else:
     def _compare(op):
         def method(self, other):
             if other.__class__ is self.__class__:
-                return op(self._struct_key_(), other._struct_key_())
+                key = self._struct_key_
+                return op(key(self), key(other))
             return NotImplemented
 
         return method
@@ -121,7 +122,7 @@ else:
         return a >= b
 
     def _hash(self):
-        return hash(self._struct_key_())
+        return hash(self._struct_key_(self))
 
     def _build(cls, frozen, slots, order):
         names = []
@@ -166,11 +167,7 @@ else:
                 body.append(f"  _s_{name}(self, {name})")
             else:
                 body.append(f"  _osa(self, {name!r}, {name})" if frozen else f"  self.{name} = {name}")
-        key = "".join(f"self.{name}, " for name in names)
-        source = (
-            f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "  pass") + "\n"
-            f"def _struct_key_(self):\n  return ({key})\n"
-        )
+        source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "  pass") + "\n"
         namespace = dict(cls.__dict__)
         for name in names:
             namespace.pop(name, None)
@@ -210,12 +207,77 @@ else:
                 if default is not _MISSING and not isinstance(default, _Factory):
                     namespace[name] = default
         built = type(cls)(cls.__name__, cls.__bases__, namespace)
-        if frozen and slots:
-            for name in names:
+        setters = []
+        for name in names:
+            if frozen and slots:
                 slot = next(k.__dict__[name] for k in built.__mro__ if name in k.__dict__)
                 scope[f"_s_{name}"] = slot.__set__
-        exec(source, scope)
-        built.__init__ = scope["__init__"]
-        built._struct_key_ = scope["_struct_key_"]
-        built.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
+                setters.append(slot.__set__)
+            elif frozen:
+                setters.append(_object_setter(name))
+            else:
+                setters.append(_plain_setter(name))
+        built._struct_key_ = staticmethod(_key_function(names))
+        built.__init__ = _lazy_init(built, cls.__qualname__, source, scope, names, defaults, setters)
         return built
+
+    def _object_setter(name):
+        return lambda self, value: object.__setattr__(self, name, value)
+
+    def _plain_setter(name):
+        return lambda self, value: setattr(self, name, value)
+
+    def _key_function(names):
+        """The fields as a tuple (what eq, hash and order compare), by a C attrgetter."""
+        from operator import attrgetter
+
+        if not names:
+            return lambda self: ()
+        get = attrgetter(*names)
+        if len(names) == 1:
+            return lambda self: (get(self),)
+        return get
+
+    #: calls before a class gets its own compiled ``__init__``: compiling costs about as
+    #: much as a few hundred generic calls, and most classes are made a few times per run
+    _COMPILE_AFTER = 64
+
+    def _lazy_init(built, qualname, source, scope, names, defaults, setters):
+        """A generic ``__init__`` that binds arguments itself; after ``_COMPILE_AFTER``
+        calls -- or at once for a call it cannot bind, so errors are Python's own -- it
+        compiles the class's exact ``__init__`` (the signature dataclasses would give)
+        and puts it in its place."""
+        count = 0
+        plan = [(name, defaults[name], setter) for name, setter in zip(names, setters, strict=True)]
+        known = frozenset(names)
+
+        def compiled():
+            exec(source, scope)
+            init = scope["__init__"]
+            init.__qualname__ = f"{qualname}.__init__"
+            built.__init__ = init
+            return init
+
+        def __init__(self, *args, **kwargs):
+            nonlocal count
+            count += 1
+            if count > _COMPILE_AFTER or len(args) > len(names) or not known.issuperset(kwargs):
+                return compiled()(self, *args, **kwargs)
+            for i, (name, default, setter) in enumerate(plan):
+                if i < len(args):
+                    if name in kwargs:
+                        return compiled()(self, *args, **kwargs)
+                    value = args[i]
+                elif name in kwargs:
+                    value = kwargs[name]
+                elif default is _MISSING:
+                    return compiled()(self, *args, **kwargs)
+                elif isinstance(default, _Factory):
+                    value = default.factory()
+                else:
+                    value = default
+                setter(self, value)
+            return None
+
+        __init__.__qualname__ = f"{qualname}.__init__"
+        return __init__

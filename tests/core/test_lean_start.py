@@ -251,3 +251,34 @@ def test_dumps_is_the_json_encoder() -> None:
             except (TypeError, ValueError) as exc:
                 got = f"{type(exc).__name__}: {exc}"
             assert got == want
+
+
+def test_structs_bind_arguments_as_dataclasses_before_and_after_compiling() -> None:
+    """The first calls bind arguments generically, later ones through the compiled
+    ``__init__``; both accept and refuse the same calls, with the same messages."""
+
+    @structs.dataclass(frozen=True, slots=True)
+    class Ours:
+        a: int
+        b: str = "x"
+        c: dict[str, int] = structs.field(default_factory=dict)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Ours_:  # named so that the messages match
+        a: int
+        b: str = "x"
+        c: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    calls = ["K()", "K(1, 2, 3, 4)", "K(1, a=2)", "K(1, z=3)", "K(1)", "K(a=1, c={'q': 1})", "K(1, 'y')"]
+    for _ in range(2):
+        for call in calls:
+            outcome = []
+            for cls in (Ours, Ours_):
+                try:
+                    value = eval(call, {"K": cls})
+                    outcome.append(repr(value).replace("Ours_(", "Ours("))
+                except TypeError as exc:
+                    outcome.append(str(exc).replace("Ours_.", "Ours."))
+            assert outcome[0] == outcome[1], call
+        for i in range(100):  # past the compile threshold
+            assert Ours(i).a == i
