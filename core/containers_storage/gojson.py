@@ -166,33 +166,36 @@ def _civil_from_days(z: int) -> tuple[int, int, int]:
     return yoe + era * 400 + (month <= 2), month, day
 
 
+#: ``YYYY-MM-DDTHH:MM:SS[.fraction]Z`` by length, digits as ``0`` (see :func:`_parse_utc`)
+_UTC_SHAPES = {
+    20: "0000-00-00T00:00:00Z",
+    **{n: "0000-00-00T00:00:00." + "0" * (n - 21) + "Z" for n in range(22, 31)},
+}
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
+
 def _parse_utc(text: str) -> int | None:
     """Nanoseconds of the common ``...Z`` form without building datetimes (records are
-    loaded by the ten thousand); None sends anything else to the general parser."""
-    # ``YYYY-MM-DDTHH:MM:SS[.fraction]Z``, checked by position (as the pattern
-    # ``(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z``, without ``re``)
-    n = len(text)
-    if not 20 <= n <= 30 or text[n - 1] != "Z":
+    loaded by the ten thousand); None sends anything else to the general parser.
+
+    The shape is the pattern ``(\\d{4})-(\\d\\d)-(\\d\\d)T(\\d\\d):(\\d\\d):(\\d\\d)(?:\\.(\\d{1,9}))?Z``
+    for ASCII digits, checked without ``re`` by mapping every digit to ``0``; other
+    digits go to the general parser, which reads them as the pattern did."""
+    if text.translate(_DIGITS_AS_ZERO) != _UTC_SHAPES.get(len(text)):
         return None
-    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
-        return None
-    y, mo, d, h, mi, s = text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19]
-    frac = text[20 : n - 1]
-    if n > 20 and (text[19] != "." or not frac.isdecimal()):
-        return None
-    if not (y + mo + d + h + mi + s).isdecimal():
-        return None
-    year, month, day = int(y), int(mo), int(d)
+    year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
     if (
         not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month])
-        or int(h) > 23
-        or int(mi) > 59
-        or int(s) > 59
+        or hour > 23
+        or minute > 59
+        or second > 59
     ):
         return None
     if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
         return None
-    seconds = _days_from_civil(year, month, day) * 86400 + int(h) * 3600 + int(mi) * 60 + int(s)
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    frac = text[20:-1]
     return seconds * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
 
 

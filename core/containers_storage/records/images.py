@@ -111,8 +111,14 @@ class ImageStore(BigDataStore[Image]):
         )
         self.image_dir = image_dir
         self._by_digest: dict[str, list[str]] = {}
+        #: ID -> (decoded record, its digest list) computed by index_raw at load, so that
+        #: building the record object does not compute (and copy the record for) it again
+        self._loaded_digests: dict[str, tuple[dict[str, Any], list[str]]] = {}
 
     def parse(self, data: dict[str, Any], file_index: int) -> Image:
+        known = self._loaded_digests.pop(data.get("id", ""), None)
+        if known is not None and known[0] is data:
+            return Image.from_json(data, read_only=self.read_only, digests=tuple(known[1]))
         img = Image.from_json(data, read_only=self.read_only)
         try:
             return recompute_digests(img)
@@ -141,6 +147,7 @@ class ImageStore(BigDataStore[Image]):
             ) from None
         for d in found:
             self._by_digest.setdefault(d, []).append(id)
+        self._loaded_digests[id] = (data, found)
         if found and not digest:
             self._filled.append(id)
 
@@ -167,6 +174,7 @@ class ImageStore(BigDataStore[Image]):
 
     def index_clear(self) -> None:
         self._by_digest = {}
+        self._loaded_digests = {}
 
     def duplicate_names_error(self) -> Exception:
         return DuplicateImageNames()

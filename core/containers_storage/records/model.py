@@ -302,10 +302,21 @@ class Image:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any], *, read_only: bool = False) -> Image:
+    def from_json(
+        cls, d: Mapping[str, Any], *, read_only: bool = False, digests: tuple[str, ...] | None = None
+    ) -> Image:
+        """The record; ``digests``, when the caller computed them from ``d`` already
+        (``records.images.digest_list``), are set with the digest they fill in."""
+        rid = _str(d, "id")
+        digest = _str(d, "digest")
+        if digests is None:
+            digests = ()
+        elif not digest and digests:
+            digest = digests[0]
         return cls(
-            id=_str(d, "id"),
-            digest=_str(d, "digest"),
+            id=rid,
+            digest=digest,
+            digests=digests,
             names=_strs(d, "names"),
             names_history=_strs(d, "names-history"),
             top_layer=_str(d, "layer"),
