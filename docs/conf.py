@@ -89,6 +89,11 @@ def _build_aliases() -> None:
             home = getattr(obj, "__module__", facade)
             if home != facade:
                 _aliases[f"{home}.{getattr(obj, '__qualname__', name)}"] = f"{facade}.{name}"
+            # the parts a class is put together from (Store's mixins) stand for the class
+            for base in getattr(obj, "__mro__", ())[1:]:
+                if base.__module__.startswith(facade + "."):
+                    _aliases[f"{base.__module__}.{base.__qualname__}"] = f"{facade}.{name}"
+                    _aliases[base.__qualname__] = f"{facade}.{name}"
 
 
 def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
