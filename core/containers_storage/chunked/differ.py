@@ -158,10 +158,10 @@ class ChunkedDiffer:
         layers = layers or NoLayers()
         if not _flag(self.pull_options, "enable_partial_images"):
             raise PartialPullsDisabled(message="enable_partial_images not configured")
-        source, content_digest, tmp_fd = self.source, self.manifest.toc_digest if not self.convert else "", -1
+        source, diff_id, tmp_fd = self.source, "", -1
         try:
             if self.convert:
-                tmp_fd, content_digest, source = self._convert(dest)
+                tmp_fd, diff_id, source = self._convert(dest)
             manifest = self.manifest
             entries = toc.parse(manifest.toc)
             items = merge(entries, self.kind, manifest.toc_offset)
@@ -171,7 +171,9 @@ class ChunkedDiffer:
                     TOC_BIG_DATA: manifest.toc,
                     LAYER_DATA_BIG_DATA: b'{"format":0}',
                 },
-                toc_digest=content_digest,
+                # a converted blob was hashed whole: its DiffID is known, its TOC is ours
+                uncompressed_digest=diff_id,
+                toc_digest="" if self.convert else manifest.toc_digest,
             )
             out.size = sum(item.entry.size for item in items)
             owners = [
