@@ -16,7 +16,9 @@ import errno
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +53,10 @@ _TARTYPES = {
 }
 _IGNORED_XATTRS = frozenset({"security.selinux"})
 _ZEROS = bytes(1 << 20)
+#: threads verifying and copying local files (they wait on the disk, not the GIL)
+_WORKERS = 4
+#: local copies made ahead of the extractor at most
+_AHEAD = 64
 
 
 def _flag(options: dict[str, str], name: str) -> bool:
@@ -181,7 +187,10 @@ class ChunkedDiffer:
             ]
             out.uids = sorted({e.uid for e in owners})
             out.gids = sorted({e.gid for e in owners})
-            run = _Run(self, source, items, options, LayerIndex.build(layers.tocs()), layers, out.stats)
+            wanted = {it.entry.digest for it in items if it.chunks}
+            wanted.update(c.digest for it in items for c in it.chunks if c.digest)
+            index = LayerIndex.build(layers.tocs(), wanted, _flag(self.pull_options, "use_hard_links"))
+            run = _Run(self, source, items, options, index, layers, out.stats)
             run.apply(dest)
             return out
         finally:
@@ -247,29 +256,41 @@ class _Run:
         self.verify = not differ.skip_validation
         self.hard_links = _flag(differ.pull_options, "use_hard_links")
         self.ostree = [r for r in differ.pull_options.get("ostree_repos", "").split(":") if r]
-        self._roots: dict[str, RootedDir | None] = {}
-        self._placing: dict[str, RootedDir] = {}
+        #: layer -> its directory (resolved by the main thread: mounting is not threaded)
+        self._layer_roots: dict[str, str | None] = {}
+        #: each thread's confined directories, by root path (RootedDir is not thread-safe)
+        self._tls = threading.local()
+        self._trees: list[RootedDir] = []
+        self._trees_lock = threading.Lock()
         self.cursor: BlobCursor | None = None
+        self._tmpfile = True
 
     # -- looking for content we already have -------------------------------------------
-    def _tree(self, layer: str) -> RootedDir | None:
-        if layer not in self._roots:
-            root = self.layers.root(layer)
-            try:
-                self._roots[layer] = RootedDir(root) if root else None
-            except OSError:
-                self._roots[layer] = None
-        return self._roots[layer]
+    def _resolve_root(self, layer: str) -> str | None:
+        if layer not in self._layer_roots:
+            self._layer_roots[layer] = self.layers.root(layer)
+        return self._layer_roots[layer]
+
+    def _tree(self, root: str) -> RootedDir:
+        trees: dict[str, RootedDir] | None = getattr(self._tls, "trees", None)
+        if trees is None:
+            trees = self._tls.trees = {}
+        tree = trees.get(root)
+        if tree is None:
+            tree = trees[root] = RootedDir(root)
+            with self._trees_lock:
+                self._trees.append(tree)
+        return tree
 
     def _open_in(self, loc: Location) -> tuple[int, str] | None:
-        tree = self._tree(loc.layer)
-        if tree is None:
+        root = self._layer_roots.get(loc.layer)
+        if root is None:
             return None
         try:
-            fd = tree.open_file(layer_parts(os.fsencode(loc.name)))
+            fd = self._tree(root).open_file(layer_parts(os.fsencode(loc.name)))
         except (OSError, StorageError):
             return None
-        return fd, f"/proc/self/fd/{tree.root_fd}"
+        return fd, root
 
     @staticmethod
     def _content_is(fd: int, offset: int, size: int, digest: str, whole: bool) -> bool:
@@ -287,12 +308,20 @@ class _Run:
             left -= len(data)
         return "sha256:" + h.hexdigest() == digest
 
-    def _find_file(self, e: toc.Entry) -> _LocalFile | None:
+    def _candidates(self, e: toc.Entry) -> list[tuple[Location, bool]]:
+        """Files of other layers that may be ``e``, their layers' roots resolved."""
         candidates: list[tuple[Location, bool]] = []
         if self.hard_links and (loc := self.index.fingerprints.get(hard_link_fingerprint(e))):
             candidates.append((loc, True))
         if loc := self.index.files.get(e.digest):
             candidates.append((loc, False))
+        for loc, _link in candidates:
+            self._resolve_root(loc.layer)
+        return candidates
+
+    def _find_file(self, e: toc.Entry, candidates: list[tuple[Location, bool]]) -> _LocalFile | None:
+        """The first candidate (or ostree object) whose bytes hash to ``e``'s digest;
+        runs in worker threads."""
         for loc, link in candidates:
             opened = self._open_in(loc)
             if opened is None:
@@ -335,6 +364,7 @@ class _Run:
         loc = self.index.chunks.get(c.digest) if c.digest else None
         if loc is None:
             return None
+        self._resolve_root(loc.layer)
         opened = self._open_in(loc)
         if opened is None:
             return None
@@ -351,16 +381,25 @@ class _Run:
         plans: dict[int, Callable[[int, bytes, th.Entry], int | None]] = {}
         remote: list[tuple[int, int]] = []
         stats = self.stats
+        pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="differ")
+        self._dest = dest
+        self._copies: list[tuple[int, _LocalFile, int]] = []
+        self._pending: dict[int, Future[int]] = {}
+        self._next_copy = 0
+        self._pool = pool
         try:
+            regular = []
             for n, item in enumerate(self.items):
                 e = item.entry
                 if e.type != toc.REG:
                     continue
                 stats.files += 1
                 stats.bytes_total += e.size
-                if not item.chunks:
-                    continue
-                found = self._find_file(e)
+                if item.chunks:
+                    regular.append((n, item, self._candidates(e)))
+            # verifying the candidates reads their bytes: in threads (hashing drops the GIL)
+            found_all = pool.map(lambda r: self._find_file(r[1].entry, r[2]), regular, chunksize=16)
+            for (n, item, _cands), found in zip(regular, found_all, strict=True):
                 if found is not None:
                     if found.hard_link:
                         stats.files_hard_linked += 1
@@ -368,7 +407,7 @@ class _Run:
                         stats.files_from_ostree += 1
                     else:
                         stats.files_reflinked += 1
-                    plans[n] = self._place_local(found)
+                    plans[n] = self._place_local(n, found, item.entry.size)
                     continue
                 parts: list[ChunkRef | _LocalChunk | None] = []
                 for c in item.chunks:
@@ -391,11 +430,16 @@ class _Run:
                 stats.ranges_fetched = len(remote)
             apply_entries(self._feed(plans), dest, self.options)
         finally:
-            for tree in [*self._roots.values(), *self._placing.values()]:
-                if tree is not None:
-                    tree.close()
-            self._roots.clear()
-            self._placing.clear()
+            for fut in self._pending.values():
+                fut.cancel()
+            pool.shutdown(wait=True)
+            for fut in self._pending.values():
+                if not fut.cancelled() and fut.exception() is None and fut.result() >= 0:
+                    os.close(fut.result())
+            self._pending.clear()
+            for tree in self._trees:
+                tree.close()
+            self._trees.clear()
 
     def _feed(
         self, plans: dict[int, Callable[[int, bytes, th.Entry], int | None]]
@@ -406,13 +450,58 @@ class _Run:
     # -- placing content ------------------------------------------------------------------
     def _open_at(self, root: str, name: str) -> int:
         """Open ``name`` confined to ``root`` (directory descriptors cached per root)."""
-        tree = self._placing.get(root)
-        if tree is None:
-            tree = self._placing[root] = RootedDir(root)
-        return tree.open_file(layer_parts(os.fsencode(name)))
+        return self._tree(root).open_file(layer_parts(os.fsencode(name)))
 
-    def _place_local(self, found: _LocalFile) -> ContentPlacer:
+    # Copies of local files are made ahead, in worker threads, as unnamed files in the
+    # layer's root (O_TMPFILE: no name, no directory to lock); the extractor, in TOC
+    # order, links each one in under its name and then applies its metadata. At most
+    # _AHEAD copies are in flight or waiting, so descriptors stay bounded.
+    def _copy_ahead(self) -> None:
+        while self._next_copy < len(self._copies) and len(self._pending) < _AHEAD:
+            n, found, size = self._copies[self._next_copy]
+            self._next_copy += 1
+            self._pending[n] = self._pool.submit(self._copy_unnamed, found, size)
+
+    def _copy_unnamed(self, found: _LocalFile, size: int) -> int:
+        """An unnamed file in the layer's root holding ``found``'s bytes; -1 when the
+        filesystem has no unnamed files (the copy is then made in place)."""
+        if not self._tmpfile:
+            return -1
+        try:
+            fd = os.open(self._dest, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+            self._tmpfile = False
+            return -1
+        try:
+            src = self._open_at(found.root, found.name)
+            try:
+                copy_file_content(src, fd, size)
+            finally:
+                os.close(src)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _place_local(self, n: int, found: _LocalFile, size: int) -> ContentPlacer:
+        if not found.hard_link:
+            self._copies.append((n, found, size))
+
         def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
+            if not found.hard_link:
+                self._copy_ahead()
+                fut = self._pending.pop(n)
+                self._copy_ahead()
+                fd = fut.result()
+                if fd >= 0:
+                    try:
+                        os.link(f"/proc/self/fd/{fd}", base, dst_dir_fd=pfd, follow_symlinks=True)
+                    except BaseException:
+                        os.close(fd)
+                        raise
+                    return fd
             src = self._open_at(found.root, found.name)
             try:
                 if found.hard_link:
