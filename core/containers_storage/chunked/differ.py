@@ -17,13 +17,14 @@ import hashlib
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..archive import tarheader as th
-from ..archive.apply import ApplyOptions, ContentPlacer, apply_entries
+from ..archive.apply import WHITEOUT_PREFIX, ApplyOptions, ContentPlacer, FileFinisher, apply_entries
 from ..archive.paths import layer_parts
 from ..archive.rooted import RootedDir
 from ..drivers.copy import copy_file_content
@@ -55,8 +56,9 @@ _IGNORED_XATTRS = frozenset({"security.selinux"})
 _ZEROS = bytes(1 << 20)
 #: threads verifying and copying local files (they wait on the disk, not the GIL)
 _WORKERS = 4
-#: local copies made ahead of the extractor at most
-_AHEAD = 64
+#: files per batch of copies, and batches queued ahead of the extractor at most
+_BATCH = 32
+_AHEAD = 8
 
 
 def _flag(options: dict[str, str], name: str) -> bool:
@@ -263,7 +265,11 @@ class _Run:
         self._trees: list[RootedDir] = []
         self._trees_lock = threading.Lock()
         self.cursor: BlobCursor | None = None
-        self._tmpfile = True
+        self._pool: ThreadPoolExecutor | None = None
+        self._finish: FileFinisher | None = None
+        self._batch: list[tuple[int, bytes, th.Entry, _LocalFile]] = []
+        self._jobs: deque[tuple[Future[None], list[tuple[int, bytes, th.Entry, _LocalFile]]]] = deque()
+        self._pending_names: set[tuple[bytes, ...]] = set()
 
     # -- looking for content we already have -------------------------------------------
     def _resolve_root(self, layer: str) -> str | None:
@@ -378,14 +384,11 @@ class _Run:
 
     # -- the plan -------------------------------------------------------------------------
     def apply(self, dest: str) -> None:
-        plans: dict[int, Callable[[int, bytes, th.Entry], int | None]] = {}
+        plans: dict[int, ContentPlacer] = {}
         remote: list[tuple[int, int]] = []
         stats = self.stats
+        deferred: dict[int, _LocalFile] = {}
         pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="differ")
-        self._dest = dest
-        self._copies: list[tuple[int, _LocalFile, int]] = []
-        self._pending: dict[int, Future[int]] = {}
-        self._next_copy = 0
         self._pool = pool
         try:
             regular = []
@@ -407,7 +410,9 @@ class _Run:
                         stats.files_from_ostree += 1
                     else:
                         stats.files_reflinked += 1
-                    plans[n] = self._place_local(n, found, item.entry.size)
+                    plans[n] = self._place_local(found)
+                    if not found.hard_link:
+                        deferred[n] = found
                     continue
                 parts: list[ChunkRef | _LocalChunk | None] = []
                 for c in item.chunks:
@@ -428,80 +433,107 @@ class _Run:
             if remote:
                 self.cursor = BlobCursor(self.source, remote)
                 stats.ranges_fetched = len(remote)
-            apply_entries(self._feed(plans), dest, self.options)
+            apply_entries(self._feed(plans, deferred), dest, self.options, self._started)
         finally:
-            for fut in self._pending.values():
-                fut.cancel()
-            pool.shutdown(wait=True)
-            for fut in self._pending.values():
-                if not fut.cancelled() and fut.exception() is None and fut.result() >= 0:
-                    os.close(fut.result())
-            self._pending.clear()
+            # running batches finish; what is left belongs to batches that never ran
+            pool.shutdown(wait=True, cancel_futures=True)
+            for batch in self._batch, *(job for _f, job in self._jobs):
+                for dfd, *_rest in batch:
+                    os.close(dfd)
+                batch.clear()
+            self._jobs.clear()
             for tree in self._trees:
                 tree.close()
             self._trees.clear()
 
     def _feed(
-        self, plans: dict[int, Callable[[int, bytes, th.Entry], int | None]]
+        self, plans: dict[int, ContentPlacer], deferred: dict[int, _LocalFile]
     ) -> Iterator[tuple[th.Entry, ContentPlacer | None]]:
+        """The entries in TOC order. Files copied from other layers are created by the
+        worker threads (a deferred placer), except where the order matters: before a
+        hard link, a whiteout, a name met before, or a path through a file still being
+        created, every pending copy is finished first; and all are before the extractor
+        sets the directories' times at the end."""
+        seen: set[tuple[bytes, ...]] = set()
         for n, item in enumerate(self.items):
-            yield _tar_entry(item.entry), plans.get(n)
+            entry = _tar_entry(item.entry)
+            parts = layer_parts(entry.name)
+            clash = parts in seen or any(parts[:k] in self._pending_names for k in range(1, len(parts)))
+            seen.add(parts)
+            if self._pending_names and (
+                clash or entry.typeflag == th.LINK or (parts and parts[-1].startswith(WHITEOUT_PREFIX))
+            ):
+                self._drain()
+            found = deferred.get(n)
+            if found is not None and not clash and self._finish is not None:
+                self._pending_names.add(parts)
+                yield entry, self._place_deferred(found)
+            else:
+                yield entry, plans.get(n)
+        self._drain()
+
+    def _started(self, finish: FileFinisher) -> None:
+        self._finish = finish
 
     # -- placing content ------------------------------------------------------------------
     def _open_at(self, root: str, name: str) -> int:
         """Open ``name`` confined to ``root`` (directory descriptors cached per root)."""
         return self._tree(root).open_file(layer_parts(os.fsencode(name)))
 
-    # Copies of local files are made ahead, in worker threads, as unnamed files in the
-    # layer's root (O_TMPFILE: no name, no directory to lock); the extractor, in TOC
-    # order, links each one in under its name and then applies its metadata. At most
-    # _AHEAD copies are in flight or waiting, so descriptors stay bounded.
-    def _copy_ahead(self) -> None:
-        while self._next_copy < len(self._copies) and len(self._pending) < _AHEAD:
-            n, found, size = self._copies[self._next_copy]
-            self._next_copy += 1
-            self._pending[n] = self._pool.submit(self._copy_unnamed, found, size)
-
-    def _copy_unnamed(self, found: _LocalFile, size: int) -> int:
-        """An unnamed file in the layer's root holding ``found``'s bytes; -1 when the
-        filesystem has no unnamed files (the copy is then made in place)."""
-        if not self._tmpfile:
-            return -1
-        try:
-            fd = os.open(self._dest, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                raise
-            self._tmpfile = False
-            return -1
-        try:
-            src = self._open_at(found.root, found.name)
-            try:
-                copy_file_content(src, fd, size)
-            finally:
-                os.close(src)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    def _place_local(self, n: int, found: _LocalFile, size: int) -> ContentPlacer:
-        if not found.hard_link:
-            self._copies.append((n, found, size))
-
+    # Copies from other layers run in batches on the worker threads, a bounded number
+    # of batches ahead of the extractor; each job holds a duplicate of its parent
+    # directory's descriptor (the extractor's may be closed meanwhile).
+    def _place_deferred(self, found: _LocalFile) -> ContentPlacer:
         def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
-            if not found.hard_link:
-                self._copy_ahead()
-                fut = self._pending.pop(n)
-                self._copy_ahead()
-                fd = fut.result()
-                if fd >= 0:
+            self._batch.append((os.dup(pfd), base, entry, found))
+            if len(self._batch) >= _BATCH:
+                self._flush()
+            return None  # the worker applies the metadata
+
+        return place
+
+    def _flush(self) -> None:
+        if self._batch:
+            assert self._pool is not None
+            batch, self._batch = self._batch, []
+            self._jobs.append((self._pool.submit(self._run_batch, batch), batch))
+        while len(self._jobs) > _AHEAD:
+            self._jobs.popleft()[0].result()
+
+    def _drain(self) -> None:
+        self._flush()
+        while self._jobs:
+            self._jobs.popleft()[0].result()
+        self._pending_names.clear()
+
+    def _run_batch(self, batch: list[tuple[int, bytes, th.Entry, _LocalFile]]) -> None:
+        finish = self._finish
+        assert finish is not None
+        try:
+            while batch:
+                dfd, base, entry, found = batch[0]
+                try:
+                    src = self._open_at(found.root, found.name)
                     try:
-                        os.link(f"/proc/self/fd/{fd}", base, dst_dir_fd=pfd, follow_symlinks=True)
-                    except BaseException:
-                        os.close(fd)
-                        raise
-                    return fd
+                        fd = _create(dfd, base)
+                        try:
+                            copy_file_content(src, fd, entry.size)
+                            finish(fd, entry)
+                        finally:
+                            os.close(fd)
+                    finally:
+                        os.close(src)
+                finally:
+                    batch.pop(0)
+                    os.close(dfd)
+        except BaseException:
+            for dfd, *_rest in batch:
+                os.close(dfd)
+            batch.clear()
+            raise
+
+    def _place_local(self, found: _LocalFile) -> ContentPlacer:
+        def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
             src = self._open_at(found.root, found.name)
             try:
                 if found.hard_link:
