@@ -124,8 +124,8 @@ def _upstream_pull(root: Path, blob: Blob) -> str:
         ],
         env={**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)},
         capture_output=True,
-        check=True,
     )
+    assert done.returncode == 0, done.stderr.decode()
     layer: str = json.loads(done.stdout)["layer"]
     return layer
 

@@ -18,7 +18,7 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,7 +27,7 @@ from ..archive import tarheader as th
 from ..archive.apply import WHITEOUT_PREFIX, ApplyOptions, ContentPlacer, FileFinisher, apply_entries
 from ..archive.paths import layer_parts
 from ..archive.rooted import RootedDir
-from ..drivers.copy import copy_file_content
+from ..drivers.copy import _Copier, copy_file_content
 from ..errors import StorageError
 from . import estargz, toc, zstdchunked
 from .errors import ChecksumMismatch, InvalidTOC, PartialPullsDisabled
@@ -55,7 +55,7 @@ _TARTYPES = {
 _IGNORED_XATTRS = frozenset({"security.selinux"})
 _ZEROS = bytes(1 << 20)
 #: threads verifying and copying local files (they wait on the disk, not the GIL)
-_WORKERS = 4
+_WORKERS = 2
 #: files per batch of copies, and batches queued ahead of the extractor at most
 _BATCH = 32
 _AHEAD = 8
@@ -267,8 +267,9 @@ class _Run:
         self.cursor: BlobCursor | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._finish: FileFinisher | None = None
-        self._batch: list[tuple[int, bytes, th.Entry, _LocalFile]] = []
-        self._jobs: deque[tuple[Future[None], list[tuple[int, bytes, th.Entry, _LocalFile]]]] = deque()
+        self._dest = ""
+        self._batch: list[tuple[th.Entry, _LocalFile]] = []
+        self._jobs: deque[Future[None]] = deque()
         self._pending_names: set[tuple[bytes, ...]] = set()
 
     # -- looking for content we already have -------------------------------------------
@@ -390,6 +391,7 @@ class _Run:
         deferred: dict[int, _LocalFile] = {}
         pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="differ")
         self._pool = pool
+        self._dest = dest
         try:
             regular = []
             for n, item in enumerate(self.items):
@@ -400,8 +402,13 @@ class _Run:
                 stats.bytes_total += e.size
                 if item.chunks:
                     regular.append((n, item, self._candidates(e)))
+
             # verifying the candidates reads their bytes: in threads (hashing drops the GIL)
-            found_all = pool.map(lambda r: self._find_file(r[1].entry, r[2]), regular, chunksize=16)
+            def find(part: list[tuple[int, Item, list[tuple[Location, bool]]]]) -> list[_LocalFile | None]:
+                return [self._find_file(item.entry, cands) for _n, item, cands in part]
+
+            parts_of = [regular[i : i + _BATCH] for i in range(0, len(regular), _BATCH)]
+            found_all = [f for part in pool.map(find, parts_of) for f in part]
             for (n, item, _cands), found in zip(regular, found_all, strict=True):
                 if found is not None:
                     if found.hard_link:
@@ -435,12 +442,8 @@ class _Run:
                 stats.ranges_fetched = len(remote)
             apply_entries(self._feed(plans, deferred), dest, self.options, self._started)
         finally:
-            # running batches finish; what is left belongs to batches that never ran
             pool.shutdown(wait=True, cancel_futures=True)
-            for batch in self._batch, *(job for _f, job in self._jobs):
-                for dfd, *_rest in batch:
-                    os.close(dfd)
-                batch.clear()
+            self._batch.clear()
             self._jobs.clear()
             for tree in self._trees:
                 tree.close()
@@ -481,11 +484,11 @@ class _Run:
         return self._tree(root).open_file(layer_parts(os.fsencode(name)))
 
     # Copies from other layers run in batches on the worker threads, a bounded number
-    # of batches ahead of the extractor; each job holds a duplicate of its parent
-    # directory's descriptor (the extractor's may be closed meanwhile).
+    # of batches ahead of the extractor; a worker finds the parent directory the
+    # extractor made through its own confined view of the layer root.
     def _place_deferred(self, found: _LocalFile) -> ContentPlacer:
         def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
-            self._batch.append((os.dup(pfd), base, entry, found))
+            self._batch.append((entry, found))
             if len(self._batch) >= _BATCH:
                 self._flush()
             return None  # the worker applies the metadata
@@ -496,41 +499,40 @@ class _Run:
         if self._batch:
             assert self._pool is not None
             batch, self._batch = self._batch, []
-            self._jobs.append((self._pool.submit(self._run_batch, batch), batch))
+            self._jobs.append(self._pool.submit(self._run_batch, batch))
         while len(self._jobs) > _AHEAD:
-            self._jobs.popleft()[0].result()
+            self._jobs.popleft().result()
 
     def _drain(self) -> None:
         self._flush()
         while self._jobs:
-            self._jobs.popleft()[0].result()
+            self._jobs.popleft().result()
         self._pending_names.clear()
 
-    def _run_batch(self, batch: list[tuple[int, bytes, th.Entry, _LocalFile]]) -> None:
+    def _run_batch(self, batch: list[tuple[th.Entry, _LocalFile]]) -> None:
         finish = self._finish
         assert finish is not None
-        try:
-            while batch:
-                dfd, base, entry, found = batch[0]
+        dest = self._tree(self._dest)
+        copier = self._copier()
+        for entry, found in batch:
+            parts = layer_parts(entry.name)
+            src = self._open_at(found.root, found.name)
+            try:
+                fd = _create(dest.fd(dest.resolve(parts[:-1])), parts[-1])
                 try:
-                    src = self._open_at(found.root, found.name)
-                    try:
-                        fd = _create(dfd, base)
-                        try:
-                            copy_file_content(src, fd, entry.size)
-                            finish(fd, entry)
-                        finally:
-                            os.close(fd)
-                    finally:
-                        os.close(src)
+                    copier(src, fd, entry.size)
+                    finish(fd, entry)
                 finally:
-                    batch.pop(0)
-                    os.close(dfd)
-        except BaseException:
-            for dfd, *_rest in batch:
-                os.close(dfd)
-            batch.clear()
-            raise
+                    os.close(fd)
+            finally:
+                os.close(src)
+
+    def _copier(self) -> Callable[[int, int, int], None]:
+        """This thread's copy helper (it remembers that reflinks fail here)."""
+        copier: _Copier | None = getattr(self._tls, "copier", None)
+        if copier is None:
+            copier = self._tls.copier = _Copier(privileged=False)
+        return copier._copy_fd
 
     def _place_local(self, found: _LocalFile) -> ContentPlacer:
         def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
