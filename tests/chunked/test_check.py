@@ -164,3 +164,19 @@ def test_a_store_upstream_pulled_into(
         image = s.create_image(layer=layer).id
         assert s.diff("", layer).read() == up_diff.stdout
         _assert_clean_and_kept(s, [layer], image)
+
+
+def test_upstream_check_of_a_layer_we_pulled(
+    overlay_root: Path, tree_v1: dict, write_blob: Callable[[bytes, str], Blob]
+) -> None:
+    """1.50.2 reading our record sees no DiffID: its check passes the layer over, so its
+    ``check -r`` keeps it too."""
+    if not UPSTREAM_TOOL.exists():
+        pytest.skip("upstream's containers-storage is not built")
+    with get_store(store_options(overlay_root, "overlay")) as s:
+        layer, _ = pull(s, write_blob(make_tar(tree_v1), "ours"))
+        s.create_image(layer=layer)
+    done = _upstream(overlay_root, "check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _upstream(overlay_root, "check", "-r").returncode == 0
+    assert layer.encode() in _upstream(overlay_root, "layers").stdout
