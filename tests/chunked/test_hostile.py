@@ -17,7 +17,7 @@ from containers_storage.chunked.zstdchunked import read_manifest
 from containers_storage.errors import ArchiveError, StorageError
 from containers_storage.store import Store
 
-from .conftest import Blob, make_tar, rand
+from .conftest import Blob, make_tar, pull, rand
 
 
 def rewrite(blob: Blob, out: Path, edit: Callable[[list[toc.Entry]], None]) -> Blob:
@@ -119,6 +119,21 @@ def hostile_edits(outside: str) -> dict[str, tuple[Callable[[list[toc.Entry]], N
             None,  # type: ignore[dict-item]
             "",
         ),
+        "content through a symlinked directory": (
+            lambda es: (
+                es.insert(
+                    es.index(entry(es, "./g")), toc.Entry(type=toc.SYMLINK, name="./esc", linkname=outside)
+                ),
+                setattr(entry(es, "./g"), "name", "./esc/g"),
+            ),
+            None,  # type: ignore[dict-item]
+            "",
+        ),
+        "content named above the root": (
+            lambda es: setattr(entry(es, "./g"), "name", "../../" + outside + "/g"),
+            ArchiveError,
+            "outside",
+        ),
         "content for a symlinked name": (
             add(
                 toc.Entry(type=toc.SYMLINK, name="./g2", linkname=outside + "/escaped"),
@@ -130,11 +145,23 @@ def hostile_edits(outside: str) -> dict[str, tuple[Callable[[list[toc.Entry]], N
     }
 
 
+#: cases whose content the store already holds: the file is taken from the other layer
+#: by its (verified) digest, so its chunks' digests are never looked at
+LOCAL_CONTENT_WINS = {"wrong chunk digest"}
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["from-blob", "content-in-store"])
 @pytest.mark.parametrize("case", list(hostile_edits("/x")))
-def test_hostile_toc(case: str, vfs_store: Store, base: Blob, tmp_path: Path) -> None:
+def test_hostile_toc(case: str, local: bool, vfs_store: Store, base: Blob, tmp_path: Path) -> None:
+    """Each case from the blob, and with the files' content already in another layer
+    (so it is copied by the differ's worker threads instead)."""
     outside = tmp_path / "outside"
     outside.mkdir()
     edit, error, text = hostile_edits(str(outside))[case]
+    if local:
+        pull(vfs_store, base)
+        if case in LOCAL_CONTENT_WINS:
+            error = None  # type: ignore[assignment]
     blob = rewrite(base, tmp_path / "hostile", edit)
     layers_before = [layer.id for layer in vfs_store.layers()]
     if error is None:

@@ -79,15 +79,25 @@ def apply_tar(stream: IO[bytes], root: str, options: ApplyOptions = ApplyOptions
 ContentPlacer = Callable[[int, bytes, th.Entry], "int | None"]
 
 
+#: Applies to an open regular file what the extractor applies after its content (owner
+#: through the ID maps, xattrs, mode, times); safe to call from other threads.
+FileFinisher = Callable[[int, th.Entry], None]
+
+
 def apply_entries(
     entries: Iterable[tuple[th.Entry, ContentPlacer | None]],
     root: str,
     options: ApplyOptions = ApplyOptions(),
+    started: Callable[[FileFinisher], None] | None = None,
 ) -> int:
     """Create ``entries`` (headers with no tar stream behind them) in ``root`` exactly as
     :func:`apply_tar` would; each regular file with a placer gets its content from it,
-    one without is created empty."""
+    one without is created empty. ``started`` is given the extractor's
+    :data:`FileFinisher` first, for placers that create files elsewhere (in threads)
+    and return None."""
     ex = _Extractor(root, options)
+    if started is not None:
+        started(ex.finish_regular)
     try:
         return ex.run(_EntryFeed(entries, ex))
     finally:
@@ -363,8 +373,7 @@ class _Extractor:
             placed = self.placer(pfd, base, entry)
             if placed is not None:
                 try:
-                    self._metadata_fd(placed, entry, uid, gid, entry.mode & 0o7777)
-                    os.utime(placed, ns=self._times(entry))
+                    self.finish_regular(placed, entry)
                 finally:
                     os.close(placed)
             return
@@ -390,6 +399,11 @@ class _Extractor:
             os.utime(fd, ns=self._times(entry))
         finally:
             os.close(fd)
+
+    def finish_regular(self, fd: int, entry: th.Entry) -> None:
+        uid, gid = self._host_ids(entry)
+        self._metadata_fd(fd, entry, uid, gid, entry.mode & 0o7777)
+        os.utime(fd, ns=self._times(entry))
 
     def _hardlink(self, pfd: int, base: bytes, entry: th.Entry) -> None:
         target = layer_parts(entry.linkname)

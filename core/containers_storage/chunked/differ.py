@@ -16,15 +16,18 @@ import errno
 import hashlib
 import os
 import stat
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..archive import tarheader as th
-from ..archive.apply import ApplyOptions, ContentPlacer, apply_entries
+from ..archive.apply import WHITEOUT_PREFIX, ApplyOptions, ContentPlacer, FileFinisher, apply_entries
 from ..archive.paths import layer_parts
 from ..archive.rooted import RootedDir
-from ..drivers.copy import copy_file_content
+from ..drivers.copy import _Copier, copy_file_content
 from ..errors import StorageError
 from . import estargz, toc, zstdchunked
 from .errors import ChecksumMismatch, InvalidTOC, PartialPullsDisabled
@@ -51,6 +54,11 @@ _TARTYPES = {
 }
 _IGNORED_XATTRS = frozenset({"security.selinux"})
 _ZEROS = bytes(1 << 20)
+#: threads verifying and copying local files (they wait on the disk, not the GIL)
+_WORKERS = 2
+#: files per batch of copies, and batches queued ahead of the extractor at most
+_BATCH = 32
+_AHEAD = 8
 
 
 def _flag(options: dict[str, str], name: str) -> bool:
@@ -158,10 +166,10 @@ class ChunkedDiffer:
         layers = layers or NoLayers()
         if not _flag(self.pull_options, "enable_partial_images"):
             raise PartialPullsDisabled(message="enable_partial_images not configured")
-        source, content_digest, tmp_fd = self.source, self.manifest.toc_digest if not self.convert else "", -1
+        source, diff_id, tmp_fd = self.source, "", -1
         try:
             if self.convert:
-                tmp_fd, content_digest, source = self._convert(dest)
+                tmp_fd, diff_id, source = self._convert(dest)
             manifest = self.manifest
             entries = toc.parse(manifest.toc)
             items = merge(entries, self.kind, manifest.toc_offset)
@@ -171,7 +179,9 @@ class ChunkedDiffer:
                     TOC_BIG_DATA: manifest.toc,
                     LAYER_DATA_BIG_DATA: b'{"format":0}',
                 },
-                toc_digest=content_digest,
+                # a converted blob was hashed whole: its DiffID is known, its TOC is ours
+                uncompressed_digest=diff_id,
+                toc_digest="" if self.convert else manifest.toc_digest,
             )
             out.size = sum(item.entry.size for item in items)
             owners = [
@@ -179,7 +189,10 @@ class ChunkedDiffer:
             ]
             out.uids = sorted({e.uid for e in owners})
             out.gids = sorted({e.gid for e in owners})
-            run = _Run(self, source, items, options, LayerIndex.build(layers.tocs()), layers, out.stats)
+            wanted = {it.entry.digest for it in items if it.chunks}
+            wanted.update(c.digest for it in items for c in it.chunks if c.digest)
+            index = LayerIndex.build(layers.tocs(), wanted, _flag(self.pull_options, "use_hard_links"))
+            run = _Run(self, source, items, options, index, layers, out.stats)
             run.apply(dest)
             return out
         finally:
@@ -245,29 +258,46 @@ class _Run:
         self.verify = not differ.skip_validation
         self.hard_links = _flag(differ.pull_options, "use_hard_links")
         self.ostree = [r for r in differ.pull_options.get("ostree_repos", "").split(":") if r]
-        self._roots: dict[str, RootedDir | None] = {}
-        self._placing: dict[str, RootedDir] = {}
+        #: layer -> its directory (resolved by the main thread: mounting is not threaded)
+        self._layer_roots: dict[str, str | None] = {}
+        #: each thread's confined directories, by root path (RootedDir is not thread-safe)
+        self._tls = threading.local()
+        self._trees: list[RootedDir] = []
+        self._trees_lock = threading.Lock()
         self.cursor: BlobCursor | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._finish: FileFinisher | None = None
+        self._dest = ""
+        self._batch: list[tuple[th.Entry, _LocalFile]] = []
+        self._jobs: deque[Future[None]] = deque()
+        self._pending_names: set[tuple[bytes, ...]] = set()
 
     # -- looking for content we already have -------------------------------------------
-    def _tree(self, layer: str) -> RootedDir | None:
-        if layer not in self._roots:
-            root = self.layers.root(layer)
-            try:
-                self._roots[layer] = RootedDir(root) if root else None
-            except OSError:
-                self._roots[layer] = None
-        return self._roots[layer]
+    def _resolve_root(self, layer: str) -> str | None:
+        if layer not in self._layer_roots:
+            self._layer_roots[layer] = self.layers.root(layer)
+        return self._layer_roots[layer]
+
+    def _tree(self, root: str) -> RootedDir:
+        trees: dict[str, RootedDir] | None = getattr(self._tls, "trees", None)
+        if trees is None:
+            trees = self._tls.trees = {}
+        tree = trees.get(root)
+        if tree is None:
+            tree = trees[root] = RootedDir(root)
+            with self._trees_lock:
+                self._trees.append(tree)
+        return tree
 
     def _open_in(self, loc: Location) -> tuple[int, str] | None:
-        tree = self._tree(loc.layer)
-        if tree is None:
+        root = self._layer_roots.get(loc.layer)
+        if root is None:
             return None
         try:
-            fd = tree.open_file(layer_parts(os.fsencode(loc.name)))
+            fd = self._tree(root).open_file(layer_parts(os.fsencode(loc.name)))
         except (OSError, StorageError):
             return None
-        return fd, f"/proc/self/fd/{tree.root_fd}"
+        return fd, root
 
     @staticmethod
     def _content_is(fd: int, offset: int, size: int, digest: str, whole: bool) -> bool:
@@ -285,12 +315,20 @@ class _Run:
             left -= len(data)
         return "sha256:" + h.hexdigest() == digest
 
-    def _find_file(self, e: toc.Entry) -> _LocalFile | None:
+    def _candidates(self, e: toc.Entry) -> list[tuple[Location, bool]]:
+        """Files of other layers that may be ``e``, their layers' roots resolved."""
         candidates: list[tuple[Location, bool]] = []
         if self.hard_links and (loc := self.index.fingerprints.get(hard_link_fingerprint(e))):
             candidates.append((loc, True))
         if loc := self.index.files.get(e.digest):
             candidates.append((loc, False))
+        for loc, _link in candidates:
+            self._resolve_root(loc.layer)
+        return candidates
+
+    def _find_file(self, e: toc.Entry, candidates: list[tuple[Location, bool]]) -> _LocalFile | None:
+        """The first candidate (or ostree object) whose bytes hash to ``e``'s digest;
+        runs in worker threads."""
         for loc, link in candidates:
             opened = self._open_in(loc)
             if opened is None:
@@ -333,6 +371,7 @@ class _Run:
         loc = self.index.chunks.get(c.digest) if c.digest else None
         if loc is None:
             return None
+        self._resolve_root(loc.layer)
         opened = self._open_in(loc)
         if opened is None:
             return None
@@ -346,19 +385,31 @@ class _Run:
 
     # -- the plan -------------------------------------------------------------------------
     def apply(self, dest: str) -> None:
-        plans: dict[int, Callable[[int, bytes, th.Entry], int | None]] = {}
+        plans: dict[int, ContentPlacer] = {}
         remote: list[tuple[int, int]] = []
         stats = self.stats
+        deferred: dict[int, _LocalFile] = {}
+        pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="differ")
+        self._pool = pool
+        self._dest = dest
         try:
+            regular = []
             for n, item in enumerate(self.items):
                 e = item.entry
                 if e.type != toc.REG:
                     continue
                 stats.files += 1
                 stats.bytes_total += e.size
-                if not item.chunks:
-                    continue
-                found = self._find_file(e)
+                if item.chunks:
+                    regular.append((n, item, self._candidates(e)))
+
+            # verifying the candidates reads their bytes: in threads (hashing drops the GIL)
+            def find(part: list[tuple[int, Item, list[tuple[Location, bool]]]]) -> list[_LocalFile | None]:
+                return [self._find_file(item.entry, cands) for _n, item, cands in part]
+
+            parts_of = [regular[i : i + _BATCH] for i in range(0, len(regular), _BATCH)]
+            found_all = [f for part in pool.map(find, parts_of) for f in part]
+            for (n, item, _cands), found in zip(regular, found_all, strict=True):
                 if found is not None:
                     if found.hard_link:
                         stats.files_hard_linked += 1
@@ -367,6 +418,8 @@ class _Run:
                     else:
                         stats.files_reflinked += 1
                     plans[n] = self._place_local(found)
+                    if not found.hard_link:
+                        deferred[n] = found
                     continue
                 parts: list[ChunkRef | _LocalChunk | None] = []
                 for c in item.chunks:
@@ -387,27 +440,99 @@ class _Run:
             if remote:
                 self.cursor = BlobCursor(self.source, remote)
                 stats.ranges_fetched = len(remote)
-            apply_entries(self._feed(plans), dest, self.options)
+            apply_entries(self._feed(plans, deferred), dest, self.options, self._started)
         finally:
-            for tree in [*self._roots.values(), *self._placing.values()]:
-                if tree is not None:
-                    tree.close()
-            self._roots.clear()
-            self._placing.clear()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._batch.clear()
+            self._jobs.clear()
+            for tree in self._trees:
+                tree.close()
+            self._trees.clear()
 
     def _feed(
-        self, plans: dict[int, Callable[[int, bytes, th.Entry], int | None]]
+        self, plans: dict[int, ContentPlacer], deferred: dict[int, _LocalFile]
     ) -> Iterator[tuple[th.Entry, ContentPlacer | None]]:
+        """The entries in TOC order. Files copied from other layers are created by the
+        worker threads (a deferred placer), except where the order matters: before a
+        hard link, a whiteout, a name met before, or a path through a file still being
+        created, every pending copy is finished first; and all are before the extractor
+        sets the directories' times at the end."""
+        seen: set[tuple[bytes, ...]] = set()
         for n, item in enumerate(self.items):
-            yield _tar_entry(item.entry), plans.get(n)
+            entry = _tar_entry(item.entry)
+            parts = layer_parts(entry.name)
+            clash = parts in seen or any(parts[:k] in self._pending_names for k in range(1, len(parts)))
+            seen.add(parts)
+            if self._pending_names and (
+                clash or entry.typeflag == th.LINK or (parts and parts[-1].startswith(WHITEOUT_PREFIX))
+            ):
+                self._drain()
+            found = deferred.get(n)
+            if found is not None and not clash and self._finish is not None:
+                self._pending_names.add(parts)
+                yield entry, self._place_deferred(found)
+            else:
+                yield entry, plans.get(n)
+        self._drain()
+
+    def _started(self, finish: FileFinisher) -> None:
+        self._finish = finish
 
     # -- placing content ------------------------------------------------------------------
     def _open_at(self, root: str, name: str) -> int:
         """Open ``name`` confined to ``root`` (directory descriptors cached per root)."""
-        tree = self._placing.get(root)
-        if tree is None:
-            tree = self._placing[root] = RootedDir(root)
-        return tree.open_file(layer_parts(os.fsencode(name)))
+        return self._tree(root).open_file(layer_parts(os.fsencode(name)))
+
+    # Copies from other layers run in batches on the worker threads, a bounded number
+    # of batches ahead of the extractor; a worker finds the parent directory the
+    # extractor made through its own confined view of the layer root.
+    def _place_deferred(self, found: _LocalFile) -> ContentPlacer:
+        def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:
+            self._batch.append((entry, found))
+            if len(self._batch) >= _BATCH:
+                self._flush()
+            return None  # the worker applies the metadata
+
+        return place
+
+    def _flush(self) -> None:
+        if self._batch:
+            assert self._pool is not None
+            batch, self._batch = self._batch, []
+            self._jobs.append(self._pool.submit(self._run_batch, batch))
+        while len(self._jobs) > _AHEAD:
+            self._jobs.popleft().result()
+
+    def _drain(self) -> None:
+        self._flush()
+        while self._jobs:
+            self._jobs.popleft().result()
+        self._pending_names.clear()
+
+    def _run_batch(self, batch: list[tuple[th.Entry, _LocalFile]]) -> None:
+        finish = self._finish
+        assert finish is not None
+        dest = self._tree(self._dest)
+        copier = self._copier()
+        for entry, found in batch:
+            parts = layer_parts(entry.name)
+            src = self._open_at(found.root, found.name)
+            try:
+                fd = _create(dest.fd(dest.resolve(parts[:-1])), parts[-1])
+                try:
+                    copier(src, fd, entry.size)
+                    finish(fd, entry)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(src)
+
+    def _copier(self) -> Callable[[int, int, int], None]:
+        """This thread's copy helper (it remembers that reflinks fail here)."""
+        copier: _Copier | None = getattr(self._tls, "copier", None)
+        if copier is None:
+            copier = self._tls.copier = _Copier(privileged=False)
+        return copier._copy_fd
 
     def _place_local(self, found: _LocalFile) -> ContentPlacer:
         def place(pfd: int, base: bytes, entry: th.Entry) -> int | None:

@@ -4,8 +4,9 @@ upstream's ``layersCache`` answers), built from the TOCs those layers recorded."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from . import toc
 from .errors import InvalidTOC
@@ -39,26 +40,68 @@ class LayerIndex:
         self.chunks: dict[str, Location] = {}
 
     @classmethod
-    def build(cls, layers: Iterable[tuple[str, bytes]]) -> LayerIndex:
+    def build(
+        cls,
+        layers: Iterable[tuple[str, bytes]],
+        wanted: Container[str] | None = None,
+        hard_links: bool = True,
+    ) -> LayerIndex:
         """From (layer ID, TOC document) pairs; the first layer listing a digest wins.
-        A TOC that does not parse is skipped, as upstream skips it."""
+        Only digests in ``wanted`` are kept (all when None), fingerprints only for
+        ``hard_links``. A TOC that does not parse is skipped, as upstream skips it."""
         index = cls()
         for layer, manifest in layers:
             try:
-                entries = toc.parse(manifest)
+                index._add(layer, toc.document_entries(manifest), wanted, hard_links)
             except InvalidTOC:
                 continue
-            index._add(layer, entries)
         return index
 
-    def _add(self, layer: str, entries: list[toc.Entry]) -> None:
+    def _add(self, layer: str, raw: list[Any], wanted: Container[str] | None, hard_links: bool) -> None:
+        """Reads the few keys it needs straight from the JSON objects (a store's TOCs
+        hold hundreds of thousands of entries); an entry spelling its keys otherwise
+        goes through the full parser."""
+        entries: list[tuple[str, str, str, int, str, int, toc.Entry | None]] = []
+        for i, obj in enumerate(raw):
+            if not isinstance(obj, dict):
+                raise InvalidTOC(f"entry {i}", message="not a JSON object")
+            full = hard_links or not obj.keys() <= _SPELLED
+            e = toc.parse_entry(obj, i, {}) if full else None
+            if e is None:
+                get = obj.get
+                t, name, digest, size = get("type", ""), get("name", ""), get("digest", ""), get("size", 0)
+                cd, co = get("chunkDigest", ""), get("chunkOffset", 0)
+                if not (
+                    t.__class__ is name.__class__ is digest.__class__ is cd.__class__ is str
+                    and size.__class__ is co.__class__ is int
+                ):
+                    raise InvalidTOC(f"entry {i}", message="a key of the wrong type")
+                entries.append((t, name, digest, size, cd, co, None))
+            else:
+                entries.append((e.type, e.name, e.digest, e.size, e.chunk_digest, e.chunk_offset, e))
         current = ""
-        for e in entries:
-            if e.type == toc.REG:
-                current = e.name
-                if e.digest and e.size:
-                    loc = Location(layer, e.name)
-                    self.files.setdefault(e.digest, loc)
-                    self.fingerprints.setdefault(hard_link_fingerprint(e), loc)
-            if e.chunk_digest and e.type in (toc.REG, toc.CHUNK) and e.name == current:
-                self.chunks.setdefault(e.chunk_digest, Location(layer, e.name, e.chunk_offset))
+        for t, name, digest, size, chunk_digest, chunk_offset, e in entries:
+            if t == toc.REG:
+                current = name
+                if digest and size and (wanted is None or digest in wanted):
+                    loc = Location(layer, name)
+                    self.files.setdefault(digest, loc)
+                    if e is not None:
+                        self.fingerprints.setdefault(hard_link_fingerprint(e), loc)
+            if (
+                chunk_digest
+                and t in (toc.REG, toc.CHUNK)
+                and name == current
+                and (wanted is None or chunk_digest in wanted)
+            ):
+                self.chunks.setdefault(chunk_digest, Location(layer, name, chunk_offset))
+
+
+#: keys as upstream's writers spell them: the fast path reads only these
+_SPELLED = frozenset(
+    {
+        "type", "name", "linkName", "mode", "size", "uid", "gid", "modtime", "accesstime",
+        "changetime", "devMajor", "devMinor", "xattrs", "digest", "offset", "endOffset",
+        "chunkSize", "chunkOffset", "chunkDigest", "chunkType",
+    }
+)  # fmt: skip

@@ -4,6 +4,7 @@ make the differ read or write where it must not refused before anything is writt
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from . import toc
@@ -32,9 +33,11 @@ class Item:
     chunks: list[ChunkRef] = field(default_factory=list)
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def _digest_ok(d: str) -> bool:
-    algo, _, hexpart = d.partition(":")
-    return algo == "sha256" and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
+    return _DIGEST.fullmatch(d) is not None
 
 
 def merge(entries: list[toc.Entry], kind: BlobKind, toc_offset: int) -> list[Item]:

@@ -120,7 +120,10 @@ def _commit(driver: Driver, id: str, path: str) -> None:
 
 def apply_from_staging(driver: Driver, layers: LayerStore, to: str, path: str, out: DifferOutput) -> None:
     """Upstream ``ApplyDiffFromStagingDirectory``: the staged tree becomes layer
-    ``to``'s contents and the layer is recorded as upstream records a partial pull."""
+    ``to``'s contents. Recorded as upstream 1.52 records a partial pull: the TOC digest
+    as ``toc-digest`` and no DiffID (the uncompressed stream was never hashed), not as
+    1.50.2 does (the TOC digest as the DiffID, which its own ``check`` then reports as
+    an incorrect digest and ``check -r`` deletes)."""
     from ..records.files import write_atomic
 
     rec = layers.resolve(to)
@@ -135,7 +138,8 @@ def apply_from_staging(driver: Driver, layers: LayerStore, to: str, path: str, o
             rec,
             uidset=tuple(out.uids),
             gidset=tuple(out.gids),
-            uncompressed_digest=out.toc_digest,
+            uncompressed_digest=out.uncompressed_digest,
+            toc_digest=out.toc_digest,
             uncompressed_size=out.size,
             metadata=out.metadata,
         )
@@ -149,7 +153,6 @@ def apply_from_staging(driver: Driver, layers: LayerStore, to: str, path: str, o
     except BaseException:
         layers.delete(rec.id)
         raise
-    out.uncompressed_digest = out.toc_digest
 
 
 def cleanup_staging(driver: Driver, path: str) -> None:

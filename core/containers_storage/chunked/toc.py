@@ -121,54 +121,87 @@ _STR_KEYS = {
 _TIME_KEYS = {"modtime": "modtime", "accesstime": "accesstime", "changetime": "changetime"}
 
 
-def _entry(obj: Any, index: int) -> Entry:
+#: every key as written (upstream's spelling) and lower-cased -> (attribute, kind)
+_KEYS: dict[str, tuple[str, int]] = {}
+for _table, _kind in ((_STR_KEYS, 0), (_INT_KEYS, 1), (_TIME_KEYS, 2)):
+    for _low, _attr in _table.items():
+        _KEYS[_low] = (_attr, _kind)
+for _name in (
+    "linkName",
+    "devMajor",
+    "devMinor",
+    "endOffset",
+    "chunkSize",
+    "chunkOffset",
+    "chunkDigest",
+    "chunkType",
+):
+    _KEYS[_name] = _KEYS[_name.lower()]
+_KEYS["xattrs"] = ("xattrs", 3)
+_INT_MIN, _INT_MAX = -(1 << 63), 1 << 63
+
+
+def parse_entry(obj: Any, index: int, times: dict[str, GoTime]) -> Entry:
+    """One entry of the ``entries`` array (``times`` caches parsed time strings)."""
     if not isinstance(obj, dict):
         raise InvalidTOC(f"entry {index}", message="not a JSON object")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"type": "", "name": ""}
     for key, value in obj.items():
-        low = key.lower()
-        if low in _STR_KEYS:
-            if not isinstance(value, str):
+        spec = _KEYS.get(key) or _KEYS.get(key.lower())
+        if spec is None:
+            continue
+        attr, kind = spec
+        if kind == 0:
+            if value.__class__ is not str:
                 raise InvalidTOC(f"entry {index}", message=f"{key} is not a string")
-            values[_STR_KEYS[low]] = value
-        elif low in _INT_KEYS:
-            if isinstance(value, bool) or not isinstance(value, int):
+            values[attr] = value
+        elif kind == 1:
+            if value.__class__ is not int:
                 raise InvalidTOC(f"entry {index}", message=f"{key} is not an integer")
-            if not -(1 << 63) <= value < (1 << 63):
+            if not _INT_MIN <= value < _INT_MAX:
                 raise InvalidTOC(f"entry {index}", message=f"{key} is out of range")
-            values[_INT_KEYS[low]] = value
-        elif low in _TIME_KEYS:
-            if not isinstance(value, str):
+            values[attr] = value
+        elif kind == 2:
+            if value.__class__ is not str:
                 raise InvalidTOC(f"entry {index}", message=f"{key} is not a string")
-            try:
-                values[_TIME_KEYS[low]] = GoTime.parse(value)
-            except ValueError as exc:
-                raise InvalidTOC(f"entry {index}", message=str(exc)) from None
-        elif low == "xattrs":
+            # many entries share their times: each distinct string is parsed once
+            t = times.get(value)
+            if t is None:
+                try:
+                    t = times[value] = GoTime.parse(value)
+                except ValueError as exc:
+                    raise InvalidTOC(f"entry {index}", message=str(exc)) from None
+            values[attr] = t
+        else:
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise InvalidTOC(f"entry {index}", message="xattrs is not an object of strings")
             values["xattrs"] = dict(value)
-    if "type" not in values:
-        values["type"] = ""
-    if "name" not in values:
-        values["name"] = ""
     return Entry(**values)
 
 
-def parse(manifest: bytes) -> list[Entry]:
-    """The entries of a TOC document; :class:`InvalidTOC` when it is not one."""
+def document_entries(manifest: bytes) -> list[Any]:
+    """The raw ``entries`` array of a TOC document (for readers that want a few keys of
+    many entries); :class:`InvalidTOC` when it is not one."""
     try:
         doc = json.loads(manifest)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidTOC("parsing the TOC", message=str(exc)) from None
     if not isinstance(doc, dict):
         raise InvalidTOC("parsing the TOC", message="not a JSON object")
-    entries = next((v for k, v in doc.items() if k.lower() == "entries"), None)
+    entries = doc.get("entries")
+    if entries is None:
+        entries = next((v for k, v in doc.items() if k.lower() == "entries"), None)
     if entries is None:
         return []
     if not isinstance(entries, list):
         raise InvalidTOC("parsing the TOC", message="entries is not an array")
-    return [_entry(obj, i) for i, obj in enumerate(entries)]
+    return entries
+
+
+def parse(manifest: bytes) -> list[Entry]:
+    """The entries of a TOC document; :class:`InvalidTOC` when it is not one."""
+    times: dict[str, GoTime] = {}
+    return [parse_entry(obj, i, times) for i, obj in enumerate(document_entries(manifest))]
 
 
 def dump(entries: list[Entry]) -> bytes:

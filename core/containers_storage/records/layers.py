@@ -335,6 +335,7 @@ class LayerStore(RecordStore[Layer]):
             compressed_digest=tmpl.compressed_digest if tmpl else "",
             compressed_size=tmpl.compressed_size if tmpl else 0,
             uncompressed_digest=tmpl.uncompressed_digest if tmpl else "",
+            toc_digest=tmpl.toc_digest if tmpl else "",
             uncompressed_size=tmpl.uncompressed_size if tmpl else 0,
             compression=tmpl.compression if tmpl else 0,
             uidset=tmpl.uidset if tmpl else (),

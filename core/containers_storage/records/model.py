@@ -154,6 +154,7 @@ _LAYER_KEYS = frozenset(
         "compressed-diff-digest",
         "compressed-size",
         "diff-digest",
+        "toc-digest",
         "diff-size",
         "compression",
         "uidset",
@@ -181,6 +182,9 @@ class Layer:
     compressed_size: int = 0
     #: DiffID: digest and size of the uncompressed stream
     uncompressed_digest: str = ""
+    #: a partial pull's TOC digest (upstream 1.52's ``toc-digest``): the TOC was verified,
+    #: the uncompressed stream was not, so ``uncompressed_digest`` stays empty
+    toc_digest: str = ""
     uncompressed_size: int = 0
     #: 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
     compression: int = 0
@@ -208,7 +212,7 @@ class Layer:
     @property
     def size(self) -> int | None:
         """The uncompressed diff size when known (a digest was recorded), else None."""
-        return self.uncompressed_size if self.uncompressed_digest else None
+        return self.uncompressed_size if self.uncompressed_digest or self.toc_digest else None
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], *, read_only: bool = False, volatile: bool = False) -> Layer:
@@ -222,6 +226,7 @@ class Layer:
             compressed_digest=_str(d, "compressed-diff-digest"),
             compressed_size=_int(d, "compressed-size"),
             uncompressed_digest=_str(d, "diff-digest"),
+            toc_digest=_str(d, "toc-digest"),
             uncompressed_size=_int(d, "diff-size"),
             compression=_int(d, "compression"),
             uidset=_ints(d, "uidset"),
@@ -247,6 +252,7 @@ class Layer:
         _put(out, "compressed-diff-digest", self.compressed_digest)
         _put(out, "compressed-size", self.compressed_size)
         _put(out, "diff-digest", self.uncompressed_digest)
+        _put(out, "toc-digest", self.toc_digest)
         _put(out, "diff-size", self.uncompressed_size)
         _put(out, "compression", self.compression)
         _put(out, "uidset", list(self.uidset))

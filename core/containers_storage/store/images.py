@@ -195,8 +195,8 @@ class ImagesMixin(LayersMixin):
                 rec = lookup(lid)
                 if rec is None:
                     raise LayerUnknown(f"locating layer with ID {go_quote(lid)}")
-                if rec.uncompressed_digest:
-                    total += rec.uncompressed_size
+                if rec.size is not None:
+                    total += rec.size
                 else:
                     total += self._layer_home(layer_stores, rec.id).diff_size("", rec.id, lookup)
                 if rec.parent:

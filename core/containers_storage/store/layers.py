@@ -136,7 +136,7 @@ class LayersMixin(StoreLocks):
     def layer_size(self, id: str) -> int:
         """The layer's uncompressed diff size, or -1 when not recorded."""
         rec = self.layer(id)
-        return rec.uncompressed_size if rec.uncompressed_digest else -1
+        return -1 if rec.size is None else rec.size
 
     def layers_by_compressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
