@@ -154,7 +154,7 @@ class ContainerStore(BigDataStore[Container]):
         try:
             data = self.big_data(ref, key)
         except FileNotFoundError:
-            raise SizeUnknown() from None
+            raise SizeUnknown(id=rec.id, key=key) from None
         self.set_big_data(ref, key, data)
         return len(data)
 
@@ -165,6 +165,6 @@ class ContainerStore(BigDataStore[Container]):
         try:
             data = self.big_data(ref, key)
         except FileNotFoundError:
-            raise DigestUnknown() from None
+            raise DigestUnknown(id=rec.id, key=key) from None
         self.set_big_data(ref, key, data)
         return sha256_of(data)

@@ -259,7 +259,7 @@ class LayerStore(RecordStore[Layer]):
     def _get(self, ref: str) -> Layer:
         rec = self.resolve(ref)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=ref)
         return rec
 
     # -- big data ------------------------------------------------------------------------
@@ -564,7 +564,7 @@ class LayerStore(RecordStore[Layer]):
         with self._mounts_locked(True):
             rec = self.resolve(ref) or self.layer_by_mount_point(ref)
             if rec is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=ref)
             self.usable(rec)
             path, count = self._mounts.get(rec.id, ("", 0))
             if conditional and count == 0:

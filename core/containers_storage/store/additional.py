@@ -49,7 +49,7 @@ class AdditionalMixin(LayersMixin):
         self._fresh_driver()
         found = self._plugins.additional_layer(digest, image_ref, self._additional_layer_stores())
         if found is None:
-            raise LayerUnknown()
+            raise LayerUnknown(name=digest)
         try:
             with found.info() as f:
                 data = json.loads(f.read())
@@ -74,7 +74,7 @@ class AdditionalMixin(LayersMixin):
             if parent:
                 parent_rec = self._lookup_layer([layers, *ro])(parent)
                 if parent_rec is None:
-                    raise LayerUnknown(f"layer {go_quote(parent)}")
+                    raise LayerUnknown(f"layer {go_quote(parent)}", id=parent)
                 if self._containers.by_layer(parent_rec.id) is not None:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
             native = getattr(self.driver, "lookup_additional_layer", None)

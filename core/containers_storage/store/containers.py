@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from ..drivers.api import MountOpts
 from ..errors import (
+    BigDataUnknown,
     ContainerUnknown,
     DuplicateID,
     DuplicateName,
@@ -73,7 +74,7 @@ class ContainersMixin(ImagesMixin):
                     first, first_parent = rec, parent_rec
                     copy_allowed = copy_allowed and store is self._layers
         if first is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=img.top_layer)
         if not copy_allowed:
             # the container's own layer gets re-owned instead (on-disk.md §5.4)
             return first
@@ -219,7 +220,7 @@ class ContainersMixin(ImagesMixin):
         while lid:
             rec = lookup(lid)
             if rec is None:
-                raise LayerUnknown(f"cannot find layer {go_quote(lid)}")
+                raise LayerUnknown(f"cannot find layer {go_quote(lid)}", id=lid)
             top = top or rec
             wanted = max([wanted, *(u + 1 for u in rec.uidset), *(g + 1 for g in rec.gidset)])
             lid = rec.parent
@@ -248,7 +249,7 @@ class ContainersMixin(ImagesMixin):
         with self._containers.reading():
             ctr = self._containers.by_layer(lid)
         if ctr is None:
-            raise ContainerUnknown()
+            raise ContainerUnknown(name=lid)
         return ctr
 
     def list_container_big_data(self, id: str) -> list[str]:
@@ -259,7 +260,9 @@ class ContainersMixin(ImagesMixin):
             try:
                 return self._containers.big_data(id, key)
             except FileNotFoundError as exc:
-                raise StorageError(message=f"open {exc.filename}: no such file or directory") from None
+                raise BigDataUnknown(
+                    message=f"open {exc.filename}: no such file or directory", id=id, key=key
+                ) from None
 
     def container_big_data_size(self, id: str, key: str) -> int:
         with self._containers.writing():
@@ -280,7 +283,7 @@ class ContainersMixin(ImagesMixin):
         with self._graph(), self._layers.writing(), self._containers.writing():
             ctr = self._containers.get(id)
             if self._layers.resolve(ctr.layer_id) is None:
-                raise LayerUnknown(f"locating layer with ID {go_quote(ctr.layer_id)}")
+                raise LayerUnknown(f"locating layer with ID {go_quote(ctr.layer_id)}", id=ctr.layer_id)
             total = self._layers.diff_size("", ctr.layer_id, self._layers.resolve)
             for key in ctr.big_data_names:
                 total += self._containers.big_data_size_recording(ctr.id, key)
@@ -326,7 +329,7 @@ class ContainersMixin(ImagesMixin):
         with self._write_all():
             ctr = self._containers.resolve(id)
             if ctr is None:
-                raise NotAContainer()
+                raise NotAContainer(id=id)
             self._drop_container_and_layer(ctr)
             if id_problem(ctr.id) is None:
                 for base in (self._container_dir, self._run_container_dir):

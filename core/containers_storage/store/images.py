@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 from ..drivers.api import MountOpts
 from ..errors import (
+    BigDataUnknown,
     ImageUnknown,
     ImageUsedByContainer,
     LayerUnknown,
@@ -53,7 +54,7 @@ class ImagesMixin(LayersMixin):
             if layer:
                 found = self._home(stores, layer)
                 if found is None:
-                    raise LayerUnknown()
+                    raise LayerUnknown(id=layer)
                 layer = found[1].id
             with self._images.writing(), self._ro_images_reading() as ro:
                 base = self._image_home(ro, id) if id else None
@@ -98,7 +99,7 @@ class ImagesMixin(LayersMixin):
     def _find_image(self, stores: Sequence[ImageStore], id: str) -> tuple[ImageStore, Image]:
         found = self._image_home(stores, id)
         if found is None:
-            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}", id=id)
         return found
 
     def image(self, id: str) -> Image:
@@ -109,7 +110,7 @@ class ImagesMixin(LayersMixin):
                 rec = store.resolve(id)
                 if rec is not None and (store is self._images or self._images.by_id(rec.id) is None):
                     return rec
-            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}", id=id)
 
     def images(self) -> list[Image]:
         """Every image: the primary store's, then those only read-only stores have."""
@@ -143,15 +144,15 @@ class ImagesMixin(LayersMixin):
 
     def image_big_data(self, id: str, key: str) -> bytes:
         with self._read_all_images() as stores:
-            found = self._image_home(stores, id)
-            if found is None:
-                raise ImageUnknown(f"locating item named {go_quote(key)} for image with ID {go_quote(id)}")
+            store, img = self._find_image(stores, id)
             try:
-                return found[0].big_data(found[1].id, key)
+                return store.big_data(img.id, key)
             except FileNotFoundError:
-                raise StorageError(
-                    message=f"locating item named {go_quote(key)} for image with ID {go_quote(id)} "
-                    "(consider removing the image to resolve the issue): file does not exist"
+                raise BigDataUnknown(
+                    f"locating item named {go_quote(key)} for image with ID {go_quote(id)} "
+                    "(consider removing the image to resolve the issue)",
+                    id=id,
+                    key=key,
                 ) from None
 
     def image_big_data_size(self, id: str, key: str) -> int:
@@ -194,7 +195,7 @@ class ImagesMixin(LayersMixin):
                 seen.add(lid)
                 rec = lookup(lid)
                 if rec is None:
-                    raise LayerUnknown(f"locating layer with ID {go_quote(lid)}")
+                    raise LayerUnknown(f"locating layer with ID {go_quote(lid)}", id=lid)
                 if rec.uncompressed_digest:
                     total += rec.uncompressed_size
                 else:
@@ -224,7 +225,7 @@ class ImagesMixin(LayersMixin):
         """Mount an image's top layer read-only (``ro`` is added to the options)."""
         img = self.image(id)
         if not img.top_layer:
-            raise LayerUnknown()
+            raise LayerUnknown(id=img.top_layer)
         opts = tuple(dict.fromkeys([*mount_options, "ro"]))
         with self._graph(), self._layers.writing():
             return self._layers.mount(img.top_layer, MountOpts(mount_label=mount_label, options=opts))
@@ -246,7 +247,7 @@ class ImagesMixin(LayersMixin):
                     stores.append(extra)
             homes = [(store, found) for store in stores if (found := store.resolve(id)) is not None]
             if not homes:
-                raise NotAnImage()
+                raise NotAnImage(id=id)
             img = homes[0][1]
             for ctr in self._containers.all():
                 if ctr.image_id == img.id:

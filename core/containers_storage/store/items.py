@@ -53,13 +53,13 @@ class ItemsMixin(ContainersMixin):
         """The ID of the layer, image or container called ``name`` (ID, name or prefix)."""
         rec = self._find(name)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=name)
         return rec.id
 
     def metadata(self, id: str) -> str:
         rec = self._find(id)
         if rec is None:
-            raise NotAnID()
+            raise NotAnID(id=id)
         return rec.metadata
 
     def set_metadata(self, id: str, metadata: str) -> None:
@@ -71,12 +71,12 @@ class ItemsMixin(ContainersMixin):
             elif self._containers.resolve(id) is not None:
                 self._containers.set_metadata(id, metadata)
             else:
-                raise NotAnID()
+                raise NotAnID(id=id)
 
     def names(self, id: str) -> list[str]:
         rec = self._find(id)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=id)
         return list(rec.names)
 
     def _update_names(self, id: str, names: Sequence[str], op: str) -> None:
@@ -96,7 +96,7 @@ class ItemsMixin(ContainersMixin):
             if hit:
                 self._containers.update_names(id, names, op)
                 return
-        raise LayerUnknown()
+        raise LayerUnknown(id=id)
 
     def _copy_up_image(self, id: str, names: Sequence[str], op: str) -> bool:
         """Naming an image of a read-only store copies its whole record (same ID, names,
@@ -143,7 +143,7 @@ class ItemsMixin(ContainersMixin):
             c = self._containers.resolve(id)
             if c is not None:
                 if self._layers.resolve(c.layer_id) is None:
-                    raise NotALayer()
+                    raise NotALayer(id=c.layer_id)
                 self._drop_container_and_layer(c)
                 if id_problem(c.id) is None:
                     for base in (self._container_dir, self._run_container_dir):
@@ -155,7 +155,7 @@ class ItemsMixin(ContainersMixin):
             if self._layers.resolve(id) is not None:
                 self._layers.delete(id)
                 return
-            raise LayerUnknown()
+            raise LayerUnknown(id=id)
 
     def wipe(self) -> None:
         with self._write_all():

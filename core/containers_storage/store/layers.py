@@ -10,6 +10,7 @@ from typing import IO, Any, BinaryIO
 
 from ..drivers.api import Change, MountOpts
 from ..errors import (
+    BigDataUnknown,
     LayerHasChildren,
     LayerUnknown,
     LayerUsedByContainer,
@@ -82,7 +83,7 @@ class LayersMixin(StoreLocks):
             if parent:
                 parent_rec = self._lookup_layer([layers, *ro])(parent)
                 if parent_rec is None:
-                    raise LayerUnknown(f"layer {go_quote(parent)}")
+                    raise LayerUnknown(f"layer {go_quote(parent)}", id=parent)
                 if self._containers.by_layer(parent_rec.id) is not None:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
                 base = IDMappings(parent_rec.uid_map, parent_rec.gid_map)
@@ -115,7 +116,7 @@ class LayersMixin(StoreLocks):
         with self._read_all_layers() as stores:
             found = self._home(stores, id)
             if found is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=id)
             return found[0].public(found[1])
 
     def layers(self) -> list[Layer]:
@@ -161,7 +162,14 @@ class LayersMixin(StoreLocks):
             return layers.parent_owners(id)
 
     def list_layer_big_data(self, id: str) -> list[str]:
-        return list(self.layer(id).big_data_names)
+        with self._read_all_layers() as stores:
+            return list(self._located_layer(stores, id)[1].big_data_names)
+
+    def _located_layer(self, stores: Sequence[LayerStore], id: str) -> tuple[LayerStore, Layer]:
+        found = self._home(stores, id)
+        if found is None:
+            raise LayerUnknown(f"locating layer with ID {go_quote(id)}", id=id)
+        return found
 
     def layer_big_data(self, id: str, key: str) -> bytes:
         with self.open_layer_big_data(id, key) as f:
@@ -171,29 +179,26 @@ class LayersMixin(StoreLocks):
         """The item as a binary file open for reading (upstream's LayerBigData returns a
         stream), so a large one need not fit in memory; close it when done."""
         with self._read_all_layers() as stores:
-            found = self._home(stores, id)
-            if found is None:
-                raise LayerUnknown(f"locating layer with ID {go_quote(id)}")
+            store, rec = self._located_layer(stores, id)
             try:
-                return found[0].open_big_data(found[1].id, key)
+                return store.open_big_data(rec.id, key)
             except FileNotFoundError:
-                raise StorageError(
-                    message=f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}: "
-                    "file does not exist"
+                raise BigDataUnknown(
+                    f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}", id=id, key=key
                 ) from None
 
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
         payload = _read_all(data)
         with self._write_layers() as layers:
             if layers.resolve(id) is None:
-                raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata")
+                raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata", id=id)
             layers.set_big_data(id, key, payload)
 
     def delete_layer(self, id: str) -> None:
         with self._write_all():
             rec = self._layers.resolve(id)
             if rec is None:
-                raise NotALayer()
+                raise NotALayer(id=id)
             # "" links to nothing (a record someone else wrote may still have that ID)
             for other in self._layers.all():
                 if rec.id and other.parent == rec.id:
@@ -245,13 +250,13 @@ class LayersMixin(StoreLocks):
         with self._read_layers() as layers:
             rec = layers.resolve(layer_id)
             if rec is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=layer_id)
             return layers.mount_count(rec.id)
 
     def _layer_home(self, stores: list[LayerStore], ref: str) -> LayerStore:
         found = self._home(stores, ref)
         if found is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=ref)
         return found[0]
 
     def changes(self, from_: str, to: str) -> list[Change]:
