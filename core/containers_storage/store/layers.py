@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from itertools import pairwise
 from typing import IO, Any, BinaryIO
 
@@ -22,6 +21,7 @@ from ..errors import (
 )
 from ..gojson import go_quote
 from ..idtools import IDMappings, IDMaps
+from ..locks.api import Lock, acting_for, lock_owner
 from ..records.layers import LayerStore
 from ..records.model import (
     Layer,
@@ -272,30 +272,49 @@ class LayersMixin(StoreLocks):
 
     def diff(self, from_: str, to: str, options: DiffOptions | None = None) -> IO[bytes]:
         """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream, compressed
-        as recorded for the layer unless ``options`` says otherwise. The layer lock stays
-        held until the stream is closed, which must happen in the thread that asked for it
-        (other threads of the process wait for the layers meanwhile)."""
+        as recorded for the layer unless ``options`` says otherwise. The layer locks stay
+        held until the stream is closed (other threads wait for the layers meanwhile; the
+        opening thread may go on using the store); any thread may close it, as upstream's
+        closer may run on any goroutine."""
         compression = options.compression if options is not None else None
         self._fresh_driver()
-        stack = ExitStack()
-        stack.enter_context(self._layers.writing())
+        holds: list[Lock] = []
+        owner = lock_owner()
         try:
-            ro = stack.enter_context(self._ro_layers_reading())
-            stores = [self._layers, *ro]
-            home = self._layer_home(stores, to)
-            stream = home.diff(from_, to, compression, self._lookup_layer(stores))
+            with self._layers.writing(), self._ro_layers_reading() as ro:
+                stores = [self._layers, *ro]
+                stream = self._layer_home(stores, to).diff(from_, to, compression, self._lookup_layer(stores))
+                try:
+                    # the stream's own holds, taken as the records are current and
+                    # outliving this block; released by whoever closes the stream
+                    for store in stores:
+                        store.lock.lock() if store is self._layers else store.lock.rlock()
+                        holds.append(store.lock)
+                except BaseException:
+                    stream.close()
+                    raise
         except BaseException:
-            stack.close()
+            _release(holds, owner)
             raise
-
-        def release() -> None:
-            stack.close()
-
-        return io.BufferedReader(_ClosingStream(stream, release), 1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(_ClosingStream(stream, lambda: _release(holds, owner)), 1 << 20)  # type: ignore[return-value]
 
     def apply_diff(self, to: str, diff: IO[bytes]) -> int:
         with self._write_layers() as layers:
             return layers.apply_diff(to, diff)
+
+
+def _release(holds: list[Lock], owner: object) -> None:
+    """Release a stream's holds on behalf of the thread that took them, in any thread;
+    every one is released even if one fails (the first failure is raised after)."""
+    failure: BaseException | None = None
+    with acting_for(owner):
+        while holds:
+            try:
+                holds.pop().unlock()
+            except BaseException as exc:
+                failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def _read_all(data: bytes | IO[bytes]) -> bytes:
