@@ -34,6 +34,7 @@ from ..records.model import (
     Layer,
 )
 from .additional import AdditionalLayerHandle, AdditionalMixin
+from .argtypes import checked, flag, text
 from .items import ItemsMixin
 from .maintenance import MaintenanceMixin
 from .options import DEFAULT_UNREFERENCED_AGE as DEFAULT_UNREFERENCED_AGE
@@ -92,8 +93,10 @@ def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, share
     run roots (and the same driver, when ``options`` names one) is returned instead of a
     new one, as upstream's GetStore does; :meth:`Store.free` (or closing it) forgets it.
     """
-    from ..config import complete_store_options
+    from ..config import StoreOptions, complete_store_options
 
+    if not isinstance(options, StoreOptions):
+        raise TypeError(f"options must be a StoreOptions, not {type(options).__name__}")
     options = complete_store_options(options)
     if not shared:
         return Store(options, plugins=plugins)
@@ -112,7 +115,8 @@ def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, share
 
 class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
     """See the module docstring. Methods accept an ID, a name or an unambiguous ID prefix
-    wherever upstream does."""
+    wherever upstream does; wrong argument types raise :class:`TypeError` naming the
+    parameter before anything is written."""
 
     def __init__(self, options: StoreOptions, *, plugins: PluginHost | None = None) -> None:
         from ..plugins import get_plugin_host
@@ -257,6 +261,7 @@ class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
         prints an empty list), so neither does this one."""
         return []
 
+    @checked(digest=text)
     def get_digest_lock(self, digest: str) -> Lock:
         """A lock named for ``digest`` in the run root, for callers that de-duplicate
         work on one blob (upstream ``GetDigestLock``)."""
@@ -284,6 +289,7 @@ class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
             if self in _shared_stores:
                 _shared_stores.remove(self)
 
+    @checked(force=flag)
     def shutdown(self, force: bool = False) -> list[str]:
         """Release the driver so other processes re-initialise theirs. Layers still
         mounted make it fail with :class:`LayerUsedByContainer` (``force`` unmounts them

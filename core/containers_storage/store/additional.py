@@ -17,6 +17,7 @@ from ..idtools import IDMappings
 from ..records.model import (
     Layer,
 )
+from .argtypes import checked, text
 from .layers import LayersMixin
 from .options import (
     IDMappingOptions,
@@ -39,6 +40,7 @@ class AdditionalMixin(LayersMixin):
                 out.append(value.strip())
         return out
 
+    @checked(digest=text, image_ref=text)
     def lookup_additional_layer(self, digest: str, image_ref: str = "") -> AdditionalLayerHandle:
         """The layer with compressed ``digest`` of image ``image_ref`` in an additional
         layer store (upstream ``LookupAdditionalLayer``), found through the

@@ -30,6 +30,7 @@ from ..records.model import (
     Image,
     Layer,
 )
+from .argtypes import checked, data, instance, path, text, texts
 from .images import ImagesMixin
 from .locking import held
 from .options import (
@@ -89,6 +90,14 @@ class ContainersMixin(ImagesMixin):
             raise
         return mapped
 
+    @checked(
+        id=text,
+        names=texts,
+        image=text,
+        layer=text,
+        metadata=text,
+        options=instance(ContainerOptions, none=True),
+    )
     def create_container(
         self,
         id: str = "",
@@ -236,6 +245,7 @@ class ContainersMixin(ImagesMixin):
         finally:
             self._layers.delete(probe.id)
 
+    @checked(id=text)
     def container(self, id: str) -> Container:
         with self._containers.reading():
             return self._containers.get(id)
@@ -244,6 +254,7 @@ class ContainersMixin(ImagesMixin):
         with self._containers.reading():
             return self._containers.all()
 
+    @checked(layer_id=text)
     def container_by_layer(self, layer_id: str) -> Container:
         lid = self.layer(layer_id).id
         with self._containers.reading():
@@ -252,9 +263,11 @@ class ContainersMixin(ImagesMixin):
             raise ContainerUnknown(name=lid)
         return ctr
 
+    @checked(id=text)
     def list_container_big_data(self, id: str) -> list[str]:
         return list(self.container(id).big_data_names)
 
+    @checked(id=text, key=text)
     def container_big_data(self, id: str, key: str) -> bytes:
         with self._containers.reading():
             try:
@@ -264,18 +277,22 @@ class ContainersMixin(ImagesMixin):
                     message=f"open {exc.filename}: no such file or directory", id=id, key=key
                 ) from None
 
+    @checked(id=text, key=text)
     def container_big_data_size(self, id: str, key: str) -> int:
         with self._containers.writing():
             return self._containers.big_data_size_recording(id, key)
 
+    @checked(id=text, key=text)
     def container_big_data_digest(self, id: str, key: str) -> str:
         with self._containers.writing():
             return self._containers.big_data_digest_recording(id, key)
 
+    @checked(id=text, key=text, data=data)
     def set_container_big_data(self, id: str, key: str, data: bytes) -> None:
         with self._containers.writing():
             self._containers.set_big_data(id, key, data)
 
+    @checked(id=text)
     def container_size(self, id: str) -> int:
         """The container layer's diff size, its big data and both userdata directories."""
         cdir = self.container_directory(id)
@@ -296,9 +313,11 @@ class ContainersMixin(ImagesMixin):
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
+    @checked(id=text)
     def container_directory(self, id: str) -> str:
         return self._container_subdir(self._container_dir, id)
 
+    @checked(id=text)
     def container_run_directory(self, id: str) -> str:
         return self._container_subdir(self._run_container_dir, id)
 
@@ -308,23 +327,29 @@ class ContainersMixin(ImagesMixin):
         os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
         write_atomic(path, data)
 
+    @checked(id=text, file=path, data=data)
     def set_container_directory_file(self, id: str, file: str, data: bytes) -> None:
         self._set_file(self.container_directory(id), file, data)
 
+    @checked(id=text, file=path)
     def from_container_directory(self, id: str, file: str) -> bytes:
         return read_file(os.path.join(self.container_directory(id), file))
 
+    @checked(id=text, file=path, data=data)
     def set_container_run_directory_file(self, id: str, file: str, data: bytes) -> None:
         self._set_file(self.container_run_directory(id), file, data)
 
+    @checked(id=text, file=path)
     def from_container_run_directory(self, id: str, file: str) -> bytes:
         return read_file(os.path.join(self.container_run_directory(id), file))
 
+    @checked(id=text)
     def container_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
         ctr = self.container(id)
         with self._read_layers() as layers:
             return layers.parent_owners(ctr.layer_id)
 
+    @checked(id=text)
     def delete_container(self, id: str) -> None:
         with self._write_all():
             ctr = self._containers.resolve(id)

@@ -22,6 +22,7 @@ from ..records.images import ImageStore
 from ..records.model import (
     Image,
 )
+from .argtypes import checked, data, flag, function, instance, text, texts
 from .layers import LayersMixin
 from .options import (
     ImageOptions,
@@ -32,6 +33,7 @@ from .options import (
 class ImagesMixin(LayersMixin):
     """The image methods of the Store (images name their top layers, hence the base)."""
 
+    @checked(id=text, names=texts, layer=text, metadata=text, options=instance(ImageOptions, none=True))
     def create_image(
         self,
         id: str = "",
@@ -102,6 +104,7 @@ class ImagesMixin(LayersMixin):
             raise ImageUnknown(f"locating image with ID {go_quote(id)}", id=id)
         return found
 
+    @checked(id=text)
     def image(self, id: str) -> Image:
         """The image called ``id``. A read-only store's image whose record was copied into
         the primary store is not found by a name the copy no longer has (as upstream)."""
@@ -124,11 +127,13 @@ class ImagesMixin(LayersMixin):
                         out.append(rec)
             return out
 
+    @checked(id=text)
     def images_by_top_layer(self, id: str) -> list[Image]:
         layer_id = self.layer(id).id
         with self._read_all_images() as stores:
             return [rec for store in stores for rec in store.by_top_layer(layer_id)]
 
+    @checked(digest=text)
     def images_by_digest(self, digest: str) -> list[Image]:
         from ..records.images import validate_digest
 
@@ -139,9 +144,11 @@ class ImagesMixin(LayersMixin):
         with self._read_all_images() as stores:
             return [rec for store in stores for rec in store.by_digest(digest)]
 
+    @checked(id=text)
     def list_image_big_data(self, id: str) -> list[str]:
         return list(self.image(id).big_data_names)
 
+    @checked(id=text, key=text)
     def image_big_data(self, id: str, key: str) -> bytes:
         with self._read_all_images() as stores:
             store, img = self._find_image(stores, id)
@@ -155,16 +162,19 @@ class ImagesMixin(LayersMixin):
                     key=key,
                 ) from None
 
+    @checked(id=text, key=text)
     def image_big_data_size(self, id: str, key: str) -> int:
         with self._read_all_images() as stores:
             store, img = self._find_image(stores, id)
             return store.big_data_size(img.id, key)
 
+    @checked(id=text, key=text)
     def image_big_data_digest(self, id: str, key: str) -> str:
         with self._read_all_images() as stores:
             store, img = self._find_image(stores, id)
             return store.big_data_digest(img.id, key)
 
+    @checked(id=text, key=text, data=data, digest_manifest=function)
     def set_image_big_data(
         self, id: str, key: str, data: bytes, digest_manifest: ManifestDigester | None = None
     ) -> None:
@@ -176,6 +186,7 @@ class ImagesMixin(LayersMixin):
         with self._images.writing():
             self._images.set_big_data(id, key, data, digest)
 
+    @checked(id=text)
     def image_size(self, id: str) -> int:
         """Sizes of the image's layers (each counted once) plus its big data."""
         with ExitStack() as stack:
@@ -206,6 +217,7 @@ class ImagesMixin(LayersMixin):
                 total += image_store.big_data_size(img.id, key)
             return total
 
+    @checked(id=text)
     def image_directory(self, id: str) -> str:
         with self._images.reading():
             img = self._images.get(id)
@@ -213,6 +225,7 @@ class ImagesMixin(LayersMixin):
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
+    @checked(id=text)
     def image_run_directory(self, id: str) -> str:
         with self._images.reading():
             img = self._images.get(id)
@@ -221,6 +234,7 @@ class ImagesMixin(LayersMixin):
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
+    @checked(id=text, mount_options=texts, mount_label=text)
     def mount_image(self, id: str, mount_options: Sequence[str] = (), mount_label: str = "") -> str:
         """Mount an image's top layer read-only (``ro`` is added to the options)."""
         img = self.image(id)
@@ -230,11 +244,13 @@ class ImagesMixin(LayersMixin):
         with self._graph(), self._layers.writing():
             return self._layers.mount(img.top_layer, MountOpts(mount_label=mount_label, options=opts))
 
+    @checked(id=text, force=flag)
     def unmount_image(self, id: str, force: bool = False) -> bool:
         img = self.image(id)
         with self._graph(), self._layers.writing():
             return self._layers.unmount(img.top_layer, force)
 
+    @checked(id=text, commit=flag)
     def delete_image(self, id: str, commit: bool = True) -> list[str]:
         """Delete the image and the layers only it used; returns those layers' IDs.
         ``commit=False`` only reports what would be removed."""

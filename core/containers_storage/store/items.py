@@ -19,6 +19,7 @@ from ..records.model import (
     Image,
     Layer,
 )
+from .argtypes import checked, text, texts
 from .containers import ContainersMixin
 
 
@@ -46,9 +47,11 @@ class ItemsMixin(ContainersMixin):
                     return rec
         return None
 
+    @checked(id=text)
     def exists(self, id: str) -> bool:
         return self._find(id) is not None
 
+    @checked(name=text)
     def lookup(self, name: str) -> str:
         """The ID of the layer, image or container called ``name`` (ID, name or prefix)."""
         rec = self._find(name)
@@ -56,12 +59,14 @@ class ItemsMixin(ContainersMixin):
             raise LayerUnknown(id=name)
         return rec.id
 
+    @checked(id=text)
     def metadata(self, id: str) -> str:
         rec = self._find(id)
         if rec is None:
             raise NotAnID(id=id)
         return rec.metadata
 
+    @checked(id=text, metadata=text)
     def set_metadata(self, id: str, metadata: str) -> None:
         with self._write_all():
             if self._layers.resolve(id) is not None:
@@ -73,6 +78,7 @@ class ItemsMixin(ContainersMixin):
             else:
                 raise NotAnID(id=id)
 
+    @checked(id=text)
     def names(self, id: str) -> list[str]:
         rec = self._find(id)
         if rec is None:
@@ -128,15 +134,19 @@ class ItemsMixin(ContainersMixin):
                 raise
         return True
 
+    @checked(id=text, names=texts)
     def set_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "set")
 
+    @checked(id=text, names=texts)
     def add_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "add")
 
+    @checked(id=text, names=texts)
     def remove_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "remove")
 
+    @checked(id=text)
     def delete(self, id: str) -> None:
         """Delete a container (with its layer), an image or a layer, without safety checks."""
         with self._write_all():

@@ -26,6 +26,7 @@ from ..records.layers import LayerStore
 from ..records.model import (
     Layer,
 )
+from .argtypes import binary_input, checked, flag, instance, optional, text, texts
 from .locking import StoreLocks
 from .options import (
     DiffOptions,
@@ -63,6 +64,15 @@ class LayersMixin(StoreLocks):
         driver shifts and each map is one contiguous range (upstream canUseShifting)."""
         return self.driver.supports_shifting() and _contiguous(uids) and _contiguous(gids)
 
+    @checked(
+        id=text,
+        parent=text,
+        names=texts,
+        mount_label=text,
+        writeable=flag,
+        options=instance(LayerOptions, none=True),
+        diff=optional(binary_input),
+    )
     def put_layer(
         self,
         id: str = "",
@@ -71,11 +81,12 @@ class LayersMixin(StoreLocks):
         mount_label: str = "",
         writeable: bool = False,
         options: LayerOptions | None = None,
-        diff: IO[bytes] | None = None,
+        diff: IO[bytes] | bytes | None = None,
     ) -> tuple[Layer, int]:
-        """Create a layer and apply ``diff`` (any compression); returns the layer and the
-        size the driver reported (-1 without a diff)."""
+        """Create a layer and apply ``diff`` (any compression; a binary file or bytes);
+        returns the layer and the size the driver reported (-1 without a diff)."""
         opts = options or LayerOptions()
+        diff = _as_stream(diff) if diff is not None else None
         if id:
             self._layers.valid_id(id)  # before anything touches the disk
         with self._write_layers() as layers, self._ro_layers_reading() as ro, self._containers.reading():
@@ -112,6 +123,7 @@ class LayersMixin(StoreLocks):
         """The store's own maps: for layers without a parent, containers without an image."""
         return IDMappings(tuple(self._options.uid_map), tuple(self._options.gid_map))
 
+    @checked(id=text)
     def layer(self, id: str) -> Layer:
         with self._read_all_layers() as stores:
             found = self._home(stores, id)
@@ -131,16 +143,19 @@ class LayersMixin(StoreLocks):
                         out.append(store.public(rec))
             return out
 
+    @checked(id=text)
     def layer_size(self, id: str) -> int:
         """The layer's uncompressed diff size, or -1 when not recorded."""
         rec = self.layer(id)
         return rec.uncompressed_size if rec.uncompressed_digest else -1
 
+    @checked(digest=text)
     def layers_by_compressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
         with self._read_all_layers() as stores:
             return [rec for store in stores for rec in store.by_compressed_digest(digest)]
 
+    @checked(digest=text)
     def layers_by_uncompressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
         with self._read_all_layers() as stores:
@@ -157,10 +172,12 @@ class LayersMixin(StoreLocks):
                 f"looking for layers matching digest {go_quote(digest)}", message=str(exc)
             ) from None
 
+    @checked(id=text)
     def layer_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
         with self._read_layers() as layers:
             return layers.parent_owners(id)
 
+    @checked(id=text)
     def list_layer_big_data(self, id: str) -> list[str]:
         with self._read_all_layers() as stores:
             return list(self._located_layer(stores, id)[1].big_data_names)
@@ -171,10 +188,12 @@ class LayersMixin(StoreLocks):
             raise LayerUnknown(f"locating layer with ID {go_quote(id)}", id=id)
         return found
 
+    @checked(id=text, key=text)
     def layer_big_data(self, id: str, key: str) -> bytes:
         with self.open_layer_big_data(id, key) as f:
             return f.read()
 
+    @checked(id=text, key=text)
     def open_layer_big_data(self, id: str, key: str) -> BinaryIO:
         """The item as a binary file open for reading (upstream's LayerBigData returns a
         stream), so a large one need not fit in memory; close it when done."""
@@ -187,6 +206,7 @@ class LayersMixin(StoreLocks):
                     f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}", id=id, key=key
                 ) from None
 
+    @checked(id=text, key=text, data=binary_input)
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
         payload = _read_all(data)
         with self._write_layers() as layers:
@@ -194,6 +214,7 @@ class LayersMixin(StoreLocks):
                 raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata", id=id)
             layers.set_big_data(id, key, payload)
 
+    @checked(id=text)
     def delete_layer(self, id: str) -> None:
         with self._write_all():
             rec = self._layers.resolve(id)
@@ -231,6 +252,7 @@ class LayersMixin(StoreLocks):
             and not self._can_shift(ctr.uid_map, ctr.gid_map),
         )
 
+    @checked(id=text, mount_label=text)
     def mount(self, id: str, mount_label: str = "") -> str:
         """Mount a layer (or a container's layer) read-write; counted across processes."""
         layer_id, opts = self._container_mount_opts(id, mount_label)
@@ -239,12 +261,14 @@ class LayersMixin(StoreLocks):
                 raise StoreIsReadOnly("mounting read/only store images is not allowed")
             return self._layers.mount(layer_id, opts)
 
+    @checked(id=text, force=flag)
     def unmount(self, id: str, force: bool = False) -> bool:
         """Drop one mount reference (all with ``force``); True if still mounted."""
         layer_id, _opts = self._container_mount_opts(id, "")
         with self._graph(), self._layers.writing():
             return self._layers.unmount(layer_id, force)
 
+    @checked(id=text)
     def mounted(self, id: str) -> int:
         layer_id, _opts = self._container_mount_opts(id, "")
         with self._read_layers() as layers:
@@ -259,17 +283,20 @@ class LayersMixin(StoreLocks):
             raise LayerUnknown(id=ref)
         return found[0]
 
+    @checked(from_=text, to=text)
     def changes(self, from_: str, to: str) -> list[Change]:
         """Changes of layer ``to`` against ``from_`` ("" = its parent)."""
         with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
             stores = [self._layers, *ro]
             return self._layer_home(stores, to).changes(from_, to, self._lookup_layer(stores))
 
+    @checked(from_=text, to=text)
     def diff_size(self, from_: str, to: str) -> int:
         with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
             stores = [self._layers, *ro]
             return self._layer_home(stores, to).diff_size(from_, to, self._lookup_layer(stores))
 
+    @checked(from_=text, to=text, options=instance(DiffOptions, none=True))
     def diff(self, from_: str, to: str, options: DiffOptions | None = None) -> IO[bytes]:
         """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream, compressed
         as recorded for the layer unless ``options`` says otherwise. The layer locks stay
@@ -298,9 +325,11 @@ class LayersMixin(StoreLocks):
             raise
         return io.BufferedReader(_ClosingStream(stream, lambda: _release(holds, owner)), 1 << 20)  # type: ignore[return-value]
 
-    def apply_diff(self, to: str, diff: IO[bytes]) -> int:
+    @checked(to=text, diff=binary_input)
+    def apply_diff(self, to: str, diff: IO[bytes] | bytes) -> int:
+        """Apply ``diff`` (any compression; a binary file or bytes) to layer ``to``."""
         with self._write_layers() as layers:
-            return layers.apply_diff(to, diff)
+            return layers.apply_diff(to, _as_stream(diff))
 
 
 def _release(holds: list[Lock], owner: object) -> None:
@@ -317,8 +346,17 @@ def _release(holds: list[Lock], owner: object) -> None:
         raise failure
 
 
+def _as_stream(diff: IO[bytes] | bytes) -> IO[bytes]:
+    return io.BytesIO(diff) if isinstance(diff, bytes | bytearray | memoryview) else diff
+
+
 def _read_all(data: bytes | IO[bytes]) -> bytes:
-    return data if isinstance(data, bytes | bytearray) else data.read()
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    payload = data.read()
+    if not isinstance(payload, bytes | bytearray):
+        raise TypeError(f"data must be bytes or a binary file, not a file giving {type(payload).__name__}")
+    return bytes(payload)
 
 
 def _contiguous(maps: IDMaps) -> bool:

@@ -40,6 +40,7 @@ from ..records.layers import LayerStore
 from ..records.model import (
     Layer,
 )
+from .argtypes import checked, instance
 from .containers import ContainersMixin
 from .options import (
     DEFAULT_UNREFERENCED_AGE,
@@ -65,6 +66,7 @@ class MaintenanceMixin(ContainersMixin):
         links = any("use_hard_links" in k and v == "true" for k, v in self._options.pull_options.items())
         return Ignore(ownership=ownership or masked, timestamps=links, permissions=masked, filetype=masked)
 
+    @checked(options=instance(CheckOptions, none=True))
     def check(self, options: CheckOptions | None = None) -> CheckReport:
         """Find damage (cli.md §5.7 ``check``): unreadable big data, layers whose diff no
         longer reproduces its digest or size, layers that do not mount or whose mounted
@@ -302,6 +304,7 @@ class MaintenanceMixin(ContainersMixin):
         if ok:
             headers[rec.id] = found
 
+    @checked(report=instance(CheckReport), options=instance(RepairOptions, none=True))
     def repair(self, report: CheckReport, options: RepairOptions | None = None) -> list[Exception]:
         """Remove what :meth:`check` found damaged: containers (only with
         ``remove_containers``), images, then layers -- known ones deepest first,
