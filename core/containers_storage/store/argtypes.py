@@ -104,7 +104,7 @@ def checked(**checks: Check) -> Callable[[F], F]:
     method does not have is an error when the class is defined."""
 
     def wrap(fn: F) -> F:
-        code = fn.__code__
+        code = getattr(fn, "__wrapped__", fn).__code__  # through a @contextmanager
         names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]  # after self
         plan = [(name, names.index(name), check) for name, check in checks.items()]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import IO, Any, BinaryIO
 
@@ -270,12 +271,32 @@ class LayersMixin(StoreLocks):
 
     @checked(id=text)
     def mounted(self, id: str) -> int:
+        """How many times the layer (or a container's layer) is mounted (upstream's
+        ``Mounted``); for a mount that ends with a block, see :meth:`mounting`."""
         layer_id, _opts = self._container_mount_opts(id, "")
         with self._read_layers() as layers:
             rec = layers.resolve(layer_id)
             if rec is None:
                 raise LayerUnknown(id=layer_id)
             return layers.mount_count(rec.id)
+
+    @checked(id=text, mount_label=text)
+    @contextmanager
+    def mounting(self, id: str, mount_label: str = "") -> Iterator[str]:
+        """``with store.mounting(id) as path:`` -- :meth:`mount` for the block, one
+        :meth:`unmount` when it ends, also when it raises (then a failed unmount is added
+        to the block's error as a note, and the block's error is what propagates). Named
+        so because :meth:`mounted` is upstream's ``Mounted``, which returns the count."""
+        path = self.mount(id, mount_label)
+        try:
+            yield path
+        except BaseException as exc:
+            try:
+                self.unmount(id)
+            except Exception as unmount_error:
+                exc.add_note(f"unmounting {id} after the error failed too: {unmount_error}")
+            raise
+        self.unmount(id)
 
     def _layer_home(self, stores: list[LayerStore], ref: str) -> LayerStore:
         found = self._home(stores, ref)
