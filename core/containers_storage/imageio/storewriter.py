@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from ..archive.types import Compression
 from ..errors import DuplicateID, LayerUnknown, StorageError
 from ..gojson import GoTime, dumps
 from . import digests
@@ -156,7 +157,7 @@ class StoreWriter:
             raise BlobMissing(f"layer {layer.digest}", message="blob not found in the source or the store")
         spool = tempfile.TemporaryFile(prefix="cs-image-layer-")  # noqa: SIM115 -- returned open
         try:
-            with self.store.diff("", found[0].id, DiffOptions(compression=0)) as diff:
+            with self.store.diff("", found[0].id, DiffOptions(compression=Compression.NONE)) as diff:
                 shutil.copyfileobj(diff, spool, 1 << 20)
             spool.seek(0)
         except BaseException:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import IO, Any, BinaryIO
 
+from ..archive.types import Compression
 from ..drivers.api import ApplyDiffOpts, Change, CreateOpts, Driver, MountOpts
 from ..errors import (
     DuplicateID,
@@ -333,7 +334,7 @@ class LayerStore(RecordStore[Layer]):
             compressed_size=tmpl.compressed_size if tmpl else 0,
             uncompressed_digest=tmpl.uncompressed_digest if tmpl else "",
             uncompressed_size=tmpl.uncompressed_size if tmpl else 0,
-            compression=tmpl.compression if tmpl else 0,
+            compression=tmpl.compression if tmpl else Compression.NONE,
             uidset=tmpl.uidset if tmpl else (),
             gidset=tmpl.gidset if tmpl else (),
             flags={**(flags or {}), INCOMPLETE_FLAG: True},
@@ -484,7 +485,7 @@ class LayerStore(RecordStore[Layer]):
                 compressed_size=compressed_size,
                 uncompressed_digest=plain_digest,
                 uncompressed_size=result.uncompressed_size,
-                compression=int(result.compression),
+                compression=Compression(result.compression),
                 uidset=tuple(sorted(set(result.uids))),
                 gidset=tuple(sorted(set(result.gids))),
             )
@@ -622,7 +623,7 @@ class LayerStore(RecordStore[Layer]):
         )
 
     def diff(
-        self, from_: str, to: str, compression: int | None, lookup: Callable[[str], Layer | None]
+        self, from_: str, to: str, compression: Compression | None, lookup: Callable[[str], Layer | None]
     ) -> IO[bytes]:
         """The tar stream of ``to`` against ``from_``: replayed byte for byte from the
         tar-split file when diffing against the parent, else built by the driver."""

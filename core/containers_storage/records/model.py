@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..archive.types import Compression
 from ..gojson import GoTime, go_map
 from ..idtools import IDMap, IDMaps
 
@@ -179,8 +180,7 @@ class Layer:
     #: DiffID: digest and size of the uncompressed stream
     uncompressed_digest: str = ""
     uncompressed_size: int = 0
-    #: 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
-    compression: int = 0
+    compression: Compression = Compression.NONE
     uidset: tuple[int, ...] = ()
     gidset: tuple[int, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)
@@ -220,7 +220,7 @@ class Layer:
             compressed_size=_int(d, "compressed-size"),
             uncompressed_digest=_str(d, "diff-digest"),
             uncompressed_size=_int(d, "diff-size"),
-            compression=_int(d, "compression"),
+            compression=Compression(_int(d, "compression")),
             uidset=_ints(d, "uidset"),
             gidset=_ints(d, "gidset"),
             flags=_obj(d, "flags"),

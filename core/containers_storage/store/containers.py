@@ -37,6 +37,7 @@ from .options import (
     AutoUserNsOptions,
     ContainerOptions,
     IDMappingOptions,
+    StrPath,
 )
 
 
@@ -239,7 +240,9 @@ class ContainersMixin(ImagesMixin):
         try:
             root = self._layers.mount(probe.id, MountOpts())
             try:
-                return max(wanted, max_ids_in_files(root, opts.passwd_file, opts.group_file))
+                return max(
+                    wanted, max_ids_in_files(root, os.fspath(opts.passwd_file), os.fspath(opts.group_file))
+                )
             finally:
                 self._layers.unmount(probe.id, force=True)
         finally:
@@ -322,25 +325,25 @@ class ContainersMixin(ImagesMixin):
         return self._container_subdir(self._run_container_dir, id)
 
     @staticmethod
-    def _set_file(directory: str, file: str, data: bytes) -> None:
+    def _set_file(directory: str, file: StrPath, data: bytes) -> None:
         path = os.path.join(directory, file)
         os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
         write_atomic(path, data)
 
     @checked(id=text, file=path, data=data)
-    def set_container_directory_file(self, id: str, file: str, data: bytes) -> None:
+    def set_container_directory_file(self, id: str, file: StrPath, data: bytes) -> None:
         self._set_file(self.container_directory(id), file, data)
 
     @checked(id=text, file=path)
-    def from_container_directory(self, id: str, file: str) -> bytes:
+    def from_container_directory(self, id: str, file: StrPath) -> bytes:
         return read_file(os.path.join(self.container_directory(id), file))
 
     @checked(id=text, file=path, data=data)
-    def set_container_run_directory_file(self, id: str, file: str, data: bytes) -> None:
+    def set_container_run_directory_file(self, id: str, file: StrPath, data: bytes) -> None:
         self._set_file(self.container_run_directory(id), file, data)
 
     @checked(id=text, file=path)
-    def from_container_run_directory(self, id: str, file: str) -> bytes:
+    def from_container_run_directory(self, id: str, file: StrPath) -> bytes:
         return read_file(os.path.join(self.container_run_directory(id), file))
 
     @checked(id=text)

@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING
 
+from ..archive.types import Compression
 from ..drivers.api import Driver, MountOpts
 from ..errors import (
     ContainerDataIncorrectSize,
@@ -257,7 +258,7 @@ class MaintenanceMixin(ContainersMixin):
         count = 0
         found: list[Header] = []
         try:
-            stream = store.diff("", rec.id, 0, self._lookup_layer(stores))
+            stream = store.diff("", rec.id, Compression.NONE, self._lookup_layer(stores))
         except Exception as exc:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return

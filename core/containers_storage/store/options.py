@@ -9,8 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..archive.types import Compression
 from ..gojson import GoTime
 from ..idtools import IDMaps
+
+#: a path parameter: ``str`` or :class:`os.PathLike` (``pathlib.Path``)
+StrPath = str | os.PathLike[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +128,8 @@ class AutoUserNsOptions:
     size: int = 0
     initial_size: int = 0
     #: host files read instead of the image's /etc/passwd and /etc/group
-    passwd_file: str = ""
-    group_file: str = ""
+    passwd_file: StrPath = ""
+    group_file: StrPath = ""
     #: maps added as given; their IDs are left out of the automatic ranges
     additional_uid_mappings: IDMaps = ()
     additional_gid_mappings: IDMaps = ()
@@ -150,8 +154,15 @@ class ContainerOptions:
 
 @dataclass(frozen=True, slots=True)
 class DiffOptions:
-    #: None: the compression recorded for the layer; else 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
-    compression: int | None = None
+    #: None: the compression recorded for the layer
+    compression: Compression | None = None
+
+    def __post_init__(self) -> None:
+        # upstream's numbers given as plain ints (older callers) become the enum
+        if self.compression is not None and not isinstance(self.compression, Compression):
+            if not isinstance(self.compression, int) or isinstance(self.compression, bool):
+                raise TypeError(f"compression must be a Compression, not {type(self.compression).__name__}")
+            object.__setattr__(self, "compression", Compression(self.compression))
 
 
 #: layers nobody uses are reported by :meth:`Store.check` once older than this (seconds)

@@ -4,11 +4,13 @@ layer store's write lock as upstream's.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from ..idtools import IDMappings
 from .argtypes import checked, instance, path, text
 from .locking import StoreLocks
+from .options import StrPath
 
 if TYPE_CHECKING:
     from ..chunked.differ import ChunkedDiffer, DifferOutput
@@ -30,19 +32,19 @@ class PartialMixin(StoreLocks):
 
     @checked(to=text, staging_directory=path)
     def apply_diff_from_staging_directory(
-        self, to: str, staging_directory: str, diff_output: DifferOutput
+        self, to: str, staging_directory: StrPath, diff_output: DifferOutput
     ) -> None:
         from ..chunked import storeglue
 
         with self._write_layers() as layers:
-            storeglue.apply_from_staging(self.driver, layers, to, staging_directory, diff_output)
+            storeglue.apply_from_staging(self.driver, layers, to, os.fspath(staging_directory), diff_output)
 
     @checked(staging_directory=path)
-    def cleanup_staging_directory(self, staging_directory: str) -> None:
+    def cleanup_staging_directory(self, staging_directory: StrPath) -> None:
         from ..chunked import storeglue
 
         with self._write_layers():
-            storeglue.cleanup_staging(self.driver, staging_directory)
+            storeglue.cleanup_staging(self.driver, os.fspath(staging_directory))
 
     @checked(id=text)
     def differ_target(self, id: str) -> str:
