@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from containers_storage.store import CheckReport, Store, get_store
+from containers_storage.store import (
+    AutoUserNsOptions,
+    CheckReport,
+    ContainerOptions,
+    IDMappingOptions,
+    ImageBigData,
+    ImageOptions,
+    LayerOptions,
+    Store,
+    get_store,
+)
 
 from .conftest import options
 
@@ -32,8 +42,10 @@ def _good(annotation: str) -> Any:
         return False
     if annotation.startswith("bytes"):
         return b""
-    if annotation.startswith(("IO[", "str | os.PathLike")) or annotation in ("str",):
-        return "x" if annotation == "str" else b""
+    if annotation in ("str", "StrPath"):
+        return "x"
+    if annotation.startswith("IO["):
+        return b""
     return None
 
 
@@ -129,3 +141,37 @@ def test_get_store_wants_store_options(store_root: Path) -> None:
         get_store(str(store_root))  # type: ignore[arg-type]
     with get_store(options(store_root)):
         pass
+
+
+@pytest.mark.parametrize(
+    ("make", "param"),
+    [
+        (lambda: ImageOptions(metadata=5), "metadata"),
+        (lambda: ImageOptions(digests="sha256:abc"), "digests"),
+        (lambda: ImageOptions(names_history=[5]), "names_history"),
+        (lambda: ImageOptions(big_data={"k": "text"}), "big_data['k']"),
+        (lambda: ImageOptions(big_data=[("k", b"x")]), "big_data"),
+        (lambda: ImageBigData(5, b"x"), "key"),
+        (lambda: ContainerOptions(mount_opts="ro"), "mount_opts"),
+        (lambda: ContainerOptions(metadata=b"m"), "metadata"),
+        (lambda: ContainerOptions(flags={5: "x"}), "flags"),
+        (lambda: LayerOptions(big_data={5: b""}), "big_data"),
+        (lambda: LayerOptions(storage_opt={"size": 5}), "storage_opt['size']"),
+        (lambda: LayerOptions(original_size="5"), "original_size"),
+        (lambda: LayerOptions(id_mapping=None), "id_mapping"),
+        (lambda: IDMappingOptions(uid_map=[(0, 0, 1)]), "uid_map"),
+        (lambda: AutoUserNsOptions(size="5"), "size"),
+    ],
+)
+def test_options_objects_refuse_wrong_field_types_when_made(make: Callable[[], object], param: str) -> None:
+    import re
+
+    with pytest.raises(TypeError, match=rf"^{re.escape(param)} must "):
+        make()
+
+
+def test_image_options_metadata_never_reaches_a_record(store: Store, store_root: Path) -> None:
+    with pytest.raises(TypeError):
+        store.create_image(options=ImageOptions(metadata=5))  # type: ignore[arg-type]
+    assert store.images() == []
+    _readable_by_a_new_process(store_root)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,13 +42,22 @@ def flag(param: str, value: object) -> None:
         raise _refuse(param, "a bool", value)
 
 
-def texts(param: str, value: object) -> None:
-    """A sequence of ``str`` (names, mount options), never one ``str`` by itself."""
-    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
-        raise _refuse(param, "a list of str", value)
-    for item in value:
-        if not isinstance(item, str):
-            raise TypeError(f"{param} must be a list of str, not one holding {type(item).__name__}")
+def sequence_of(cls: type) -> Check:
+    """A sequence (not a ``str``) of instances of ``cls``."""
+    want = f"a list of {cls.__name__}"
+
+    def sequence_check(param: str, value: object) -> None:
+        if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+            raise _refuse(param, want, value)
+        for item in value:
+            if not isinstance(item, cls):
+                raise TypeError(f"{param} must be {want}, not one holding {type(item).__name__}")
+
+    return sequence_check
+
+
+#: a sequence of ``str`` (names, mount options), never one ``str`` by itself
+texts = sequence_of(str)
 
 
 def data(param: str, value: object) -> None:
@@ -91,6 +100,41 @@ def instance(cls: type, *, none: bool = False) -> Check:
             raise _refuse(param, want, value)
 
     return instance_check
+
+
+def integer(param: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _refuse(param, "an int", value)
+
+
+def number(param: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _refuse(param, "a number", value)
+
+
+def mapping(values: Check) -> Check:
+    """A mapping of ``str`` keys to values that pass ``values``."""
+
+    def mapping_check(param: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _refuse(param, "a mapping", value)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{param} must have str keys, not {type(key).__name__}")
+            values(f"{param}[{key!r}]", item)
+
+    return mapping_check
+
+
+def anything(param: str, value: object) -> None:
+    """Any value (flags hold what JSON can say; the record writer refuses the rest)."""
+
+
+def fields(obj: object, **checks: Check) -> None:
+    """Check the named fields of an options object (call from ``__post_init__``), so a
+    wrong type is refused when the options are made, long before a record is written."""
+    for name, check in checks.items():
+        check(name, getattr(obj, name))
 
 
 def function(param: str, value: object) -> None:

@@ -11,7 +11,21 @@ from typing import Any
 
 from ..archive.types import Compression
 from ..gojson import GoTime
-from ..idtools import IDMaps
+from ..idtools import IDMap, IDMaps
+from .argtypes import (
+    anything,
+    data,
+    fields,
+    flag,
+    instance,
+    integer,
+    mapping,
+    optional,
+    path,
+    sequence_of,
+    text,
+    texts,
+)
 
 #: a path parameter: ``str`` or :class:`os.PathLike` (``pathlib.Path``)
 StrPath = str | os.PathLike[str]
@@ -29,6 +43,15 @@ class IDMappingOptions:
     host_gid_mapping: bool = False
     uid_map: IDMaps = ()
     gid_map: IDMaps = ()
+
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            host_uid_mapping=flag,
+            host_gid_mapping=flag,
+            uid_map=sequence_of(IDMap),
+            gid_map=sequence_of(IDMap),
+        )
 
     @classmethod
     def parse(
@@ -95,6 +118,20 @@ class LayerOptions:
     #: per-layer driver options such as ``size``
     storage_opt: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            id_mapping=instance(IDMappingOptions),
+            template_layer=text,
+            original_digest=text,
+            original_size=optional(integer),
+            uncompressed_digest=text,
+            flags=mapping(anything),
+            big_data=mapping(data),
+            volatile=flag,
+            storage_opt=mapping(text),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ImageBigData:
@@ -104,6 +141,9 @@ class ImageBigData:
     data: bytes
     #: recorded as given (e.g. a manifest's own digest); empty means the SHA-256 of ``data``
     digest: str = ""
+
+    def __post_init__(self) -> None:
+        fields(self, key=text, data=data, digest=text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +157,18 @@ class ImageOptions:
     big_data: Mapping[str, bytes] | Sequence[ImageBigData] = field(default_factory=dict)
     names_history: Sequence[str] = ()
     flags: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            created=optional(instance(GoTime)),
+            digest=text,
+            digests=texts,
+            metadata=text,
+            big_data=_image_big_data,
+            names_history=texts,
+            flags=mapping(anything),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +185,17 @@ class AutoUserNsOptions:
     #: maps added as given; their IDs are left out of the automatic ranges
     additional_uid_mappings: IDMaps = ()
     additional_gid_mappings: IDMaps = ()
+
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            size=integer,
+            initial_size=integer,
+            passwd_file=path,
+            group_file=path,
+            additional_uid_mappings=sequence_of(IDMap),
+            additional_gid_mappings=sequence_of(IDMap),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +214,20 @@ class ContainerOptions:
     #: per-layer driver options for the container's layer
     storage_opt: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            id_mapping=instance(IDMappingOptions),
+            auto_userns=flag,
+            auto_userns_opts=instance(AutoUserNsOptions),
+            metadata=text,
+            big_data=mapping(data),
+            flags=mapping(anything),
+            mount_opts=texts,
+            volatile=flag,
+            storage_opt=mapping(text),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DiffOptions:
@@ -163,6 +240,14 @@ class DiffOptions:
             if not isinstance(self.compression, int) or isinstance(self.compression, bool):
                 raise TypeError(f"compression must be a Compression, not {type(self.compression).__name__}")
             object.__setattr__(self, "compression", Compression(self.compression))
+
+
+def _image_big_data(param: str, value: object) -> None:
+    """A mapping of key to bytes, or a sequence of :class:`ImageBigData`."""
+    if isinstance(value, Mapping):
+        mapping(data)(param, value)
+    else:
+        sequence_of(ImageBigData)(param, value)
 
 
 #: layers nobody uses are reported by :meth:`Store.check` once older than this (seconds)
