@@ -4,7 +4,8 @@ Importing ``dataclasses`` pulls in ``inspect``, ``typing`` and ``re`` and builds
 class through several generated functions: about a fifth of a small command's run.
 This module's :func:`dataclass`, :func:`field` and :func:`replace` take the same
 arguments as the standard ones (only what the package uses: ``frozen``, ``slots``,
-``order``, ``default``, ``default_factory``) and make classes that behave the same:
+``order``, ``default``, ``default_factory``, ``__post_init__``, data-descriptor
+``default``\ s) and make classes that behave the same:
 the same ``__init__`` signature, ``__repr__``, ``__eq__``, ``__hash__``, ordering,
 frozen instances (:class:`FrozenInstanceError` is an ``AttributeError``) and
 ``__slots__``. The type checker sees the standard ones, so the classes are typed as
@@ -128,6 +129,7 @@ else:
         names = []
         types = {}
         defaults = {}
+        descriptors = {}
         for base in reversed(cls.__mro__[1:]):
             for name in base.__dict__.get("_struct_fields_", ()):
                 if name not in defaults:
@@ -143,7 +145,13 @@ else:
             if name not in defaults:
                 names.append(name)
             types[name] = annotation
-            defaults[name] = cls.__dict__.get(name, _MISSING)
+            raw = cls.__dict__.get(name, _MISSING)
+            if hasattr(type(raw), "__set__") and hasattr(type(raw), "__get__"):
+                # a data descriptor stays on the class; its class-level value is the
+                # default, as dataclasses takes it
+                descriptors[name] = raw
+                raw = raw.__get__(None, cls)
+            defaults[name] = raw
         params = []
         body = []
         scope = {"_osa": object.__setattr__, "_MISSING": _MISSING}
@@ -167,6 +175,9 @@ else:
                 body.append(f"  _s_{name}(self, {name})")
             else:
                 body.append(f"  _osa(self, {name!r}, {name})" if frozen else f"  self.{name} = {name}")
+        post_init = any("__post_init__" in k.__dict__ for k in cls.__mro__)
+        if post_init:  # as dataclasses: called after every field is set
+            body.append("  self.__post_init__()")
         source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "  pass") + "\n"
         namespace = dict(cls.__dict__)
         for name in names:
@@ -206,6 +217,7 @@ else:
                 default = defaults[name]
                 if default is not _MISSING and not isinstance(default, _Factory):
                     namespace[name] = default
+        namespace.update(descriptors)
         built = type(cls)(cls.__name__, cls.__bases__, namespace)
         setters = []
         for name in names:
@@ -218,7 +230,7 @@ else:
             else:
                 setters.append(_plain_setter(name))
         built._struct_key_ = staticmethod(_key_function(names))
-        built.__init__ = _lazy_init(built, cls.__qualname__, source, scope, names, defaults, setters)
+        built.__init__ = _lazy_init(built, cls.__qualname__, source, scope, names, defaults, setters, post_init)
         return built
 
     def _object_setter(name):
@@ -242,7 +254,7 @@ else:
     #: much as a few hundred generic calls, and most classes are made a few times per run
     _COMPILE_AFTER = 64
 
-    def _lazy_init(built, qualname, source, scope, names, defaults, setters):
+    def _lazy_init(built, qualname, source, scope, names, defaults, setters, post_init):
         """A generic ``__init__`` that binds arguments itself; after ``_COMPILE_AFTER``
         calls -- or at once for a call it cannot bind, so errors are Python's own -- it
         compiles the class's exact ``__init__`` (the signature dataclasses would give)
@@ -277,6 +289,8 @@ else:
                 else:
                     value = default
                 setter(self, value)
+            if post_init:
+                self.__post_init__()
             return None
 
         __init__.__qualname__ = f"{qualname}.__init__"

@@ -282,3 +282,41 @@ def test_structs_bind_arguments_as_dataclasses_before_and_after_compiling() -> N
             assert outcome[0] == outcome[1], call
         for i in range(100):  # past the compile threshold
             assert Ours(i).a == i
+
+
+class _Upper:
+    """A data descriptor used as a field default (what config's path fields are)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = "_" + name
+
+    def __get__(self, obj: object | None, owner: object = None) -> str:
+        return "dflt" if obj is None else str(getattr(obj, self.attr))
+
+    def __set__(self, obj: object, value: str) -> None:
+        setattr(obj, self.attr, value.upper())
+
+
+def test_structs_call_post_init_and_keep_data_descriptors_as_dataclasses_do() -> None:
+    """``__post_init__`` runs after the fields are set (generic and compiled binders),
+    and a data-descriptor default stays on the class, its class-level value the default."""
+    seen: list[object] = []
+
+    def make(module: object) -> type:
+        @module.dataclass  # type: ignore[attr-defined,misc]
+        class K:
+            p: _Upper = _Upper()
+            n: int = 0
+
+            def __post_init__(self) -> None:
+                seen.append((self.p, self.n))
+
+        return K  # type: ignore[no-any-return]
+
+    for module in (structs, dataclasses):
+        seen.clear()
+        K = make(module)
+        for i in range(70):  # past the compile threshold
+            K(n=i)
+        assert seen[0] == ("DFLT", 0) and seen[-1] == ("DFLT", 69)
+        assert K("abc").p == "ABC"
