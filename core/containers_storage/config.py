@@ -28,15 +28,33 @@ DEFAULT_PRIORITY = ("overlay", "aufs", "btrfs", "zfs", "vfs")
 _ROOTLESS_DRIVERS = ("btrfs", "overlay", "overlay2", "vfs")
 
 
+class _PathField:
+    """A path option: set from a ``str`` or :class:`os.PathLike`, read as a ``str``
+    (a dataclass field of this type takes either in ``__init__``, as mypy agrees)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = "_" + name
+
+    def __get__(self, obj: object | None, owner: object = None) -> str:
+        # on the class, the field's default (how dataclasses finds it)
+        return "" if obj is None else str(getattr(obj, self._attr, ""))
+
+    def __set__(self, obj: object, value: str | os.PathLike[str]) -> None:
+        if not isinstance(value, str | os.PathLike) or not isinstance(path := os.fspath(value), str):
+            raise TypeError(f"{self._attr[1:]} must be a str or os.PathLike path, not {type(value).__name__}")
+        setattr(obj, self._attr, path)
+
+
 @dataclass
 class StoreOptions:
-    """Everything needed to open a store (upstream's types.StoreOptions)."""
+    """Everything needed to open a store (upstream's types.StoreOptions); the roots may
+    be given as ``str`` or :class:`os.PathLike` (they read back as ``str``)."""
 
-    graph_root: str = ""
-    run_root: str = ""
+    graph_root: _PathField = _PathField()
+    run_root: _PathField = _PathField()
     #: split image store root (on-disk.md §9.2)
-    image_store: str = ""
-    rootless_storage_path: str = ""
+    image_store: _PathField = _PathField()
+    rootless_storage_path: _PathField = _PathField()
     #: "" means probe (config.md §5)
     driver_name: str = ""
     driver_priority: list[str] = field(default_factory=list)

@@ -87,12 +87,11 @@ class ParentUnknown(NotFoundError):
     default_message = "parent of layer not known"
 
 
-class BigDataUnknown(NotFoundError, FileNotFoundError):
-    """A named big-data item is missing from a layer, image or container that exists:
-    ``id`` is its owner's, ``key`` the item's name. Upstream wraps ``os.ErrNotExist``
-    here, so this is also a :class:`FileNotFoundError` (``errno`` ENOENT)."""
+class ItemUnknown(NotFoundError):
+    """Base of the errors about a named item (big data, its size or digest) of a layer,
+    image or container that exists: ``id`` is its owner's, ``key`` the item's name."""
 
-    default_message = "file does not exist"
+    default_message = "item not known"
 
     def __init__(
         self,
@@ -105,10 +104,31 @@ class BigDataUnknown(NotFoundError, FileNotFoundError):
     ) -> None:
         super().__init__(context, message=message, id=id, name=name)
         self.key = key
+
+
+class BigDataUnknown(ItemUnknown, FileNotFoundError):
+    """A named big-data item is missing. Upstream wraps ``os.ErrNotExist`` here, so this
+    is also a :class:`FileNotFoundError` (``errno`` ENOENT)."""
+
+    default_message = "file does not exist"
+
+    def __init__(
+        self,
+        context: str | None = None,
+        *,
+        message: str | None = None,
+        id: str | None = None,
+        name: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(context, message=message, id=id, name=name, key=key)
         self.errno = _errno.ENOENT
 
 
-class DigestUnknown(StorageError):
+class DigestUnknown(ItemUnknown):
+    """No digest is recorded for the item (upstream's ErrDigestUnknown, which does not
+    wrap ``os.ErrNotExist``: not a FileNotFoundError)."""
+
     default_message = "could not compute digest of item"
 
 
@@ -167,11 +187,12 @@ class LoadError(StorageError):
     default_message = "error loading storage metadata"
 
 
-class NotAContainer(StorageError):
+# raised when the item to delete does not exist: not-found errors, as lookups raise
+class NotAContainer(NotFoundError):
     default_message = "identifier is not a container"
 
 
-class NotALayer(StorageError):
+class NotALayer(NotFoundError):
     default_message = "identifier is not a layer"
 
 
@@ -179,7 +200,7 @@ class NotAnID(NotFoundError):
     default_message = "identifier is not a layer, image, or container"
 
 
-class NotAnImage(StorageError):
+class NotAnImage(NotFoundError):
     default_message = "identifier is not an image"
 
 
@@ -187,7 +208,7 @@ class ParentIsContainer(StorageError):
     default_message = "would-be parent layer is a container"
 
 
-class SizeUnknown(StorageError):
+class SizeUnknown(ItemUnknown):
     default_message = "size is not known"
 
 

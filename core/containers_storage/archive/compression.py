@@ -6,22 +6,13 @@ Numbers are upstream's ``archive.Compression`` values, stored in layer records.
 from __future__ import annotations
 
 import bz2
-import enum
 import lzma
 import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Protocol
 
 from ..errors import CorruptCompression
-
-
-class Compression(enum.IntEnum):
-    NONE = 0
-    BZIP2 = 1
-    GZIP = 2
-    XZ = 3
-    ZSTD = 4
-
+from .types import Compression as Compression
 
 _MAGIC = (
     (b"\x42\x5a\x68", Compression.BZIP2),

@@ -64,7 +64,8 @@ def list_image_data(ctx: Context) -> int:
 
 
 def get_image_data(ctx: Context) -> int:
-    return _get(ctx, lambda s, ref, key: s.image_big_data(ref, key))
+    # the image first, then its item by ID: the message names the ID, as upstream's does
+    return _get(ctx, lambda s, ref, key: s.image_big_data(s.image(ref).id, key))
 
 
 def get_image_data_size(ctx: Context) -> int:

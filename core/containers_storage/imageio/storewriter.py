@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
+from ..archive.types import Compression
 from ..errors import DuplicateID, LayerUnknown, StorageError
 from ..gojson import GoTime, dumps
 from . import digests
@@ -201,7 +202,7 @@ class StoreWriter:
             raise BlobMissing(f"layer {layer.digest}", message="blob not found in the source or the store")
         spool = tempfile.TemporaryFile(prefix="cs-image-layer-")  # noqa: SIM115 -- returned open
         try:
-            with self.store.diff("", found[0].id, DiffOptions(compression=0)) as diff:
+            with self.store.diff("", found[0].id, DiffOptions(compression=Compression.NONE)) as diff:
                 shutil.copyfileobj(diff, spool, 1 << 20)
             spool.seek(0)
         except BaseException:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import DigestUnknown, SizeUnknown, StorageError
+from ..errors import DigestUnknown, NotFoundError, SizeUnknown
 from ..gojson import go_quote
 from ..structs import replace
 from ..typeshim import Protocol, TypeVar
@@ -66,7 +66,7 @@ class BigDataStore(RecordStore[B]):
     """A record store whose records carry big data in ``<dir>/<id>/<key-file>``."""
 
     #: error raised when a reference does not resolve
-    unknown_error: type[StorageError] = StorageError
+    unknown_error: type[NotFoundError] = NotFoundError
     #: whether that error names the reference (upstream's images do, containers do not)
     unknown_names_ref = False
 
@@ -124,7 +124,7 @@ class BigDataStore(RecordStore[B]):
         rec = self.resolve(ref)
         if rec is None:
             context = f"locating {self.kind} with ID {go_quote(ref)}" if self.unknown_names_ref else None
-            raise self.unknown_error(context)
+            raise self.unknown_error(context, id=ref)
         return rec
 
     def big_data_path(self, ref: str, key: str) -> str:
@@ -143,7 +143,7 @@ class BigDataStore(RecordStore[B]):
         try:
             return len(self.big_data(ref, key))
         except FileNotFoundError:
-            raise SizeUnknown() from None
+            raise SizeUnknown(id=rec.id, key=key) from None
 
     def big_data_digest(self, ref: str, key: str) -> str:
         rec = self.get(ref)
@@ -151,7 +151,7 @@ class BigDataStore(RecordStore[B]):
         d = rec.big_data_digests.get(key)
         if d:
             return d
-        raise DigestUnknown()
+        raise DigestUnknown(id=rec.id, key=key)
 
     def write_big_data(self, ref: str, key: str, data: bytes, digest: str, *, fresh: bool = False) -> bool:
         """Store the item and record it; returns whether the record changed (§5.1: only

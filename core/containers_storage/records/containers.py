@@ -157,7 +157,7 @@ class ContainerStore(BigDataStore[Container]):
         try:
             data = self.big_data(ref, key)
         except FileNotFoundError:
-            raise SizeUnknown() from None
+            raise SizeUnknown(id=rec.id, key=key) from None
         self.set_big_data(ref, key, data)
         return len(data)
 
@@ -168,6 +168,6 @@ class ContainerStore(BigDataStore[Container]):
         try:
             data = self.big_data(ref, key)
         except FileNotFoundError:
-            raise DigestUnknown() from None
+            raise DigestUnknown(id=rec.id, key=key) from None
         self.set_big_data(ref, key, data)
         return sha256_of(data)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from ..archive.types import Compression
 from ..drivers.api import ApplyDiffOpts, Change, CreateOpts, Driver, MountOpts
 from ..errors import (
     DuplicateID,
@@ -262,7 +263,7 @@ class LayerStore(RecordStore[Layer]):
     def _get(self, ref: str) -> Layer:
         rec = self.resolve(ref)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=ref)
         return rec
 
     # -- big data ------------------------------------------------------------------------
@@ -337,7 +338,7 @@ class LayerStore(RecordStore[Layer]):
             uncompressed_digest=tmpl.uncompressed_digest if tmpl else "",
             toc_digest=tmpl.toc_digest if tmpl else "",
             uncompressed_size=tmpl.uncompressed_size if tmpl else 0,
-            compression=tmpl.compression if tmpl else 0,
+            compression=tmpl.compression if tmpl else Compression.NONE,
             uidset=tmpl.uidset if tmpl else (),
             gidset=tmpl.gidset if tmpl else (),
             flags={**(flags or {}), INCOMPLETE_FLAG: True},
@@ -488,7 +489,7 @@ class LayerStore(RecordStore[Layer]):
                 compressed_size=compressed_size,
                 uncompressed_digest=plain_digest,
                 uncompressed_size=result.uncompressed_size,
-                compression=int(result.compression),
+                compression=Compression(result.compression),
                 uidset=tuple(sorted(set(result.uids))),
                 gidset=tuple(sorted(set(result.gids))),
             )
@@ -568,7 +569,7 @@ class LayerStore(RecordStore[Layer]):
         with self._mounts_locked(True):
             rec = self.resolve(ref) or self.layer_by_mount_point(ref)
             if rec is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=ref)
             self.usable(rec)
             path, count = self._mounts.get(rec.id, ("", 0))
             if conditional and count == 0:
@@ -626,7 +627,7 @@ class LayerStore(RecordStore[Layer]):
         )
 
     def diff(
-        self, from_: str, to: str, compression: int | None, lookup: Callable[[str], Layer | None]
+        self, from_: str, to: str, compression: Compression | None, lookup: Callable[[str], Layer | None]
     ) -> IO[bytes]:
         """The tar stream of ``to`` against ``from_``: replayed byte for byte from the
         tar-split file when diffing against the parent, else built by the driver."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..archive.types import Compression
 from ..gojson import GoTime, go_map
 from ..idtools import IDMap, IDMaps
 from ..structs import dataclass, field
@@ -186,8 +187,7 @@ class Layer:
     #: the uncompressed stream was not, so ``uncompressed_digest`` stays empty
     toc_digest: str = ""
     uncompressed_size: int = 0
-    #: 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
-    compression: int = 0
+    compression: Compression = Compression.NONE
     uidset: tuple[int, ...] = ()
     gidset: tuple[int, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)
@@ -228,7 +228,7 @@ class Layer:
             uncompressed_digest=_str(d, "diff-digest"),
             toc_digest=_str(d, "toc-digest"),
             uncompressed_size=_int(d, "diff-size"),
-            compression=_int(d, "compression"),
+            compression=Compression(_int(d, "compression")),
             uidset=_ints(d, "uidset"),
             gidset=_ints(d, "gidset"),
             flags=_obj(d, "flags"),

@@ -15,6 +15,7 @@ from ..idtools import IDMappings
 from ..records.model import (
     Layer,
 )
+from .argtypes import checked, text
 from .layers import LayersMixin
 from .options import (
     IDMappingOptions,
@@ -38,6 +39,7 @@ class AdditionalMixin(LayersMixin):
                 out.append(value.strip())
         return out
 
+    @checked(digest=text, image_ref=text)
     def lookup_additional_layer(self, digest: str, image_ref: str = "") -> AdditionalLayerHandle:
         """The layer with compressed ``digest`` of image ``image_ref`` in an additional
         layer store (upstream ``LookupAdditionalLayer``), found through the
@@ -48,7 +50,7 @@ class AdditionalMixin(LayersMixin):
         self._fresh_driver()
         found = self._plugins.additional_layer(digest, image_ref, self._additional_layer_stores())
         if found is None:
-            raise LayerUnknown()
+            raise LayerUnknown(name=digest)
         try:
             with found.info() as f:
                 data = loads(f.read())
@@ -73,7 +75,7 @@ class AdditionalMixin(LayersMixin):
             if parent:
                 parent_rec = self._lookup_layer([layers, *ro])(parent)
                 if parent_rec is None:
-                    raise LayerUnknown(f"layer {go_quote(parent)}")
+                    raise LayerUnknown(f"layer {go_quote(parent)}", id=parent)
                 if self._containers.by_layer(parent_rec.id) is not None:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
             native = getattr(self.driver, "lookup_additional_layer", None)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from functools import partial
 
+from ..archive.types import Compression
 from ..chunked.formats import LAYER_DATA_BIG_DATA, TOC_BIG_DATA
 from ..drivers.api import Driver, MountOpts
 from ..errors import (
@@ -39,6 +40,7 @@ from ..records.layers import LayerStore
 from ..records.model import (
     Layer,
 )
+from .argtypes import checked, instance
 from .containers import ContainersMixin
 from .options import (
     DEFAULT_UNREFERENCED_AGE,
@@ -66,6 +68,7 @@ class MaintenanceMixin(ContainersMixin):
         links = any("use_hard_links" in k and v == "true" for k, v in self._options.pull_options.items())
         return Ignore(ownership=ownership or masked, timestamps=links, permissions=masked, filetype=masked)
 
+    @checked(options=instance(CheckOptions, none=True))
     def check(self, options: CheckOptions | None = None) -> CheckReport:
         """Find damage (cli.md §5.7 ``check``): unreadable big data, layers whose diff no
         longer reproduces its digest or size, layers that do not mount or whose mounted
@@ -263,7 +266,7 @@ class MaintenanceMixin(ContainersMixin):
         count = 0
         found: list[Header] = []
         try:
-            stream = store.diff("", rec.id, 0, self._lookup_layer(stores))
+            stream = store.diff("", rec.id, Compression.NONE, self._lookup_layer(stores))
         except Exception as exc:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
@@ -314,6 +317,7 @@ class MaintenanceMixin(ContainersMixin):
         if ok:
             headers[rec.id] = found
 
+    @checked(report=instance(CheckReport), options=instance(RepairOptions, none=True))
     def repair(self, report: CheckReport, options: RepairOptions | None = None) -> list[Exception]:
         """Remove what :meth:`check` found damaged: containers (only with
         ``remove_containers``), images, then layers -- known ones deepest first,
