@@ -80,7 +80,10 @@ nitpick_ignore_regex = [
 # imageio functions) may be defined in submodules, and signatures name the defining
 # module. ``_aliases`` maps each defining path to the documented one.
 _FACADES = ("containers_storage.store", "containers_storage.imageio")
-_aliases: dict[str, str] = {}
+_aliases: dict[str, str] = {
+    # StoreOptions' path fields (a descriptor): set from a str or os.PathLike, read as str
+    "_PathField": "containers_storage.store.options.StrPath",
+}
 
 
 def _build_aliases() -> None:
