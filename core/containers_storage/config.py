@@ -356,15 +356,19 @@ def _read_source(path: str) -> _Source:
 def _read_config(path: str) -> _ConfigFile:
     """Parse and type-check one file: a wrong type is an error naming the file, the line
     and the key, never a value turned into a path (config.md §2)."""
-    import tomllib
+    from .simpletoml import loads as plain_toml
 
     source = _read_source(path)
-    try:
-        data = tomllib.loads(source.text)
-    except tomllib.TOMLDecodeError as e:
-        raise source.syntax_error(str(e)) from None
-    except RecursionError:
-        raise ConfigError(message=f"{path}: not valid TOML: nested too deeply") from None
+    data = plain_toml(source.text)  # the usual file, without importing tomllib
+    if data is None:
+        import tomllib
+
+        try:
+            data = tomllib.loads(source.text)
+        except tomllib.TOMLDecodeError as e:
+            raise source.syntax_error(str(e)) from None
+        except RecursionError:
+            raise ConfigError(message=f"{path}: not valid TOML: nested too deeply") from None
     unknown: list[str] = []
     _check_integers(source, data, "")
     storage = data.get("storage", {})
