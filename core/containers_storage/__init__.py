@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         InvalidMappings,
         InvalidOption,
         InvalidTarHeader,
+        ItemUnknown,
         LayerContentModified,
         LayerDataMissing,
         LayerHasChildren,
@@ -158,7 +159,7 @@ _HOMES = {
     ),
     # errors
     ".errors": (
-        "StorageError NotFoundError ContainerUnknown ImageUnknown LayerUnknown ParentUnknown "
+        "StorageError NotFoundError ContainerUnknown ImageUnknown LayerUnknown ParentUnknown ItemUnknown "
         "BigDataUnknown DigestUnknown DuplicateID DuplicateName DuplicateImageNames "
         "DuplicateLayerNames ImageUsedByContainer IncompleteOptions InvalidBigDataName InvalidID "
         "LayerHasChildren LayerNotMounted LayerUsedByContainer LayerUsedByImage LoadError "
@@ -231,6 +232,7 @@ __all__ = [
     "InvalidOption",
     "InvalidReference",
     "InvalidTarHeader",
+    "ItemUnknown",
     "Layer",
     "LayerContentModified",
     "LayerDataMissing",
