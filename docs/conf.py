@@ -72,13 +72,18 @@ nitpick_ignore_regex = [
     ("py:.*", r"IO|BinaryIO|TextIO|Any|Callable|Iterator|Iterable|Sequence|Mapping|MutableMapping"),
     ("py:.*", r"Generator|ClassVar|Protocol|Generic|Self|Literal|Optional|Union|TracebackType"),
     ("py:.*", r"PathLike|IntEnum|Enum|ABC|RawIOBase|BufferedIOBase|ExitStack|Collection|Pattern"),
+    # a type variable defined for the type checker only (``T``, ``E``): no class of ours
+    ("py:class", r"[A-Z]"),
 ]
 
 # Names documented where users import them (containers_storage.store.Store, the
 # imageio functions) may be defined in submodules, and signatures name the defining
 # module. ``_aliases`` maps each defining path to the documented one.
 _FACADES = ("containers_storage.store", "containers_storage.imageio")
-_aliases: dict[str, str] = {}
+_aliases: dict[str, str] = {
+    # StoreOptions' path fields (a descriptor): set from a str or os.PathLike, read as str
+    "_PathField": "containers_storage.store.options.StrPath",
+}
 
 
 def _build_aliases() -> None:
@@ -115,7 +120,8 @@ def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     for real, documented in _aliases.items():
         if target == real or target.startswith(real + "."):
             return resolve(documented + target[len(real):])
-    if _is_type_variable(target):
+    module = node.get("py:module") or ""
+    if _is_type_variable(target) or (module and _is_type_variable(f"{module}.{target}")):
         return contnode
     if not target.startswith("containers_storage."):
         found = [name for name in domain.objects if name.endswith("." + target)]

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         InvalidMappings,
         InvalidOption,
         InvalidTarHeader,
+        ItemUnknown,
         LayerContentModified,
         LayerDataMissing,
         LayerHasChildren,
@@ -133,117 +134,46 @@ if TYPE_CHECKING:
         get_store,
     )
 
-#: where each exported name lives (its module, relative to this package)
-_EXPORTS = {
+#: where the exported names live (modules relative to this package), as text: a dict of
+#: a hundred entries would cost more to compile than the rest of the file
+_HOMES = {
     # the store and its option and report types
-    "get_store": ".store",
-    "Store": ".store",
-    "AdditionalLayerHandle": ".store",
-    "AutoUserNsOptions": ".store",
-    "CheckOptions": ".store",
-    "CheckReport": ".store",
-    "ContainerOptions": ".store",
-    "DiffOptions": ".store",
-    "IDMappingOptions": ".store",
-    "ImageBigData": ".store",
-    "ImageOptions": ".store",
-    "LayerOptions": ".store",
-    "RepairOptions": ".store",
+    ".store": (
+        "get_store Store AdditionalLayerHandle AutoUserNsOptions CheckOptions CheckReport "
+        "ContainerOptions DiffOptions IDMappingOptions ImageBigData ImageOptions LayerOptions "
+        "RepairOptions"
+    ),
     # options
-    "StoreOptions": ".config",
-    "load_store_options": ".config",
-    "complete_store_options": ".config",
+    ".config": "StoreOptions load_store_options complete_store_options",
     # records
-    "Layer": ".records.model",
-    "Image": ".records.model",
-    "Container": ".records.model",
+    ".records.model": "Layer Image Container",
     # for driver authors
-    "Driver": ".drivers.api",
-    "DriverInfo": ".drivers.api",
-    "Change": ".drivers.api",
-    "ChangeKind": ".drivers.api",
+    ".drivers.api": "Driver DriverInfo Change ChangeKind",
     # for plugin authors
-    "hookimpl": ".hookspecs",
+    ".hookspecs": "hookimpl",
     # images in and out
-    "import_image": ".imageio",
-    "export_image": ".imageio",
-    "ExportedImage": ".imageio",
-    "Platform": ".imageio",
-    "ImageIOError": ".imageio",
-    "InvalidImageSource": ".imageio",
-    "InvalidReference": ".imageio",
-    "ImageNotFound": ".imageio",
-    "BlobMissing": ".imageio",
-    "DigestMismatch": ".imageio",
-    "UnsupportedMediaType": ".imageio",
-    "UnsupportedDigest": ".imageio",
-    "PlatformNotFound": ".imageio",
-    "UnsafeArchivePath": ".imageio",
+    ".imageio": (
+        "import_image export_image ExportedImage Platform ImageIOError InvalidImageSource "
+        "InvalidReference ImageNotFound BlobMissing DigestMismatch UnsupportedMediaType "
+        "UnsupportedDigest PlatformNotFound UnsafeArchivePath"
+    ),
     # errors
-    "StorageError": ".errors",
-    "NotFoundError": ".errors",
-    "ContainerUnknown": ".errors",
-    "ImageUnknown": ".errors",
-    "LayerUnknown": ".errors",
-    "ParentUnknown": ".errors",
-    "BigDataUnknown": ".errors",
-    "DigestUnknown": ".errors",
-    "DuplicateID": ".errors",
-    "DuplicateName": ".errors",
-    "DuplicateImageNames": ".errors",
-    "DuplicateLayerNames": ".errors",
-    "ImageUsedByContainer": ".errors",
-    "IncompleteOptions": ".errors",
-    "InvalidBigDataName": ".errors",
-    "InvalidID": ".errors",
-    "LayerHasChildren": ".errors",
-    "LayerNotMounted": ".errors",
-    "LayerUsedByContainer": ".errors",
-    "LayerUsedByImage": ".errors",
-    "LoadError": ".errors",
-    "NotAContainer": ".errors",
-    "NotALayer": ".errors",
-    "NotAnID": ".errors",
-    "NotAnImage": ".errors",
-    "ParentIsContainer": ".errors",
-    "SizeUnknown": ".errors",
-    "StoreIsReadOnly": ".errors",
-    "NotSupported": ".errors",
-    "InvalidMappings": ".errors",
-    "NoAvailableIDs": ".errors",
-    "LayerUnaccounted": ".errors",
-    "LayerUnreferenced": ".errors",
-    "LayerIncorrectContentDigest": ".errors",
-    "LayerIncorrectContentSize": ".errors",
-    "LayerContentModified": ".errors",
-    "LayerDataMissing": ".errors",
-    "LayerMissing": ".errors",
-    "ImageLayerMissing": ".errors",
-    "ImageDataMissing": ".errors",
-    "ImageDataIncorrectSize": ".errors",
-    "ContainerImageMissing": ".errors",
-    "ContainerDataMissing": ".errors",
-    "ContainerDataIncorrectSize": ".errors",
-    "DriverError": ".errors",
-    "DriverNotSupported": ".errors",
-    "DriverPrerequisites": ".errors",
-    "IncompatibleFS": ".errors",
-    "DriverNotInstalled": ".errors",
-    "DriverLoadError": ".errors",
-    "DuplicateDriver": ".errors",
-    "NoDriverAvailable": ".errors",
-    "DriverLayerUnknown": ".errors",
-    "InvalidOption": ".errors",
-    "ConfigError": ".errors",
-    "ArchiveError": ".errors",
-    "InvalidTarHeader": ".errors",
-    "UnexpectedEOF": ".errors",
-    "CorruptCompression": ".errors",
-    "UnsafeArchive": ".errors",
-    "UnsupportedTarEntry": ".errors",
-    "DuplicateTarPath": ".errors",
-    "TarSplitIntegrity": ".errors",
-    "UnmappableID": ".errors",
+    ".errors": (
+        "StorageError NotFoundError ContainerUnknown ImageUnknown LayerUnknown ParentUnknown ItemUnknown "
+        "BigDataUnknown DigestUnknown DuplicateID DuplicateName DuplicateImageNames "
+        "DuplicateLayerNames ImageUsedByContainer IncompleteOptions InvalidBigDataName InvalidID "
+        "LayerHasChildren LayerNotMounted LayerUsedByContainer LayerUsedByImage LoadError "
+        "NotAContainer NotALayer NotAnID NotAnImage ParentIsContainer SizeUnknown "
+        "StoreIsReadOnly NotSupported InvalidMappings NoAvailableIDs LayerUnaccounted "
+        "LayerUnreferenced LayerIncorrectContentDigest LayerIncorrectContentSize "
+        "LayerContentModified LayerDataMissing LayerMissing ImageLayerMissing ImageDataMissing "
+        "ImageDataIncorrectSize ContainerImageMissing ContainerDataMissing "
+        "ContainerDataIncorrectSize DriverError DriverNotSupported DriverPrerequisites "
+        "IncompatibleFS DriverNotInstalled DriverLoadError DuplicateDriver NoDriverAvailable "
+        "DriverLayerUnknown InvalidOption ConfigError ArchiveError InvalidTarHeader "
+        "UnexpectedEOF CorruptCompression UnsafeArchive UnsupportedTarEntry DuplicateTarPath "
+        "TarSplitIntegrity UnmappableID"
+    ),
 }
 
 __all__ = [
@@ -302,6 +232,7 @@ __all__ = [
     "InvalidOption",
     "InvalidReference",
     "InvalidTarHeader",
+    "ItemUnknown",
     "Layer",
     "LayerContentModified",
     "LayerDataMissing",
@@ -354,7 +285,11 @@ __all__ = [
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag a misspelt name
 
+    _EXPORTS: dict[str, str] = {}  # name -> module, made on first use
+
     def __getattr__(name: str) -> object:
+        if not _EXPORTS:
+            _EXPORTS.update((n, module) for module, names in _HOMES.items() for n in names.split())
         module = _EXPORTS.get(name)
         if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
