@@ -4,8 +4,8 @@ Importing ``dataclasses`` pulls in ``inspect``, ``typing`` and ``re`` and builds
 class through several generated functions: about a fifth of a small command's run.
 This module's :func:`dataclass`, :func:`field` and :func:`replace` take the same
 arguments as the standard ones (only what the package uses: ``frozen``, ``slots``,
-``order``, ``default``, ``default_factory``, ``__post_init__``, data-descriptor
-``default``\ s) and make classes that behave the same:
+``order``, ``default``, ``default_factory``, ``__post_init__``, data
+descriptors as defaults) and make classes that behave the same:
 the same ``__init__`` signature, ``__repr__``, ``__eq__``, ``__hash__``, ordering,
 frozen instances (:class:`FrozenInstanceError` is an ``AttributeError``) and
 ``__slots__``. The type checker sees the standard ones, so the classes are typed as
@@ -230,7 +230,9 @@ else:
             else:
                 setters.append(_plain_setter(name))
         built._struct_key_ = staticmethod(_key_function(names))
-        built.__init__ = _lazy_init(built, cls.__qualname__, source, scope, names, defaults, setters, post_init)
+        built.__init__ = _lazy_init(
+            built, cls.__qualname__, source, scope, names, defaults, setters, post_init
+        )
         return built
 
     def _object_setter(name):
