@@ -10,12 +10,12 @@ tree works too. Registered as a ``trylast`` implementation of the
 from __future__ import annotations
 
 import errno
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .gojson import loads
 from .hookspecs import hookimpl
 
 #: the three entries a layer directory must hold to be offered
@@ -117,7 +117,7 @@ class DirectoryLayer:
         store reports that when it reads the record itself)."""
         try:
             with self.info() as f:
-                record: Any = json.loads(f.read() or b"{}")
+                record: Any = loads(f.read() or b"{}")
         except (OSError, ValueError):
             return None
         return record.get(key) if isinstance(record, dict) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ from ..errors import (
     ParentIsContainer,
     StorageError,
 )
-from ..gojson import go_quote
+from ..gojson import go_quote, loads
 from ..idtools import IDMappings
 from ..records.model import (
     Layer,
@@ -52,7 +51,7 @@ class AdditionalMixin(LayersMixin):
             raise LayerUnknown()
         try:
             with found.info() as f:
-                data = json.loads(f.read())
+                data = loads(f.read())
             if not isinstance(data, dict):
                 raise RecordFormatError("not a JSON object")
             info = Layer.from_json(data)
