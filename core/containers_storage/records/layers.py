@@ -633,6 +633,9 @@ class LayerStore(RecordStore[Layer]):
         if kind in _NO_COMPRESSOR:
             # upstream can decompress these but not produce them
             raise StorageError(message=f"unsupported compression format {_NO_COMPRESSOR[kind]}")
+        if not 0 <= kind <= 4:
+            # a record someone else wrote (upstream loads any int there, then fails alike)
+            raise StorageError(f"layer {to_rec.id}", message=f"unsupported compression format {kind}")
         ts_path = self.tar_split_path(to_rec.id)
         chunks: Iterator[bytes]
         if from_id == to_rec.parent and os.path.exists(ts_path):
