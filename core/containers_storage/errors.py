@@ -233,6 +233,20 @@ class LayerMissing(StorageError):
     default_message = "layer is missing"
 
 
+class LayerParentCycle(StorageError):
+    """A layer's parent chain comes back to a layer already on it (a record someone else
+    wrote; an addition: upstream's walks never end on such a chain)."""
+
+    default_message = "layer's parent chain loops"
+
+
+class LayerMountCountInvalid(StorageError):
+    """A mount record's count is negative or beyond any count mounting could reach (an
+    addition: upstream takes it as it is); the count is clamped, not trusted."""
+
+    default_message = "layer mount count is not valid"
+
+
 class ImageLayerMissing(StorageError):
     default_message = "image layer is missing"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from itertools import pairwise
 from typing import IO, Any, BinaryIO
@@ -190,13 +190,18 @@ class LayersMixin(StoreLocks):
             layers.set_big_data(id, key, payload)
 
     def delete_layer(self, id: str) -> None:
+        self._delete_layer(id)
+
+    def _delete_layer(self, id: str, along: Collection[str] = ()) -> None:
+        """``delete_layer``; children in ``along`` (being removed with it: repair's parent
+        loops) do not keep it."""
         with self._write_all():
             rec = self._layers.resolve(id)
             if rec is None:
                 raise NotALayer()
             # "" links to nothing (a record someone else wrote may still have that ID)
             for other in self._layers.all():
-                if rec.id and other.parent == rec.id:
+                if rec.id and other.parent == rec.id and other.id not in along:
                     raise LayerHasChildren(f"used by layer {other.id}")
             images = self._images.all()
             for img in images:

@@ -25,6 +25,7 @@ from ..errors import (
     LayerIncorrectContentDigest,
     LayerIncorrectContentSize,
     LayerMissing,
+    LayerParentCycle,
     LayerUnaccounted,
     LayerUnknown,
     LayerUnreferenced,
@@ -34,6 +35,7 @@ from ..errors import (
     StorageError,
 )
 from ..gojson import GoTime, go_quote
+from ..records.chains import looping_layers, parent_chain
 from ..records.files import remove_tree
 from ..records.ids import id_problem
 from ..records.layers import LayerStore
@@ -83,6 +85,10 @@ class MaintenanceMixin(ContainersMixin):
             stack.enter_context(self._images.reading())
             image_stores = [self._images, *stack.enter_context(self._ro_images_reading())]
             layers = self._layers.all()
+
+            def parent_of(lid: str) -> str:
+                return report.layer_parents.get(lid, "")
+
             #: primary layers -> whether an image or container uses them
             referenced: dict[str, bool] = {}
             ro_known: set[str] = set()
@@ -114,6 +120,11 @@ class MaintenanceMixin(ContainersMixin):
                         )
                     if opts.layer_digests and rec.uncompressed_digest:
                         self._check_layer_digest(store, rec, errs, headers, desc, layer_stores)
+            loops = looping_layers(report.layer_parents)
+            for lid, member in loops.items():
+                errs = report.layers[lid] if lid in referenced else report.ro_layers.setdefault(lid, [])
+                why = f"its parent chain loops through layer {member}"
+                errs.append(LayerParentCycle(f"layer {lid}", message=why))
             for rec in layers:
                 errs = report.layers[rec.id]
                 if not opts.layer_mountable or any(isinstance(e, InvalidID) for e in errs):
@@ -126,11 +137,13 @@ class MaintenanceMixin(ContainersMixin):
                 try:
                     if opts.layer_digests and rec.uncompressed_digest and opts.layer_contents:
                         chain: list[list[Header]] = []
-                        lid = rec.id
-                        while lid and lid in headers:
+                        known = rec.id not in loops
+                        for lid in parent_chain(rec.id, parent_of) if known else ():
+                            if lid not in headers:
+                                known = False
+                                break
                             chain.insert(0, headers[lid])
-                            lid = report.layer_parents.get(lid, "")
-                        if not lid:  # every diff down the chain is known
+                        if known:  # every diff down the chain is known
                             # files were re-owned unless the maps could be shifted at mount time
                             shifted = self._can_shift(rec.uid_map, rec.gid_map)
                             maps = None if shifted else (rec.uid_map, rec.gid_map)
@@ -181,15 +194,16 @@ class MaintenanceMixin(ContainersMixin):
                         if not top or top in seen:
                             continue
                         seen.add(top)
-                        lid = top
-                        while lid:
-                            if lid in referenced:
-                                referenced[lid] = True
-                            elif lid not in ro_known:
-                                ierrs.append(ImageLayerMissing(f"{desc}image {img.id}: layer {lid}"))
-                            ierrs.extend(report.layers.get(lid, ()))
-                            ierrs.extend(report.ro_layers.get(lid, ()))
-                            lid = report.layer_parents.get(lid, "")
+                        try:
+                            for lid in parent_chain(top, parent_of):
+                                if lid in referenced:
+                                    referenced[lid] = True
+                                elif lid not in ro_known:
+                                    ierrs.append(ImageLayerMissing(f"{desc}image {img.id}: layer {lid}"))
+                                ierrs.extend(report.layers.get(lid, ()))
+                                ierrs.extend(report.ro_layers.get(lid, ()))
+                        except LayerParentCycle:
+                            pass  # the layers of the loop carry the error, now the image's too
             with self._containers.reading():
                 for ctr in self._containers.all():
                     cerrs = report.containers.setdefault(ctr.id, [])
@@ -328,12 +342,12 @@ class MaintenanceMixin(ContainersMixin):
         def unaccounted(lid: str) -> bool:
             return any(isinstance(e, LayerUnaccounted) for e in report.layers[lid])
 
+        loops = looping_layers(report.layer_parents)
+
         def depth(lid: str) -> int:
-            n, parent = 0, report.layer_parents.get(lid, "")
-            while parent:
-                n += 1
-                parent = report.layer_parents.get(parent, "")
-            return n
+            if lid in loops:
+                return 0
+            return sum(1 for _ in parent_chain(lid, lambda x: report.layer_parents.get(x, ""))) - 1
 
         order = sorted(
             report.layers,
@@ -352,7 +366,8 @@ class MaintenanceMixin(ContainersMixin):
                             self.unmount(lid, force=True)
                         except StorageError:
                             pass
-                        self.delete_layer(lid)
+                        # the layers of a loop are each other's children: removed together
+                        self._delete_layer(lid, along=loops.keys())
                 except (LayerUnknown, NotALayer, FileNotFoundError):
                     pass
                 except (StorageError, OSError) as exc:
