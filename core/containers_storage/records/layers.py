@@ -38,6 +38,9 @@ from .model import INCOMPLETE_FLAG, Layer
 TAR_SPLIT_SUFFIX = ".tar-split.gz"
 #: compressions a diff cannot be produced in, with upstream's extension names
 _NO_COMPRESSOR = {1: "tar.bz2", 3: "tar.xz"}
+#: mount counts above this cannot come from mounting (one per mount call): a record
+#: holding one was written by something else
+MAX_MOUNT_COUNT = (1 << 31) - 1
 
 
 def apply_name_operation(old: Sequence[str], given: Sequence[str], op: str) -> tuple[str, ...]:
@@ -81,6 +84,7 @@ class LayerStore(RecordStore[Layer]):
         self.mounts_lock = mounts_lock
         self.mounts_path = os.path.join(run_dir, "mountpoints.json") if run_dir else ""
         self._mounts: dict[str, tuple[str, int]] = {}
+        self._invalid_mounts: dict[str, int] = {}
         self._mounts_token: bytes | None = None
         self._by_compressed: dict[str, list[str]] | None = None
         self._by_uncompressed: dict[str, list[str]] | None = None
@@ -187,14 +191,35 @@ class LayerStore(RecordStore[Layer]):
         assert self.mounts_lock is not None
         token = self.mounts_lock.last_write()
         mounts: dict[str, tuple[str, int]] = {}
+        invalid: dict[str, int] = {}
         for data in read_json_array(self.mounts_path)[0]:
             lid, path, count = data.get("id"), data.get("path"), data.get("count")
-            if not isinstance(lid, str) or not isinstance(path, str) or not isinstance(count, int):
-                raise LoadError(f"loading {self.mounts_path}", message="malformed mount record")
+            if count is None:
+                count = 0  # as Go decodes a missing or null count
+            if lid.__class__ is not str or path.__class__ is not str or count.__class__ is not int:
+                field = "id" if lid.__class__ is not str else "path" if path.__class__ is not str else "count"
+                why = f"malformed mount record: field {field!r}"
+                raise LoadError(f"loading {self.mounts_path}", message=why)
+            if not 0 <= count <= MAX_MOUNT_COUNT:
+                # clamped: a negative count is no mount; an impossible one is one mount
+                # (the next unmount unmounts); check reports it until the next save
+                invalid[lid] = count
+                count = 0 if count < 0 else 1
             if lid in self._records and path and count > 0:
                 mounts[lid] = (os.path.normpath(path), count)
         self._mounts = mounts
+        self._invalid_mounts = invalid
         self._mounts_token = token
+
+    def invalid_mount_counts(self) -> dict[str, int]:
+        """Layer ID -> the out-of-range count its mount record holds (taken clamped)."""
+        with self._mounts_locked(False):
+            return dict(self._invalid_mounts)
+
+    def rewrite_mounts(self) -> None:
+        """Save the mount records with clamped counts (repair)."""
+        with self._mounts_locked(True):
+            self._save_mounts()
 
     def _save_mounts(self) -> None:
         assert self.mounts_lock is not None
@@ -206,6 +231,7 @@ class LayerStore(RecordStore[Layer]):
         self._mounts_token = self.mounts_lock.record_write()
         os.makedirs(os.path.dirname(self.mounts_path), 0o700, exist_ok=True)
         write_atomic(self.mounts_path, dumps(entries).encode())
+        self._invalid_mounts = {}
 
     def public(self, rec: Layer) -> Layer:
         """The record as callers see it: with its mount point and count."""

@@ -25,6 +25,7 @@ from ..errors import (
     LayerIncorrectContentDigest,
     LayerIncorrectContentSize,
     LayerMissing,
+    LayerMountCountInvalid,
     LayerParentCycle,
     LayerUnaccounted,
     LayerUnknown,
@@ -38,7 +39,7 @@ from ..gojson import GoTime, go_quote
 from ..records.chains import looping_layers, parent_chain
 from ..records.files import remove_tree
 from ..records.ids import id_problem
-from ..records.layers import LayerStore
+from ..records.layers import MAX_MOUNT_COUNT, LayerStore
 from ..records.model import (
     Layer,
 )
@@ -120,6 +121,12 @@ class MaintenanceMixin(ContainersMixin):
                         )
                     if opts.layer_digests and rec.uncompressed_digest:
                         self._check_layer_digest(store, rec, errs, headers, desc, layer_stores)
+            if self._layers.mounts_lock is not None:
+                for lid, count in self._layers.invalid_mount_counts().items():
+                    if lid in referenced:
+                        taken = 0 if count < 0 else 1
+                        why = f"mount count {count} is out of range [0, {MAX_MOUNT_COUNT}], taken as {taken}"
+                        report.layers[lid].append(LayerMountCountInvalid(f"layer {lid}", message=why))
             loops = looping_layers(report.layer_parents)
             for lid, member in loops.items():
                 errs = report.layers[lid] if lid in referenced else report.ro_layers.setdefault(lid, [])
@@ -200,8 +207,9 @@ class MaintenanceMixin(ContainersMixin):
                                     referenced[lid] = True
                                 elif lid not in ro_known:
                                     ierrs.append(ImageLayerMissing(f"{desc}image {img.id}: layer {lid}"))
-                                ierrs.extend(report.layers.get(lid, ()))
-                                ierrs.extend(report.ro_layers.get(lid, ()))
+                                # a mount record's count is not the image's fault
+                                ierrs.extend(_image_relevant(report.layers.get(lid, ())))
+                                ierrs.extend(_image_relevant(report.ro_layers.get(lid, ())))
                         except LayerParentCycle:
                             pass  # the layers of the loop carry the error, now the image's too
             with self._containers.reading():
@@ -353,10 +361,15 @@ class MaintenanceMixin(ContainersMixin):
             report.layers,
             key=lambda lid: (1, report.layer_order.get(lid, 0)) if unaccounted(lid) else (0, -depth(lid)),
         )
+        if any(isinstance(e, LayerMountCountInvalid) for errs in report.layers.values() for e in errs):
+            try:
+                self._layers.rewrite_mounts()  # the counts as clamped: nothing is removed for them
+            except (StorageError, OSError) as exc:
+                failures.append(StorageError("rewriting mount records", message=str(exc)))
         for lid in order:
             if lid in deleted:
                 continue
-            for err in report.layers[lid]:
+            for err in _image_relevant(report.layers[lid]):
                 try:
                     if isinstance(err, LayerUnaccounted):
                         with self._graph() as driver:
@@ -482,3 +495,9 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"open {exc.filename}: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
     return str(exc)
+
+
+def _image_relevant(errors: Sequence[Exception]) -> list[Exception]:
+    """A layer's errors that make it (and the images on it) damaged: all but a mount
+    record's count, which repair rewrites instead of removing anything."""
+    return [e for e in errors if not isinstance(e, LayerMountCountInvalid)]
