@@ -137,6 +137,14 @@ class InvalidBigDataName(StorageError, ValueError):
     default_message = "not a valid name for a big data item"
 
 
+class NotUTF8(StorageError, ValueError):
+    """A name, metadata or big-data key that is not valid UTF-8 (a surrogate-escaped
+    argument, say): refused before it is written, as no record file could hold it for
+    every reader (upstream writes U+FFFD in its place; an addition)."""
+
+    default_message = "not valid UTF-8"
+
+
 class InvalidID(StorageError, ValueError):
     """An ID that cannot name one directory entry of the store (an addition: upstream
     accepts such IDs and joins them into paths)."""

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from ..errors import DigestUnknown, SizeUnknown, StorageError
 from ..gojson import go_quote
 from .base import RecordStore
-from .files import big_data_file_name, remove_tree, write_atomic
+from .files import big_data_file_name, remove_tree, require_utf8, write_atomic
 from .ids import id_path, id_problem
 
 
@@ -157,6 +157,7 @@ class BigDataStore(RecordStore[B]):
         item's file changes (see the module docstring)."""
         rec = self.get(ref)
         name = big_data_file_name(key)
+        require_utf8("big data key", key)
         directory = self.data_dir(rec.id)
         os.makedirs(directory, 0o700, exist_ok=True)
         changed = (

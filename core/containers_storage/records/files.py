@@ -7,8 +7,8 @@ import os
 import re
 from typing import Any
 
-from ..errors import InvalidBigDataName, LoadError
-from ..gojson import loads
+from ..errors import InvalidBigDataName, LoadError, NotUTF8
+from ..gojson import go_quote, loads
 
 _PLAIN_KEY = re.compile(r"[.0-9a-z]+\Z")
 
@@ -111,6 +111,19 @@ def element_text(core: str) -> str:
 def element_core(text: str) -> str | None:
     """The inverse of :func:`element_text`, for texts of that shape."""
     return text[7:-1] if text.startswith('{"id":"') and text.endswith("}") else None
+
+
+_ESCAPED_BYTE = re.compile(r"\\udc([89a-f][0-9a-f])")
+
+
+def require_utf8(what: str, text: str) -> None:
+    """Raise :class:`NotUTF8` naming ``what`` when ``text`` holds surrogate escapes of
+    bytes that are not UTF-8 (written, the file would hold them raw)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = _ESCAPED_BYTE.sub(r"\\x\1", go_quote(text[:200]))
+        raise NotUTF8(message=f"{what} {shown} is not valid UTF-8") from None
 
 
 def big_data_file_name(key: str) -> str:

@@ -31,7 +31,7 @@ from ..gojson import GoTime, dumps, go_quote
 from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
 from .base import RecordFile, RecordStore
-from .files import big_data_file_name, read_json_array, remove_tree, write_atomic
+from .files import big_data_file_name, read_json_array, remove_tree, require_utf8, write_atomic
 from .ids import dedupe, generate_id, id_problem, validate_id
 from .model import INCOMPLETE_FLAG, Layer
 
@@ -301,6 +301,7 @@ class LayerStore(RecordStore[Layer]):
     def set_big_data(self, ref: str, key: str, data: bytes) -> None:
         rec = self._get(ref)
         name = big_data_file_name(key)
+        require_utf8("big data key", key)
         os.makedirs(self.data_dir(rec.id), 0o700, exist_ok=True)
         write_atomic(os.path.join(self.data_dir(rec.id), name), data)
         if key not in rec.big_data_names:
