@@ -109,6 +109,9 @@ def test_names_that_are_not_utf8_are_read_and_kept(site: Site, kind: str) -> Non
     res = site.cli(kind)
     assert res.status == 0, res.stderr
     assert b"name: bad\xff\xfename\n" in res.out
+    listed = site.cli(kind, "--json")  # Go's encoder writes U+FFFD for each such byte
+    assert listed.status == 0 and b'"bad\\ufffd\\ufffdname"' in listed.out
+    json.loads(listed.out)
     target = {"layers": site.child, "images": site.image, "containers": site.container}[kind]
     with site.open() as s:
         s.add_names(target, ["added"])
