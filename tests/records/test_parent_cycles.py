@@ -110,3 +110,17 @@ def test_chain_walks_are_bounded_by_distinct_layers() -> None:
     assert list(parent_chain("e", lambda x: parents.get(x, ""))) == ["e", "d"]
     with pytest.raises(LayerParentCycle, match="layer c: its parent chain loops back to layer a"):
         list(parent_chain("c", lambda x: parents.get(x, "")))
+
+
+@pytest.mark.parametrize("how", LOOPS)
+def test_repair_keeps_a_loop_a_kept_container_still_uses(site: Site, how: str) -> None:
+    """Without ``remove_containers`` the container stays, and with it every layer of the
+    loop: removing some would leave the rest naming a parent that is gone."""
+    make_loop(site, how)
+    with site.open() as s:
+        before = sorted(layer.id for layer in s.layers())
+        report: Any = bounded(s.check)
+        failures: Any = bounded(lambda: s.repair(report))
+        assert any("the loop is kept" in str(f) for f in failures)
+        assert sorted(layer.id for layer in s.layers()) == before
+        assert [c.id for c in s.containers()] == [site.container]

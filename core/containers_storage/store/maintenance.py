@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING
@@ -351,6 +351,16 @@ class MaintenanceMixin(ContainersMixin):
             return any(isinstance(e, LayerUnaccounted) for e in report.layers[lid])
 
         loops = looping_layers(report.layer_parents)
+        kept = self._loop_layers_in_use(loops.keys())
+        if kept:
+            # the layers on and above a loop go together or not at all: one left behind
+            # would name a parent that is gone
+            failures.append(
+                StorageError(
+                    f"layer {kept[0]}",
+                    message=f"its parent chain loops, but it is in use by {kept[1]}: the loop is kept",
+                )
+            )
 
         def depth(lid: str) -> int:
             if lid in loops:
@@ -367,7 +377,7 @@ class MaintenanceMixin(ContainersMixin):
             except (StorageError, OSError) as exc:
                 failures.append(StorageError("rewriting mount records", message=str(exc)))
         for lid in order:
-            if lid in deleted:
+            if lid in deleted or (kept and lid in loops):
                 continue
             for err in _image_relevant(report.layers[lid]):
                 try:
@@ -386,6 +396,18 @@ class MaintenanceMixin(ContainersMixin):
                 except (StorageError, OSError) as exc:
                     failures.append(StorageError(f"deleting layer {lid}", message=str(exc)))
         return failures
+
+    def _loop_layers_in_use(self, loop_layers: Collection[str]) -> tuple[str, str] | None:
+        """A layer of ``loop_layers`` an image or container (still) uses, and its user."""
+        with self._images.reading(), self._containers.reading():
+            for img in self._images.all():
+                for lid in (img.top_layer, *img.mapped_top_layers):
+                    if lid in loop_layers:
+                        return lid, f"image {img.id}"
+            for ctr in self._containers.all():
+                if ctr.layer_id in loop_layers:
+                    return ctr.layer_id, f"container {ctr.id}"
+        return None
 
     def garbage_collect(self) -> None:
         """Remove leftovers nothing refers to: container and image data directories
