@@ -22,8 +22,8 @@ FILES = {
     "images": "graph/vfs-images/images.json",
     "containers": "graph/vfs-containers/containers.json",
     "mounts": "run/vfs-layers/mountpoints.json",
-    "volatile-layers": "run/vfs-layers/volatile-layers.json",
-    "volatile-containers": "run/vfs-containers/volatile-containers.json",
+    "volatile-layers": "graph/vfs-layers/volatile-layers.json",
+    "volatile-containers": "graph/vfs-containers/volatile-containers.json",
 }
 
 
