@@ -160,6 +160,14 @@ class InvalidBigDataName(StorageError, ValueError):
     default_message = "not a valid name for a big data item"
 
 
+class NotUTF8(StorageError, ValueError):
+    """A name, metadata or big-data key that is not valid UTF-8 (a surrogate-escaped
+    argument, say): refused before it is written, as no record file could hold it for
+    every reader (upstream writes U+FFFD in its place; an addition)."""
+
+    default_message = "not valid UTF-8"
+
+
 class InvalidID(StorageError, ValueError):
     """An ID that cannot name one directory entry of the store (an addition: upstream
     accepts such IDs and joins them into paths)."""
@@ -255,6 +263,20 @@ class LayerDataMissing(StorageError):
 
 class LayerMissing(StorageError):
     default_message = "layer is missing"
+
+
+class LayerParentCycle(StorageError):
+    """A layer's parent chain comes back to a layer already on it (a record someone else
+    wrote; an addition: upstream's walks never end on such a chain)."""
+
+    default_message = "layer's parent chain loops"
+
+
+class LayerMountCountInvalid(StorageError):
+    """A mount record's count is negative or beyond any count mounting could reach (an
+    addition: upstream takes it as it is); the count is clamped, not trusted."""
+
+    default_message = "layer mount count is not valid"
 
 
 class ImageLayerMissing(StorageError):

@@ -8,6 +8,7 @@ nanoseconds and trailing zeros trimmed (on-disk.md §2).
 
 from __future__ import annotations
 
+import _thread
 import time
 
 from .structs import dataclass
@@ -62,13 +63,68 @@ def _make_encoder(sort_keys: bool) -> Callable[[Any], str]:
     return encode
 
 
+#: JSON nesting upstream's decoder accepts (jsoniter's ``maxDepth``): records nested up to
+#: this deep are read and written back; deeper ones are refused, as upstream refuses them
+MAX_DEPTH = 10000
+#: a thread stack roomy enough for MAX_DEPTH levels of the C decoder and encoder (pages
+#: are only committed as they are used)
+_DEEP_STACK = 64 << 20
+_DEEP_LOCK = _thread.allocate_lock()  # not ``threading``: the tool starts without it
+
+
+class NestedTooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_DEPTH` levels."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_DEPTH} levels")
+
+
+def _deeply(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """``fn(arg)`` for JSON nested deeper than Python's recursion limit (about 1000
+    levels; upstream goes to 10,000): run in a thread with a large stack and a recursion
+    limit for MAX_DEPTH levels. Only documents that failed the plain call come here."""
+    import sys
+    import threading
+
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn(arg)))
+        except RecursionError:
+            outcome.append((False, NestedTooDeep()))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append((False, exc))
+
+    with _DEEP_LOCK:
+        limit = sys.getrecursionlimit()
+        stack = threading.stack_size(_DEEP_STACK)
+        try:
+            sys.setrecursionlimit(max(limit, MAX_DEPTH + 20))
+            worker = threading.Thread(target=run, name="deep-json")
+            worker.start()
+            worker.join()
+        finally:
+            threading.stack_size(stack)
+            sys.setrecursionlimit(limit)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """Compact Go-style JSON. Objects keep their insertion order unless ``sort_keys``:
-    build struct-like objects in field order and pass Go maps through :func:`go_map`."""
+    build struct-like objects in field order and pass Go maps through :func:`go_map`.
+    Raises :class:`NestedTooDeep` past :data:`MAX_DEPTH` levels."""
     enc = _encoders.get(sort_keys)
     if enc is None:
         enc = _encoders[sort_keys] = _make_encoder(sort_keys)
-    return go_escape(enc(value))
+    try:
+        text = enc(value)
+    except RecursionError:
+        text = _deeply(enc, value)
+    return go_escape(text)
 
 
 def go_map(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +158,8 @@ def loads(text: str | bytes) -> Any:
     """``json.loads``, through the C scanner without importing :mod:`json` (and
     :mod:`re`) for well-formed UTF-8 documents; anything else -- an error to report, a
     byte order mark, UTF-16 -- goes to ``json.loads`` itself, so results and errors are
-    its own."""
+    its own. Nesting up to :data:`MAX_DEPTH` levels is read, as upstream does; deeper
+    raises :class:`NestedTooDeep` (a ValueError, as for any malformed JSON)."""
     global _scanner
     if isinstance(text, bytes | bytearray):
         head = text[:4]
@@ -133,7 +190,10 @@ def loads(text: str | bytes) -> Any:
 def _slow_loads(text: str | bytes) -> Any:
     import json
 
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return _deeply(json.loads, text)
 
 
 # --- time ----------------------------------------------------------------------------

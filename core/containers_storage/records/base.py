@@ -26,7 +26,7 @@ from ..gojson import dumps
 from ..locks.api import Lock
 from ..structs import dataclass, replace
 from ..typeshim import Generic, Protocol, TypeVar
-from .files import element_core, element_text, read_json_array, write_atomic
+from .files import element_core, element_text, read_json_array, require_utf8, write_atomic
 from .model import RecordFormatError
 
 TYPE_CHECKING = False
@@ -73,6 +73,20 @@ def _not_canonical(raw: bytes) -> bool:
             return True
         i = raw.find(b"\\u", i + 2)
     return False
+
+
+def _require_utf8(rec: _Record, old: _Record | None) -> None:
+    """Refuse names, metadata and big-data keys that are not valid UTF-8 (surrogate
+    escapes of other bytes) when they are new; what a file already held stays."""
+    kept = set(old.names) if old is not None else set()
+    fields = [("name", n) for n in rec.names if n not in kept]
+    metadata = getattr(rec, "metadata", "")
+    if old is None or metadata != getattr(old, "metadata", ""):
+        fields.append(("metadata", metadata))
+    kept_keys = set(getattr(old, "big_data_names", ())) if old is not None else set()
+    fields += [("big data key", k) for k in getattr(rec, "big_data_names", ()) if k not in kept_keys]
+    for what, text in fields:
+        require_utf8(what, text)
 
 
 class LazyRecords(Generic[R]):
@@ -393,6 +407,7 @@ class RecordStore(Generic[R]):
     # -- changing (under :meth:`writing`) -------------------------------------------------
     def add(self, rec: R, file_index: int = 0) -> None:
         self._require_writable()
+        _require_utf8(rec, None)
         self._records.order[rec.id] = file_index
         self._records.objs[rec.id] = rec
         if " " not in rec.id:
@@ -404,6 +419,7 @@ class RecordStore(Generic[R]):
 
     def _replace(self, rec: R) -> None:
         old = self._records[rec.id]
+        _require_utf8(rec, old)
         self.index_remove(old)
         for name in old.names:
             if self._by_name.get(name) == rec.id:

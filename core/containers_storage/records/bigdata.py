@@ -18,7 +18,7 @@ from ..gojson import go_quote
 from ..structs import replace
 from ..typeshim import Protocol, TypeVar
 from .base import RecordStore
-from .files import big_data_file_name, remove_tree, write_atomic
+from .files import big_data_file_name, remove_tree, require_utf8, write_atomic
 from .ids import id_path, id_problem
 
 TYPE_CHECKING = False
@@ -161,6 +161,7 @@ class BigDataStore(RecordStore[B]):
         item's file changes (see the module docstring)."""
         rec = self.get(ref)
         name = big_data_file_name(key)
+        require_utf8("big data key", key)
         directory = self.data_dir(rec.id)
         os.makedirs(directory, 0o700, exist_ok=True)
         changed = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from ..errors import InvalidBigDataName, LoadError
-from ..gojson import loads
+from ..errors import InvalidBigDataName, LoadError, NotUTF8
+from ..gojson import go_quote, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +53,11 @@ def read_json_array(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
     """The objects of the JSON array in ``path``, decoded in one pass, and -- when the
     file is compact Go output -- each object's exact source text (so unchanged records
     are written back without re-encoding). A missing or empty file is an empty array;
-    anything that is not an array of objects raises :class:`LoadError` naming the file."""
+    anything that is not an array of objects raises :class:`LoadError` naming the file.
+
+    Bytes that are not UTF-8 inside strings are kept (as surrogate escapes, written back
+    as the same bytes), as upstream's decoder keeps them; nesting is read as deep as
+    upstream reads it (:data:`~containers_storage.gojson.MAX_DEPTH`)."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -64,16 +68,20 @@ def read_json_array(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
     if not raw.strip():
         return [], None
     try:
-        value = loads(raw)
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"loading {path}", message=f"invalid UTF-8: {exc}") from None
+        value = loads(raw.decode("utf-8", "surrogateescape"))
     except ValueError as exc:
-        raise LoadError(f"loading {path}", message=f"corrupt JSON: {exc}") from None
+        raise LoadError(f"loading {path}", message=f"not a valid record file: {_short(exc)}") from None
     if value is None:
         return [], None
     if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-        raise LoadError(f"loading {path}", message="corrupt JSON: not an array of objects")
+        raise LoadError(f"loading {path}", message="not a valid record file: not an array of objects")
     return value, _split_compact(raw, value)
+
+
+def _short(exc: Exception) -> str:
+    """A decoder's message, cut to one short line (it may quote the file)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 _SEP = '},{"id":"'
@@ -106,6 +114,18 @@ def element_text(core: str) -> str:
 def element_core(text: str) -> str | None:
     """The inverse of :func:`element_text`, for texts of that shape."""
     return text[7:-1] if text.startswith('{"id":"') and text.endswith("}") else None
+
+
+def require_utf8(what: str, text: str) -> None:
+    """Raise :class:`NotUTF8` naming ``what`` when ``text`` holds surrogate escapes of
+    bytes that are not UTF-8 (written, the file would hold them raw)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        import re  # only on this error path: start-up stays without it
+
+        shown = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", go_quote(text[:200]))
+        raise NotUTF8(message=f"{what} {shown} is not valid UTF-8") from None
 
 
 def big_data_file_name(key: str) -> str:

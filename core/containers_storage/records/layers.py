@@ -31,7 +31,7 @@ from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
 from ..structs import replace
 from .base import RecordFile, RecordStore
-from .files import big_data_file_name, read_json_array, remove_tree, write_atomic
+from .files import big_data_file_name, read_json_array, remove_tree, require_utf8, write_atomic
 from .ids import dedupe, generate_id, id_problem, validate_id
 from .model import INCOMPLETE_FLAG, Layer
 
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 TAR_SPLIT_SUFFIX = ".tar-split.gz"
 #: compressions a diff cannot be produced in, with upstream's extension names
 _NO_COMPRESSOR = {1: "tar.bz2", 3: "tar.xz"}
+#: mount counts above this cannot come from mounting (one per mount call): a record
+#: holding one was written by something else
+MAX_MOUNT_COUNT = (1 << 31) - 1
 
 
 def apply_name_operation(old: Sequence[str], given: Sequence[str], op: str) -> tuple[str, ...]:
@@ -85,6 +88,7 @@ class LayerStore(RecordStore[Layer]):
         self.mounts_lock = mounts_lock
         self.mounts_path = os.path.join(run_dir, "mountpoints.json") if run_dir else ""
         self._mounts: dict[str, tuple[str, int]] = {}
+        self._invalid_mounts: dict[str, int] = {}
         self._mounts_token: bytes | None = None
         self._by_compressed: dict[str, list[str]] | None = None
         self._by_uncompressed: dict[str, list[str]] | None = None
@@ -191,14 +195,35 @@ class LayerStore(RecordStore[Layer]):
         assert self.mounts_lock is not None
         token = self.mounts_lock.last_write()
         mounts: dict[str, tuple[str, int]] = {}
+        invalid: dict[str, int] = {}
         for data in read_json_array(self.mounts_path)[0]:
             lid, path, count = data.get("id"), data.get("path"), data.get("count")
-            if not isinstance(lid, str) or not isinstance(path, str) or not isinstance(count, int):
-                raise LoadError(f"loading {self.mounts_path}", message="malformed mount record")
+            if count is None:
+                count = 0  # as Go decodes a missing or null count
+            if lid.__class__ is not str or path.__class__ is not str or count.__class__ is not int:
+                field = "id" if lid.__class__ is not str else "path" if path.__class__ is not str else "count"
+                why = f"malformed mount record: field {field!r}"
+                raise LoadError(f"loading {self.mounts_path}", message=why)
+            if not 0 <= count <= MAX_MOUNT_COUNT:
+                # clamped: a negative count is no mount; an impossible one is one mount
+                # (the next unmount unmounts); check reports it until the next save
+                invalid[lid] = count
+                count = 0 if count < 0 else 1
             if lid in self._records and path and count > 0:
                 mounts[lid] = (os.path.normpath(path), count)
         self._mounts = mounts
+        self._invalid_mounts = invalid
         self._mounts_token = token
+
+    def invalid_mount_counts(self) -> dict[str, int]:
+        """Layer ID -> the out-of-range count its mount record holds (taken clamped)."""
+        with self._mounts_locked(False):
+            return dict(self._invalid_mounts)
+
+    def rewrite_mounts(self) -> None:
+        """Save the mount records with clamped counts (repair)."""
+        with self._mounts_locked(True):
+            self._save_mounts()
 
     def _save_mounts(self) -> None:
         assert self.mounts_lock is not None
@@ -210,6 +235,7 @@ class LayerStore(RecordStore[Layer]):
         self._mounts_token = self.mounts_lock.record_write()
         os.makedirs(os.path.dirname(self.mounts_path), 0o700, exist_ok=True)
         write_atomic(self.mounts_path, dumps(entries).encode())
+        self._invalid_mounts = {}
 
     def public(self, rec: Layer) -> Layer:
         """The record as callers see it: with its mount point and count."""
@@ -279,6 +305,7 @@ class LayerStore(RecordStore[Layer]):
     def set_big_data(self, ref: str, key: str, data: bytes) -> None:
         rec = self._get(ref)
         name = big_data_file_name(key)
+        require_utf8("big data key", key)
         os.makedirs(self.data_dir(rec.id), 0o700, exist_ok=True)
         write_atomic(os.path.join(self.data_dir(rec.id), name), data)
         if key not in rec.big_data_names:
@@ -638,6 +665,9 @@ class LayerStore(RecordStore[Layer]):
         if kind in _NO_COMPRESSOR:
             # upstream can decompress these but not produce them
             raise StorageError(message=f"unsupported compression format {_NO_COMPRESSOR[kind]}")
+        if not 0 <= kind <= 4:
+            # a record someone else wrote (upstream loads any int there, then fails alike)
+            raise StorageError(f"layer {to_rec.id}", message=f"unsupported compression format {kind}")
         ts_path = self.tar_split_path(to_rec.id)
         chunks: Iterator[bytes]
         if from_id == to_rec.parent and os.path.exists(ts_path):

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..gojson import go_quote
 from ..idtools import IDMappings, IDMaps
+from ..records.chains import parent_chain
 from ..records.files import read_file, remove_tree, write_atomic
 from ..records.ids import dedupe, id_path, id_problem, validate_id
 from ..records.layers import LayerStore
@@ -226,14 +227,14 @@ class ContainersMixin(ImagesMixin):
         lookup = self._lookup_layer(stores)
         top: Layer | None = None
         wanted = 0
-        lid = img.top_layer
-        while lid:
+        parents: dict[str, str] = {}
+        for lid in parent_chain(img.top_layer, parents.__getitem__):
             rec = lookup(lid)
             if rec is None:
                 raise LayerUnknown(f"cannot find layer {go_quote(lid)}", id=lid)
             top = top or rec
             wanted = max([wanted, *(u + 1 for u in rec.uidset), *(g + 1 for g in rec.gidset)])
-            lid = rec.parent
+            parents[lid] = rec.parent
         if top is None:
             return wanted
         probe, _size = self._layers.create("", top, (), "", {}, IDMappings(), writeable=False)

@@ -284,7 +284,8 @@ class ImagesMixin(LayersMixin):
             slated = set(remove)
             layer = img.top_layer
             while layer:
-                if self._containers.resolve(layer) is not None or layer in others:
+                # a layer met again: the chain loops (the walk stops there)
+                if self._containers.resolve(layer) is not None or layer in others or layer in slated:
                     break
                 rec = self._layers.resolve(layer)
                 parent = rec.parent if rec is not None else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
 
@@ -220,13 +220,18 @@ class LayersMixin(StoreLocks):
 
     @checked(id=text)
     def delete_layer(self, id: str) -> None:
+        self._delete_layer(id)
+
+    def _delete_layer(self, id: str, along: Collection[str] = ()) -> None:
+        """``delete_layer``; children in ``along`` (being removed with it: repair's parent
+        loops) do not keep it."""
         with self._write_all():
             rec = self._layers.resolve(id)
             if rec is None:
                 raise NotALayer(id=id)
             # "" links to nothing (a record someone else wrote may still have that ID)
             for other in self._layers.all():
-                if rec.id and other.parent == rec.id:
+                if rec.id and other.parent == rec.id and other.id not in along:
                     raise LayerHasChildren(f"used by layer {other.id}")
             images = self._images.all()
             for img in images:
