@@ -18,7 +18,14 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..errors import ArchiveError, DuplicateTarPath, TarSplitIntegrity, UnexpectedEOF
+from ..errors import (
+    ArchiveError,
+    DuplicateTarPath,
+    TarSplitEmpty,
+    TarSplitIntegrity,
+    TrailingDataTooLarge,
+    UnexpectedEOF,
+)
 from . import tarheader as th
 from .crc64 import Crc64, CrcBatch, CrcSlot
 from .paths import go_clean, layer_parts
@@ -29,6 +36,10 @@ from .types import FileGetter
 SEGMENT = 2
 FILE = 1
 _PADDING_CHUNK = 1 << 20
+#: most bytes kept after a tar's end-of-archive marker (upstream's tar-split keeps
+#: them all, as padding; tools write at most a few blocks, so more is refused: an
+#: endless input such as /dev/zero must not grow the tar-split file or memory)
+MAX_TRAILING = 16 << 20
 
 
 _GO_ESCAPES = {
@@ -124,7 +135,10 @@ class _Recording:
 
     def segment(self, payload: bytes) -> None:
         if self.writer is not None and payload:
-            self.queue.append(payload)
+            if self.queue:
+                self.queue.append(payload)
+            else:
+                self.writer.segment(payload)
 
     def file(self, name: bytes, size: int, checksum: CrcSlot | bytes | None) -> None:
         if self.writer is not None:
@@ -163,7 +177,8 @@ def disassemble(
     The consumer sees the stream unchanged; the recording follows tar-split's rules: the
     padding and header blocks before each entry form one segment, each entry is a file
     record with the CRC of its logical content, and what follows the end-of-archive
-    marker is kept as segments of at most 1 MiB.
+    marker is kept as segments of at most 1 MiB, up to :data:`MAX_TRAILING` bytes
+    (more raises :class:`~containers_storage.errors.TrailingDataTooLarge`).
     """
     rec = _Recording(writer)
     try:
@@ -233,8 +248,15 @@ def _disassemble(stream: IO[bytes], rec: _Recording, owners: OwnerSets) -> Itera
             yield data
     if data := flush_segment():
         yield data
+    rec.drain(final=True)  # from here on, segments are written as they come
+    trailing = 0
     for chunk in src.rest():
         pending.clear()
+        trailing += len(chunk)
+        if trailing > MAX_TRAILING:
+            raise TrailingDataTooLarge(
+                message=f"more than {MAX_TRAILING} bytes after the end of the tar archive"
+            )
         for i in range(0, len(chunk), _PADDING_CHUNK):
             piece = chunk[i : i + _PADDING_CHUNK]
             rec.segment(piece)
@@ -250,14 +272,28 @@ class Record:
     payload: bytes | None
 
 
+#: longest line of a tar-split file read back: what this writer produces is at most a
+#: 1 MiB segment (or headers of at most 1 MiB each) in base64
+MAX_LINE = 8 << 20
+
+
 def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
-    """Entries of a tar-split file (gzip'd JSON lines), with upstream's duplicate check."""
+    """Entries of a tar-split file (gzip'd JSON lines), with upstream's duplicate check.
+
+    A file without a single entry cannot stand for any tar stream (even an empty tar is
+    a segment of two zero blocks) and is refused, as is a line over :data:`MAX_LINE`."""
     seen: set[bytes] = set()
+    count = 0
     try:
         with gzip.GzipFile(fileobj=tar_split, mode="rb") as gz:
-            for line in gz:
+            while line := gz.readline(MAX_LINE + 1):
+                if len(line) > MAX_LINE:
+                    raise ArchiveError(
+                        "reading tar-split metadata", message=f"an entry is over {MAX_LINE} bytes"
+                    )
                 if not line.strip():
                     continue
+                count += 1
                 obj = json.loads(line)
                 kind = int(obj.get("type", 0))
                 raw_name = obj.get("name_raw")
@@ -277,6 +313,8 @@ def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
                 elif kind != SEGMENT:
                     raise ArchiveError(message=f"unknown tar-split entry type {kind}")
                 yield Record(kind, name, int(obj.get("size", 0) or 0), payload)
+        if not count:
+            raise TarSplitEmpty("reading tar-split metadata")
     except EOFError:  # a truncated file: Go's gzip reader says io.ErrUnexpectedEOF
         raise UnexpectedEOF("reading tar-split metadata") from None
     except (OSError, ValueError, KeyError, TypeError, zlib.error) as exc:

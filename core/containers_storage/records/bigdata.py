@@ -20,6 +20,7 @@ from ..gojson import go_quote
 from .base import RecordStore
 from .files import big_data_file_name, remove_tree, write_atomic
 from .ids import id_path, id_problem
+from .limits import MAX_BIG_DATA, check_size
 
 
 class _BigDataRecord(Protocol):
@@ -154,7 +155,9 @@ class BigDataStore(RecordStore[B]):
         then is it rewritten). Call under :meth:`writing`, then :meth:`save`. ``fresh``:
         the record is new and not saved yet, so its first save commits the item too;
         otherwise a changed record is saved here, with the pending flag, before the
-        item's file changes (see the module docstring)."""
+        item's file changes (see the module docstring). An item over
+        :data:`~.limits.MAX_BIG_DATA` is refused before anything is written."""
+        check_size(len(data), MAX_BIG_DATA, f"big data item {go_quote(key)}")
         rec = self.get(ref)
         name = big_data_file_name(key)
         directory = self.data_dir(rec.id)
