@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from ..drivers.api import WhiteoutFormat
 from ..errors import ArchiveError, UnmappableID, UnsafeArchive, UnsupportedTarEntry
 from ..idtools import IDMappings, to_host
 from . import tarheader as th
 from .paths import layer_parts
 from .rooted import RootedDir, remove_all
 from .tarreader import Source, TarReader
+from .types import WhiteoutFormat
 
 WHITEOUT_PREFIX = b".wh."
 WHITEOUT_META_PREFIX = b".wh..wh."

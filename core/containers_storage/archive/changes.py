@@ -8,8 +8,8 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..drivers.api import Change, ChangeKind
 from ..idtools import IDMappings, to_container
+from .types import Change, ChangeKind
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
-from ..drivers.api import Change, ChangeKind
 from ..errors import UnmappableID
 from ..idtools import IDMappings, to_container
 from . import tarheader as th
@@ -28,6 +27,7 @@ from .compression import Compression, compressor
 from .ingest import IterReader
 from .rooted import RootedDir
 from .tarwriter import END_OF_ARCHIVE, Header, encode, padding
+from .types import Change, ChangeKind
 
 _CHUNK = 1 << 20
 _SECURITY_XATTRS = ("security.capability", "security.ima")

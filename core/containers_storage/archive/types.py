@@ -1,7 +1,10 @@
-"""Small shared types of the archive package."""
+"""Small shared types of the archive package, also used by drivers (:mod:`..drivers.api`
+re-exports them for driver authors): they live here, below both, so neither imports up."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import IO, Protocol
 
 
@@ -13,3 +16,30 @@ class FileGetter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ChangeKind(enum.IntEnum):
+    """Upstream's archive.ChangeType values (their integers appear in JSON output)."""
+
+    MODIFY = 0
+    ADD = 1
+    DELETE = 2
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Change:
+    """One changed path; ``path`` is absolute inside the layer (``/a/b``)."""
+
+    path: str
+    kind: ChangeKind
+
+
+class WhiteoutFormat(enum.Enum):
+    """How a driver stores deletions on disk when a diff is applied."""
+
+    #: deletions are carried out (vfs, btrfs, zfs)
+    DELETE = "delete"
+    #: kernel overlay: 0/0 character devices and the opaque xattr
+    OVERLAY = "overlay"
+    #: AUFS names stored as files (overlay with a FUSE mount program)
+    AUFS = "aufs"

@@ -15,32 +15,18 @@ and :mod:`containers_storage.archive` -- never the store, records or CLI.
 from __future__ import annotations
 
 import abc
-import enum
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, ClassVar
 
+from ..archive.types import Change as Change
+from ..archive.types import ChangeKind as ChangeKind
+from ..archive.types import WhiteoutFormat as WhiteoutFormat
 from ..idtools import IDMappings
 
 if TYPE_CHECKING:
     from ..archive.types import FileGetter
-
-
-class ChangeKind(enum.IntEnum):
-    """Upstream's archive.ChangeType values (their integers appear in JSON output)."""
-
-    MODIFY = 0
-    ADD = 1
-    DELETE = 2
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Change:
-    """One changed path; ``path`` is absolute inside the layer (``/a/b``)."""
-
-    path: str
-    kind: ChangeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +91,6 @@ class ApplyDiffOpts:
 class DiskUsage:
     size: int
     inodes: int
-
-
-class WhiteoutFormat(enum.Enum):
-    """How a driver stores deletions on disk when a diff is applied."""
-
-    #: deletions are carried out (vfs, btrfs, zfs)
-    DELETE = "delete"
-    #: kernel overlay: 0/0 character devices and the opaque xattr
-    OVERLAY = "overlay"
-    #: AUFS names stored as files (overlay with a FUSE mount program)
-    AUFS = "aufs"
 
 
 class Driver(abc.ABC):
