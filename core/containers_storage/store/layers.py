@@ -183,11 +183,11 @@ class LayersMixin(StoreLocks):
                 ) from None
 
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
-        payload = _read_all(data)
+        """Store an item; a stream is copied to its file in chunks (never held whole)."""
         with self._write_layers() as layers:
             if layers.resolve(id) is None:
                 raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata")
-            layers.set_big_data(id, key, payload)
+            layers.set_big_data(id, key, data)
 
     def delete_layer(self, id: str) -> None:
         with self._write_all():
@@ -291,10 +291,6 @@ class LayersMixin(StoreLocks):
     def apply_diff(self, to: str, diff: IO[bytes]) -> int:
         with self._write_layers() as layers:
             return layers.apply_diff(to, diff)
-
-
-def _read_all(data: bytes | IO[bytes]) -> bytes:
-    return data if isinstance(data, bytes | bytearray) else data.read()
 
 
 def _contiguous(maps: IDMaps) -> bool:
