@@ -23,8 +23,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
 
-from containers_storage.archive.tarwriter import END_OF_ARCHIVE, Header, encode  # noqa: E402
-from containers_storage.testing.bombs import write_bomb  # noqa: E402
+from containers_storage.archive.tarwriter import END_OF_ARCHIVE, Header, encode
+from containers_storage.testing.bombs import write_bomb
 
 UPSTREAM = "/var/tmp/cs-1.50.2/containers-storage"
 OURS = os.path.join(os.path.dirname(sys.executable), "containers-storage")
@@ -39,7 +39,9 @@ def build_entries(path: str, dirs: int, files: int) -> None:
             out.write(encode(Header(name=dname, typeflag=ord("5"), mode=0o755, mtime=1_700_000_000)))
             block = []
             for f in range(per_dir):
-                h = Header(name=dname + b"f%05d" % f, typeflag=ord("0"), mode=0o644, size=1, mtime=1_700_000_000)
+                h = Header(
+                    name=dname + b"f%05d" % f, typeflag=ord("0"), mode=0o644, size=1, mtime=1_700_000_000
+                )
                 block.append(encode(h) + b"x" + pad)
             out.write(b"".join(block))
         out.write(END_OF_ARCHIVE)

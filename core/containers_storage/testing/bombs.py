@@ -56,3 +56,23 @@ def write_bomb(out: IO[bytes], size: int, kind: str = "gzip") -> None:
         if data:
             out.write(data)
     out.write(flush())
+
+
+def write_gzip_members_bomb(out: IO[bytes], size: int, member_size: int = 64 << 20) -> None:
+    """The same tar as :func:`write_bomb` in gzip, built in well under a second: one
+    member compressing ``member_size`` zeros written over and over (Go and we read
+    concatenated members as one stream); ``size`` is rounded down to whole members."""
+
+    def member(data: bytes) -> bytes:
+        c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return c.compress(data) + c.flush()
+
+    count = size // member_size
+    zeros = member(bytes(member_size))
+    total = count * member_size
+    out.write(
+        member(encode(Header(name=b"zeros", typeflag=ord("0"), mode=0o644, size=total, mtime=1_700_000_000)))
+    )
+    for _ in range(count):
+        out.write(zeros)
+    out.write(member(padding(total) + END_OF_ARCHIVE))
