@@ -119,7 +119,9 @@ class _Extractor:
         self.userns = in_user_namespace() if options.in_userns is None else options.in_userns
         self.tree = RootedDir(root)
         self.root_fd = self.tree.root_fd
-        self.unpacked: set[tuple[bytes, ...]] = set()
+        #: cleaned names written so far, for opaque whiteouts (one bytes object per entry:
+        #: the extractor's memory grows with the entry count, by about name + 60 bytes)
+        self.unpacked: set[bytes] = set()
         self.dir_times: list[tuple[tuple[bytes, ...], bytes, int, int]] = []
         self.root_times: tuple[int, int] | None = None
         self.plnk_dir: bytes | None = None
@@ -184,10 +186,10 @@ class _Extractor:
                 raise UnsafeArchive(f"{entry.name!r}", message="hard link to the layer root")
             if fmt == WhiteoutFormat.DELETE and link_parts[0] == WHITEOUT_LINK_DIR:
                 self._plnk_copy(pfd, base, link_parts[-1])
-                self.unpacked.add(parts)
+                self.unpacked.add(b"/".join(parts))
                 return
         self._create(pfd, preal, base, entry, reader)
-        self.unpacked.add(parts)
+        self.unpacked.add(b"/".join(parts))
 
     # -- whiteouts -------------------------------------------------------------------
     def _whiteout(self, parent: tuple[bytes, ...], base: bytes, entry: th.Entry) -> None:
@@ -232,7 +234,7 @@ class _Extractor:
                 assert isinstance(child, str)
                 name = os.fsencode(child)
                 path = (*logical, name)
-                if path not in self.unpacked:
+                if b"/".join(path) not in self.unpacked:
                     self._remove(fd, name)
                 else:
                     st = os.lstat(name, dir_fd=fd)
