@@ -375,8 +375,8 @@ class TarSplitIntegrity(ArchiveError):
 
 
 class TarSplitEmpty(ArchiveError):
-    """A layer's tar-split file holds no entry (a zero-byte file, or an empty gzip
-    stream): no tar stream can be reproduced from it."""
+    """A layer's tar-split file is zero bytes long (not even the gzip stream that an
+    empty layer's has): no tar stream can be reproduced from it."""
 
     default_message = "tar-split metadata is empty"
 

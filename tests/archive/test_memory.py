@@ -186,8 +186,7 @@ def test_endless_trailing_data_grows_nothing() -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10  # KiB
 
 
-@pytest.mark.parametrize("content", [b"", zlib.compress(b"", 9, wbits=31)])
-def test_empty_tar_split_is_refused(content: bytes) -> None:
+def test_empty_tar_split_is_refused() -> None:
     class NoFiles:
         def open(self, name: str):  # type: ignore[no-untyped-def]
             raise AssertionError(name)
@@ -196,7 +195,9 @@ def test_empty_tar_split_is_refused(content: bytes) -> None:
             pass
 
     with pytest.raises(TarSplitEmpty):
-        b"".join(assemble(io.BytesIO(content), NoFiles()))
+        b"".join(assemble(io.BytesIO(b""), NoFiles()))
+    # an empty layer's tar-split: a gzip stream without entries, replaying to nothing
+    assert b"".join(assemble(io.BytesIO(zlib.compress(b"", 9, wbits=31)), NoFiles())) == b""
 
 
 def test_read_limited() -> None:

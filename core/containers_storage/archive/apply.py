@@ -140,6 +140,7 @@ class _Extractor:
             total += entry.size
             if entry.typeflag == th.PAX_GLOBAL:
                 continue
+            self.tree.settle()
             try:
                 self._entry(entry, reader)
             except ArchiveError:

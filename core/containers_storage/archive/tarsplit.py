@@ -280,10 +280,12 @@ MAX_LINE = 8 << 20
 def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
     """Entries of a tar-split file (gzip'd JSON lines), with upstream's duplicate check.
 
-    A file without a single entry cannot stand for any tar stream (even an empty tar is
-    a segment of two zero blocks) and is refused, as is a line over :data:`MAX_LINE`."""
+    A zero-byte file (not even a gzip header: upstream writes one even for an empty
+    stream) is refused with TarSplitEmpty, as is a line over :data:`MAX_LINE`."""
     seen: set[bytes] = set()
-    count = 0
+    if not tar_split.read(1):
+        raise TarSplitEmpty("reading tar-split metadata")
+    tar_split.seek(-1, os.SEEK_CUR)
     try:
         with gzip.GzipFile(fileobj=tar_split, mode="rb") as gz:
             while line := gz.readline(MAX_LINE + 1):
@@ -293,7 +295,6 @@ def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
                     )
                 if not line.strip():
                     continue
-                count += 1
                 obj = json.loads(line)
                 kind = int(obj.get("type", 0))
                 raw_name = obj.get("name_raw")
@@ -313,8 +314,6 @@ def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
                 elif kind != SEGMENT:
                     raise ArchiveError(message=f"unknown tar-split entry type {kind}")
                 yield Record(kind, name, int(obj.get("size", 0) or 0), payload)
-        if not count:
-            raise TarSplitEmpty("reading tar-split metadata")
     except EOFError:  # a truncated file: Go's gzip reader says io.ErrUnexpectedEOF
         raise UnexpectedEOF("reading tar-split metadata") from None
     except (OSError, ValueError, KeyError, TypeError, zlib.error) as exc:
