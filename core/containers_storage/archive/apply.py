@@ -36,6 +36,10 @@ WHITEOUT_LINK_DIR = b".wh..wh.plnk"
 
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _IGNORED_XATTRS = frozenset({"security.selinux"})
+#: overlayfs's own control attributes (redirects, metacopy, opaque, origin): set by a
+#: diff they would make the kernel look up other layers' files. Upstream applies them;
+#: here they are dropped (opaque directories come from ``.wh..wh..opq`` entries)
+_IGNORED_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 OVERRIDE_XATTR = "user.containers.override_stat"
 
 
@@ -421,7 +425,7 @@ class _Extractor:
 
     def _xattrs(self, target: int | str, entry: th.Entry) -> None:
         for key, value in entry.xattrs.items():
-            if key in _IGNORED_XATTRS:
+            if key in _IGNORED_XATTRS or key.startswith(_IGNORED_XATTR_PREFIXES):
                 continue
             try:
                 os.setxattr(target, key, value, follow_symlinks=isinstance(target, int))
