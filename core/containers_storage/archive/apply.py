@@ -432,7 +432,7 @@ class _Extractor:
             except OSError as exc:
                 if exc.errno == errno.ENOTSUP or (exc.errno == errno.EPERM and self.userns):
                     continue
-                raise
+                raise OSError(exc.errno, f"{exc.strerror} (setting xattr {key})") from None
 
     @staticmethod
     def _times(entry: th.Entry) -> tuple[int, int]:
