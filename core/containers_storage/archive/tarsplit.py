@@ -71,6 +71,7 @@ class TarSplitWriter:
         self._gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0)
         self._pos = 0
         self._lines: list[str] = []
+        self._buffered = 0
 
     def segment(self, payload: bytes) -> None:
         if payload:
@@ -96,13 +97,15 @@ class TarSplitWriter:
     def _emit(self, line: str) -> None:
         self._lines.append(line)
         self._pos += 1
-        if len(self._lines) >= 256:
+        self._buffered += len(line)
+        if len(self._lines) >= 256 or self._buffered >= 1 << 20:  # 1 MiB segments are big lines
             self.flush()
 
     def flush(self) -> None:
         if self._lines:
             self._gz.write(("\n".join(self._lines) + "\n").encode())
             self._lines.clear()
+            self._buffered = 0
 
     def close(self) -> None:
         self.flush()
