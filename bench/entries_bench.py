@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +69,10 @@ def import_cmd(tool: str, scratch: str, driver: str = "vfs") -> list[str]:
     return [tool, "--graph", graph, "--run", run, "-s", driver, "import-layer"]
 
 
+def _remove(path: str) -> None:
+    subprocess.run(["rm", "-rf", path], check=False)  # faster than shutil for 200,000 files
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", default="/var/tmp")
@@ -99,13 +102,15 @@ def main() -> None:
                 for name, tool in tools:
                     work = tempfile.mkdtemp(dir=scratch)
                     rows.append((case, name, *timed(import_cmd(tool, work), path, work)))
-                    shutil.rmtree(work)
+                    print(*rows[-1], flush=True)
+                    _remove(work)
                 if case == "entries":
                     work = tempfile.mkdtemp(dir=scratch)
                     rows.append((case, "GNU tar -x", *timed(["tar", "-xf", "-", "-C", work], path, work)))
-                    shutil.rmtree(work)
+                    print(*rows[-1], flush=True)
+                    _remove(work)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove(scratch)
     if not have_upstream:
         print(f"(upstream's tool not found at {UPSTREAM}: skipped)")
     print("| case | tool | seconds | peak RSS MB | time ratio | RSS ratio |")
