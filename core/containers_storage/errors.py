@@ -420,6 +420,27 @@ class TarSplitIntegrity(ArchiveError):
     default_message = "file integrity checksum failed"
 
 
+class TarSplitEmpty(ArchiveError):
+    """A layer's tar-split file is zero bytes long (not even the gzip stream that an
+    empty layer's has): no tar stream can be reproduced from it."""
+
+    default_message = "tar-split metadata is empty"
+
+
+class InputTooLarge(StorageError, ValueError):
+    """An input that has to be held (metadata, a big-data item, the data after a tar's
+    end-of-archive marker) is over its documented limit -- or endless, like /dev/zero."""
+
+    default_message = "input is too large"
+
+
+class TrailingDataTooLarge(InputTooLarge, ArchiveError):
+    """More than :data:`~containers_storage.archive.tarsplit.MAX_TRAILING` bytes follow
+    the end-of-archive marker of a layer's tar stream."""
+
+    default_message = "too much data after the end of the tar archive"
+
+
 class UnmappableID(StorageError):
     """A file owner has no counterpart in the ID mappings being applied."""
 

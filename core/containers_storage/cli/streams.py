@@ -49,9 +49,13 @@ def open_input(ctx: Context, path: str, label: str = "") -> Iterator[IO[bytes]]:
             stream.close()
 
 
-def read_input(ctx: Context, path: str) -> bytes:
+def read_input(ctx: Context, path: str, limit: int, what: str) -> bytes:
+    """All of the input, refused (InputTooLarge) once past ``limit`` bytes: an endless
+    input such as /dev/zero must not grow memory."""
+    from ..records.limits import read_limited
+
     with open_input(ctx, path) as stream:
-        return stream.read()
+        return read_limited(stream, limit, what)
 
 
 @contextmanager

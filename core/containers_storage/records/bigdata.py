@@ -20,6 +20,7 @@ from ..typeshim import Protocol, TypeVar
 from .base import RecordStore
 from .files import big_data_file_name, remove_tree, require_utf8, write_atomic
 from .ids import id_path, id_problem
+from .limits import MAX_BIG_DATA, check_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -158,7 +159,9 @@ class BigDataStore(RecordStore[B]):
         then is it rewritten). Call under :meth:`writing`, then :meth:`save`. ``fresh``:
         the record is new and not saved yet, so its first save commits the item too;
         otherwise a changed record is saved here, with the pending flag, before the
-        item's file changes (see the module docstring)."""
+        item's file changes (see the module docstring). An item over
+        :data:`~.limits.MAX_BIG_DATA` is refused before anything is written."""
+        check_size(len(data), MAX_BIG_DATA, f"big data item {go_quote(key)}")
         rec = self.get(ref)
         name = big_data_file_name(key)
         require_utf8("big data key", key)

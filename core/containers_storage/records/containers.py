@@ -23,6 +23,7 @@ from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
 from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
+from .limits import check_metadata
 from .model import VOLATILE_FLAG, Container
 
 TYPE_CHECKING = False
@@ -98,6 +99,7 @@ class ContainerStore(BigDataStore[Container]):
         volatile: bool = False,
         big_data: Mapping[str, bytes] | None = None,
     ) -> Container:
+        check_metadata(metadata)
         if not id:
             id = generate_id(self._records.__contains__)
         validate_id(id, "container")
@@ -141,6 +143,7 @@ class ContainerStore(BigDataStore[Container]):
         self.save()
 
     def set_metadata(self, ref: str, metadata: str) -> None:
+        check_metadata(metadata)
         rec = self.get(ref)
         self.update(replace(rec, metadata=metadata))
         self.save()

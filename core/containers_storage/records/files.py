@@ -7,27 +7,48 @@ import os
 
 from ..errors import InvalidBigDataName, LoadError, NotUTF8
 from ..gojson import go_quote, loads
+from .limits import check_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import IO, Any
 
 #: characters of a big-data key used as its file name unchanged (``[.0-9a-z]+``)
 _PLAIN_KEY = frozenset(".0123456789abcdefghijklmnopqrstuvwxyz")
 
 
-def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_atomic(
+    path: str,
+    data: bytes | IO[bytes],
+    *,
+    durable: bool = True,
+    mode: int = 0o600,
+    limit: tuple[int, str] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix:
     temp file in the same directory, write, fsync, chmod, rename, fsync the directory.
-    ``durable=False`` (volatile records) skips both fsyncs."""
+    ``durable=False`` (volatile records) skips both fsyncs. A stream is copied in
+    chunks; ``limit`` (bytes, what) refuses one longer than that, leaving ``path`` be."""
     directory, base = os.path.split(path)
     tmp = os.path.join(directory, f".tmp-{base}{int.from_bytes(os.urandom(4), 'little')}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        if isinstance(data, bytes | bytearray | memoryview):
+            _write_all(fd, data)
+        else:
+            written = 0
+            while chunk := data.read(1 << 20):
+                written += len(chunk)
+                if limit is not None:
+                    check_size(written, *limit)
+                _write_all(fd, chunk)
         if durable:
             os.fdatasync(fd)
         os.fchmod(fd, mode)

@@ -14,6 +14,7 @@ from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
 from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
+from .limits import check_metadata
 from .model import Image, RecordFormatError
 
 TYPE_CHECKING = False
@@ -209,6 +210,7 @@ class ImageStore(BigDataStore[Image]):
         names_history: Sequence[str] = (),
         flags: Mapping[str, Any] | None = None,
     ) -> Image:
+        check_metadata(metadata)
         if not id:
             id = generate_id(self._records.__contains__)
         validate_id(id, "image")
@@ -254,6 +256,7 @@ class ImageStore(BigDataStore[Image]):
         self.save()
 
     def set_metadata(self, ref: str, metadata: str) -> None:
+        check_metadata(metadata)
         rec = self.get(ref)
         self.update(replace(rec, metadata=metadata))
         self.save()

@@ -33,6 +33,7 @@ from ..structs import replace
 from .base import RecordFile, RecordStore
 from .files import big_data_file_name, read_json_array, remove_tree, require_utf8, write_atomic
 from .ids import dedupe, generate_id, id_problem, validate_id
+from .limits import MAX_LAYER_BIG_DATA, check_metadata, check_size
 from .model import INCOMPLETE_FLAG, Layer
 
 TYPE_CHECKING = False
@@ -302,12 +303,17 @@ class LayerStore(RecordStore[Layer]):
         rec = self._get(ref)
         return open(os.path.join(self.data_dir(rec.id), big_data_file_name(key)), "rb")
 
-    def set_big_data(self, ref: str, key: str, data: bytes) -> None:
+    def set_big_data(self, ref: str, key: str, data: bytes | IO[bytes]) -> None:
+        """Store an item; a stream is copied to the item's file in chunks (upstream's
+        SetBigData takes a reader), up to :data:`~.limits.MAX_LAYER_BIG_DATA` bytes."""
         rec = self._get(ref)
         name = big_data_file_name(key)
         require_utf8("big data key", key)
+        what = f"big data item {go_quote(key)}"
+        if isinstance(data, bytes | bytearray):
+            check_size(len(data), MAX_LAYER_BIG_DATA, what)
         os.makedirs(self.data_dir(rec.id), 0o700, exist_ok=True)
-        write_atomic(os.path.join(self.data_dir(rec.id), name), data)
+        write_atomic(os.path.join(self.data_dir(rec.id), name), data, limit=(MAX_LAYER_BIG_DATA, what))
         if key not in rec.big_data_names:
             self.update(replace(rec, big_data_names=(*rec.big_data_names, key)))
             self.save()
@@ -321,6 +327,7 @@ class LayerStore(RecordStore[Layer]):
         self.save()
 
     def set_metadata(self, ref: str, metadata: str) -> None:
+        check_metadata(metadata)
         rec = self._get(ref)
         self.update(replace(rec, metadata=metadata))
         self.save()
@@ -396,7 +403,7 @@ class LayerStore(RecordStore[Layer]):
                 self.driver.update_layer_id_map(id, old_maps, id_mappings, mount_label)
             if tmpl is not None and os.path.exists(self.tar_split_path(tmpl.id)):
                 with open(self.tar_split_path(tmpl.id), "rb") as f:
-                    write_atomic(self.tar_split_path(id), f.read())
+                    write_atomic(self.tar_split_path(id), f)
             if diff is not None:
                 size = self.apply_diff(
                     id,
@@ -496,9 +503,15 @@ class LayerStore(RecordStore[Layer]):
                 rec.id, parent, ApplyDiffOpts(diff=stream, id_mappings=maps, mount_label=rec.mount_label)
             )
 
-        tar_split = io.BytesIO()
-        result = apply_layer_stream(diff, apply, tar_split)
-        write_atomic(self.tar_split_path(rec.id), tar_split.getvalue())
+        ts_path = self.tar_split_path(rec.id)
+        # recorded to an unnamed file first (its size grows with the entry count), then
+        # copied into place atomically once the layer applied
+        import tempfile  # only when a diff is applied: it imports re, random, shutil
+
+        with tempfile.TemporaryFile(dir=os.path.dirname(ts_path)) as tar_split:
+            result = apply_layer_stream(diff, apply, tar_split)
+            tar_split.seek(0)
+            write_atomic(ts_path, tar_split)
         compressed_digest = result.compressed_digest
         if original_digest and not original_digest.startswith("sha256:"):
             compressed_digest = original_digest

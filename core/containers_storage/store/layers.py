@@ -212,11 +212,11 @@ class LayersMixin(StoreLocks):
 
     @checked(id=text, key=text, data=binary_input)
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
-        payload = _read_all(data)
+        """Store an item; a stream is copied to its file in chunks (never held whole)."""
         with self._write_layers() as layers:
             if layers.resolve(id) is None:
                 raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata", id=id)
-            layers.set_big_data(id, key, payload)
+            layers.set_big_data(id, key, data)
 
     @checked(id=text)
     def delete_layer(self, id: str) -> None:
@@ -377,15 +377,6 @@ def _release(holds: list[Lock], owner: object) -> None:
 
 def _as_stream(diff: IO[bytes] | bytes) -> IO[bytes]:
     return io.BytesIO(diff) if isinstance(diff, bytes | bytearray | memoryview) else diff
-
-
-def _read_all(data: bytes | IO[bytes]) -> bytes:
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    payload = data.read()
-    if not isinstance(payload, bytes | bytearray):
-        raise TypeError(f"data must be bytes or a binary file, not a file giving {type(payload).__name__}")
-    return bytes(payload)
 
 
 def _contiguous(maps: IDMaps) -> bool:
