@@ -111,7 +111,7 @@ _BLOCKS_PER_FEED = 8  # a zstd block decodes to at most 128 KiB
 
 
 class _ZstdFrames:
-    """Follows the frame and block structure of a zstd stream (RFC 8878 §3.1) to cut the
+    """Follows the frame and block structure of a zstd stream (RFC 8878, section 3.1) to cut the
     input after whole blocks: the library's decoder has no output bound, but one block
     yields at most 128 KiB. Knowing the structure also tells a truncated stream."""
 
