@@ -14,7 +14,11 @@ uncompressed digest from ``info()``.
 
 from __future__ import annotations
 
-from typing import IO, Protocol
+from .typeshim import Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class AdditionalLayer(Protocol):

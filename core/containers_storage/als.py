@@ -10,13 +10,16 @@ tree works too. Registered as a ``trylast`` implementation of the
 from __future__ import annotations
 
 import errno
-import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import IO, Any
 
+from .gojson import loads
 from .hookspecs import hookimpl
+from .structs import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 #: the three entries a layer directory must hold to be offered
 _PARTS = ("diff", "info", "blob")
@@ -117,7 +120,7 @@ class DirectoryLayer:
         store reports that when it reads the record itself)."""
         try:
             with self.info() as f:
-                record: Any = json.loads(f.read() or b"{}")
+                record: Any = loads(f.read() or b"{}")
         except (OSError, ValueError):
             return None
         return record.get(key) if isinstance(record, dict) else None

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ConfigError
 from .idtools import IDMap, IDMaps
+from .structs import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYSTEM_CONFIG = "/usr/share/containers/storage.conf"
 OVERRIDE_CONFIG = "/etc/containers/storage.conf"
@@ -26,15 +28,33 @@ DEFAULT_PRIORITY = ("overlay", "aufs", "btrfs", "zfs", "vfs")
 _ROOTLESS_DRIVERS = ("btrfs", "overlay", "overlay2", "vfs")
 
 
+class _PathField:
+    """A path option: set from a ``str`` or :class:`os.PathLike`, read as a ``str``
+    (a dataclass field of this type takes either in ``__init__``, as mypy agrees)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = "_" + name
+
+    def __get__(self, obj: object | None, owner: object = None) -> str:
+        # on the class, the field's default (how dataclasses finds it)
+        return "" if obj is None else str(getattr(obj, self._attr, ""))
+
+    def __set__(self, obj: object, value: str | os.PathLike[str]) -> None:
+        if not isinstance(value, str | os.PathLike) or not isinstance(path := os.fspath(value), str):
+            raise TypeError(f"{self._attr[1:]} must be a str or os.PathLike path, not {type(value).__name__}")
+        setattr(obj, self._attr, path)
+
+
 @dataclass
 class StoreOptions:
-    """Everything needed to open a store (upstream's types.StoreOptions)."""
+    """Everything needed to open a store (upstream's types.StoreOptions); the roots may
+    be given as ``str`` or :class:`os.PathLike` (they read back as ``str``)."""
 
-    graph_root: str = ""
-    run_root: str = ""
+    graph_root: _PathField = _PathField()
+    run_root: _PathField = _PathField()
     #: split image store root (on-disk.md §9.2)
-    image_store: str = ""
-    rootless_storage_path: str = ""
+    image_store: _PathField = _PathField()
+    rootless_storage_path: _PathField = _PathField()
     #: "" means probe (config.md §5)
     driver_name: str = ""
     driver_priority: list[str] = field(default_factory=list)
@@ -83,7 +103,39 @@ def _resolve(path: str) -> str:
     return os.path.realpath(path) if os.path.exists(path) else os.path.normpath(path)
 
 
-_VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
+
+
+def _name_end(text: str, start: int) -> int:
+    """End of the variable name ``[A-Za-z_][A-Za-z0-9_]*`` at ``start`` (``start``: none)."""
+    if start >= len(text) or text[start] not in _NAME_START:
+        return start
+    end = start + 1
+    while end < len(text) and text[end] in _NAME_CHARS:
+        end += 1
+    return end
+
+
+def _expand_vars(path: str, env: Mapping[str, str]) -> str:
+    """``$VAR`` and ``${VAR}`` replaced by their values ("" when unset); a ``$`` before
+    anything else stays (a scanner: ``re`` costs more to import than this whole run)."""
+    out: list[str] = []
+    i = 0
+    while (j := path.find("$", i)) >= 0:
+        out.append(path[i:j])
+        braced = path.startswith("{", j + 1)
+        if braced and (end := _name_end(path, j + 2)) > j + 2 and path.startswith("}", end):
+            out.append(env.get(path[j + 2 : end], ""))
+            i = end + 1
+        elif (end := _name_end(path, j + 1)) > j + 1:
+            out.append(env.get(path[j + 1 : end], ""))
+            i = end
+        else:
+            out.append("$")
+            i = j + 1
+    out.append(path[i:])
+    return "".join(out)
 
 
 def expand_path(path: str, env: Mapping[str, str], uid: int) -> str:
@@ -91,7 +143,7 @@ def expand_path(path: str, env: Mapping[str, str], uid: int) -> str:
     if not path:
         return path
     path = path.replace("$UID", str(uid))
-    path = _VAR_RE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), path)
+    path = _expand_vars(path, env)
     return _resolve(path)
 
 
@@ -304,15 +356,19 @@ def _read_source(path: str) -> _Source:
 def _read_config(path: str) -> _ConfigFile:
     """Parse and type-check one file: a wrong type is an error naming the file, the line
     and the key, never a value turned into a path (config.md §2)."""
-    import tomllib
+    from .simpletoml import loads as plain_toml
 
     source = _read_source(path)
-    try:
-        data = tomllib.loads(source.text)
-    except tomllib.TOMLDecodeError as e:
-        raise source.syntax_error(str(e)) from None
-    except RecursionError:
-        raise ConfigError(message=f"{path}: not valid TOML: nested too deeply") from None
+    data = plain_toml(source.text)  # the usual file, without importing tomllib
+    if data is None:
+        import tomllib
+
+        try:
+            data = tomllib.loads(source.text)
+        except tomllib.TOMLDecodeError as e:
+            raise source.syntax_error(str(e)) from None
+        except RecursionError:
+            raise ConfigError(message=f"{path}: not valid TOML: nested too deeply") from None
     unknown: list[str] = []
     _check_integers(source, data, "")
     storage = data.get("storage", {})
@@ -603,8 +659,10 @@ def _guess_rootless_driver(graph_root: str) -> str:
         return "overlay"
     release = os.uname().release.split(".")
     try:
-        major, minor = int(release[0]), int(re.match(r"\d+", release[1]).group())  # type: ignore[union-attr]
-    except (IndexError, ValueError, AttributeError):
+        minor_text = release[1]
+        digits = len(minor_text) - len(minor_text.lstrip("0123456789"))
+        major, minor = int(release[0]), int(minor_text[:digits])
+    except (IndexError, ValueError):
         return "vfs"
     return "overlay" if (major, minor) >= (5, 13) else "vfs"
 
@@ -666,16 +724,15 @@ def complete_store_options(options: StoreOptions, env: Mapping[str, str] | None 
     Raises :class:`~containers_storage.errors.ConfigError` for a broken configuration and
     :class:`~containers_storage.errors.IncompleteOptions` when only a driver was given.
     """
-    import copy
-
     from .errors import IncompleteOptions
+    from .structs import replace
 
     system, _ = system_options(os.environ if env is None else env)
     if not (options.graph_root or options.run_root or options.driver_name or options.driver_options):
         return system
     if not (options.graph_root or options.run_root):
         raise IncompleteOptions("no storage runroot or graphroot specified")
-    opts = copy.copy(options)
+    opts = replace(options)
     opts.graph_root = os.path.abspath(opts.graph_root) if opts.graph_root else system.graph_root
     opts.run_root = os.path.abspath(opts.run_root) if opts.run_root else system.run_root
     return opts

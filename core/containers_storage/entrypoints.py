@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+
+from .structs import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,10 @@ Every class survives :mod:`pickle` and :mod:`copy` (``multiprocessing``,
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _OS_FIELDS = ("errno", "strerror", "filename", "filename2")
 
@@ -84,12 +87,11 @@ class ParentUnknown(NotFoundError):
     default_message = "parent of layer not known"
 
 
-class BigDataUnknown(NotFoundError, FileNotFoundError):
-    """A named big-data item is missing from a layer, image or container that exists:
-    ``id`` is its owner's, ``key`` the item's name. Upstream wraps ``os.ErrNotExist``
-    here, so this is also a :class:`FileNotFoundError` (``errno`` ENOENT)."""
+class ItemUnknown(NotFoundError):
+    """Base of the errors about a named item (big data, its size or digest) of a layer,
+    image or container that exists: ``id`` is its owner's, ``key`` the item's name."""
 
-    default_message = "file does not exist"
+    default_message = "item not known"
 
     def __init__(
         self,
@@ -102,10 +104,31 @@ class BigDataUnknown(NotFoundError, FileNotFoundError):
     ) -> None:
         super().__init__(context, message=message, id=id, name=name)
         self.key = key
+
+
+class BigDataUnknown(ItemUnknown, FileNotFoundError):
+    """A named big-data item is missing. Upstream wraps ``os.ErrNotExist`` here, so this
+    is also a :class:`FileNotFoundError` (``errno`` ENOENT)."""
+
+    default_message = "file does not exist"
+
+    def __init__(
+        self,
+        context: str | None = None,
+        *,
+        message: str | None = None,
+        id: str | None = None,
+        name: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(context, message=message, id=id, name=name, key=key)
         self.errno = _errno.ENOENT
 
 
-class DigestUnknown(StorageError):
+class DigestUnknown(ItemUnknown):
+    """No digest is recorded for the item (upstream's ErrDigestUnknown, which does not
+    wrap ``os.ErrNotExist``: not a FileNotFoundError)."""
+
     default_message = "could not compute digest of item"
 
 
@@ -137,6 +160,14 @@ class InvalidBigDataName(StorageError, ValueError):
     default_message = "not a valid name for a big data item"
 
 
+class NotUTF8(StorageError, ValueError):
+    """A name, metadata or big-data key that is not valid UTF-8 (a surrogate-escaped
+    argument, say): refused before it is written, as no record file could hold it for
+    every reader (upstream writes U+FFFD in its place; an addition)."""
+
+    default_message = "not valid UTF-8"
+
+
 class InvalidID(StorageError, ValueError):
     """An ID that cannot name one directory entry of the store (an addition: upstream
     accepts such IDs and joins them into paths)."""
@@ -164,11 +195,12 @@ class LoadError(StorageError):
     default_message = "error loading storage metadata"
 
 
-class NotAContainer(StorageError):
+# raised when the item to delete does not exist: not-found errors, as lookups raise
+class NotAContainer(NotFoundError):
     default_message = "identifier is not a container"
 
 
-class NotALayer(StorageError):
+class NotALayer(NotFoundError):
     default_message = "identifier is not a layer"
 
 
@@ -176,7 +208,7 @@ class NotAnID(NotFoundError):
     default_message = "identifier is not a layer, image, or container"
 
 
-class NotAnImage(StorageError):
+class NotAnImage(NotFoundError):
     default_message = "identifier is not an image"
 
 
@@ -184,7 +216,7 @@ class ParentIsContainer(StorageError):
     default_message = "would-be parent layer is a container"
 
 
-class SizeUnknown(StorageError):
+class SizeUnknown(ItemUnknown):
     default_message = "size is not known"
 
 
@@ -231,6 +263,20 @@ class LayerDataMissing(StorageError):
 
 class LayerMissing(StorageError):
     default_message = "layer is missing"
+
+
+class LayerParentCycle(StorageError):
+    """A layer's parent chain comes back to a layer already on it (a record someone else
+    wrote; an addition: upstream's walks never end on such a chain)."""
+
+    default_message = "layer's parent chain loops"
+
+
+class LayerMountCountInvalid(StorageError):
+    """A mount record's count is negative or beyond any count mounting could reach (an
+    addition: upstream takes it as it is); the count is clamped, not trusted."""
+
+    default_message = "layer mount count is not valid"
 
 
 class ImageLayerMissing(StorageError):
@@ -372,6 +418,27 @@ class TarSplitIntegrity(ArchiveError):
     """Content read back for a tar-split replay does not match the recorded checksum."""
 
     default_message = "file integrity checksum failed"
+
+
+class TarSplitEmpty(ArchiveError):
+    """A layer's tar-split file is zero bytes long (not even the gzip stream that an
+    empty layer's has): no tar stream can be reproduced from it."""
+
+    default_message = "tar-split metadata is empty"
+
+
+class InputTooLarge(StorageError, ValueError):
+    """An input that has to be held (metadata, a big-data item, the data after a tar's
+    end-of-archive marker) is over its documented limit -- or endless, like /dev/zero."""
+
+    default_message = "input is too large"
+
+
+class TrailingDataTooLarge(InputTooLarge, ArchiveError):
+    """More than :data:`~containers_storage.archive.tarsplit.MAX_TRAILING` bytes follow
+    the end-of-archive marker of a layer's tar stream."""
+
+    default_message = "too much data after the end of the tar archive"
 
 
 class UnmappableID(StorageError):

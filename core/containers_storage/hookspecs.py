@@ -34,20 +34,76 @@ a lock or an additional-layer handle, then calls methods on those objects direct
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import pluggy
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import pluggy
+
     from .additional_layers import AdditionalLayer
     from .drivers.api import DriverInfo
     from .locks.api import Lock
 
 PROJECT = "containers_storage"
 
-hookspec = pluggy.HookspecMarker(PROJECT)
-#: Decorate plugin functions with this (``@hookimpl`` or ``@hookimpl(trylast=True)``).
-hookimpl = pluggy.HookimplMarker(PROJECT)
+if TYPE_CHECKING:
+    hookspec = pluggy.HookspecMarker(PROJECT)
+    #: Decorate plugin functions with this (``@hookimpl`` or ``@hookimpl(trylast=True)``).
+    hookimpl = pluggy.HookimplMarker(PROJECT)
+else:
+    # pluggy's markers only set an attribute, which pluggy reads at registration; these
+    # set the very same one without importing pluggy (and typing, inspect) with every
+    # driver plugin: the plugin host imports pluggy when a hook is really called.
+
+    class _HookspecMarker:
+        __slots__ = ()
+        project_name = PROJECT
+
+        def __call__(
+            self, function=None, firstresult=False, historic=False, warn_on_impl=None, warn_on_impl_args=None
+        ):
+            def mark(func):
+                if historic and firstresult:
+                    raise ValueError("cannot have a historic firstresult hook")
+                opts = {
+                    "firstresult": firstresult,
+                    "historic": historic,
+                    "warn_on_impl": warn_on_impl,
+                    "warn_on_impl_args": warn_on_impl_args,
+                }
+                setattr(func, PROJECT + "_spec", opts)
+                return func
+
+            return mark if function is None else mark(function)
+
+    class _HookimplMarker:
+        __slots__ = ()
+        project_name = PROJECT
+
+        def __call__(
+            self,
+            function=None,
+            hookwrapper=False,
+            optionalhook=False,
+            tryfirst=False,
+            trylast=False,
+            specname=None,
+            wrapper=False,
+        ):
+            def mark(func):
+                opts = {
+                    "wrapper": wrapper,
+                    "hookwrapper": hookwrapper,
+                    "optionalhook": optionalhook,
+                    "tryfirst": tryfirst,
+                    "trylast": trylast,
+                    "specname": specname,
+                }
+                setattr(func, PROJECT + "_impl", opts)
+                return func
+
+            return mark if function is None else mark(function)
+
+    hookspec = _HookspecMarker()
+    hookimpl = _HookimplMarker()
 
 
 @hookspec

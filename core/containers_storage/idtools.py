@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from .errors import InvalidMappings
+from .structs import dataclass
 
 #: Owner used for IDs that cannot be mapped (the kernel's overflow ID).
 OVERFLOW_ID = 65534
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +20,24 @@ class IDMap:
     host_id: int
     size: int
 
+    def __post_init__(self) -> None:
+        # records keep these as Go ints: a value outside int64 would make the record
+        # unreadable to upstream (and to us)
+        for name in ("container_id", "host_id", "size"):
+            value = getattr(self, name)
+            if value.__class__ is not int:
+                raise InvalidMappings(f"ID map {name} {value!r} is not an integer")
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise InvalidMappings(f"ID map {name} {value} is out of range")
+
     def to_json(self) -> dict[str, int]:
         return {"container_id": self.container_id, "host_id": self.host_id, "size": self.size}
 
     @classmethod
     def from_json(cls, data: dict[str, int]) -> IDMap:
-        return cls(int(data["container_id"]), int(data["host_id"]), int(data["size"]))
+        """From a record's entry: integers only, as upstream's decoder takes (``"5"``,
+        ``5.0`` and ``true`` are refused, not converted)."""
+        return cls(data["container_id"], data["host_id"], data["size"])
 
 
 IDMaps = tuple[IDMap, ...]

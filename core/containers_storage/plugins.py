@@ -25,16 +25,18 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import pluggy
 
 from . import hookspecs
 from .entrypoints import EntryPoint, entry_points
 from .errors import DriverLoadError, DuplicateDriver
+from .structs import dataclass
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    import pluggy
+
     from .additional_layers import AdditionalLayer
     from .drivers.api import Driver, DriverInfo
     from .locks.api import Lock
@@ -95,11 +97,20 @@ def exception_text(exc: BaseException) -> str:
 
 
 class PluginHost:
-    """Owns the pluggy PluginManager and answers the core's questions."""
+    """Owns the pluggy PluginManager and answers the core's questions.
+
+    The manager (and pluggy, with ``typing`` and ``inspect``) is made when a hook is
+    really needed: a call of a hook some registered plugin other than the built-ins
+    implements, or the registration of a plugin that pluggy has to check. Until then
+    plugins wait in a list -- only the built-ins and driver modules whose one hook is a
+    plain ``cstorage_drivers()`` (which the host calls directly) -- and the lock hook
+    calls the built-ins' implementations itself, in pluggy's order.
+    """
 
     def __init__(self, discover: Discover = entry_points) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
+        self._pm: pluggy.PluginManager | None = None
+        #: (plugin, name) registered while there is no manager, in registration order
+        self._pending: list[tuple[object, str]] = []
         self._discover = discover
         self._lock = threading.RLock()
         #: driver names and aliases -> the offer, and who made it
@@ -114,7 +125,21 @@ class PluginHost:
         import importlib
 
         for name in BUILTIN_PLUGINS:
-            self.pm.register(importlib.import_module(name), name=name)
+            self._pending.append((importlib.import_module(name), name))
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The pluggy plugin manager, with every plugin registered so far."""
+        if self._pm is None:
+            import pluggy
+
+            pm = pluggy.PluginManager(hookspecs.PROJECT)
+            pm.add_hookspecs(hookspecs)
+            for plugin, name in self._pending:
+                pm.register(plugin, name=name)
+            self._pending.clear()
+            self._pm = pm
+        return self._pm
 
     # -- registration ------------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> None:
@@ -144,6 +169,10 @@ class PluginHost:
                 self._origins[key] = origin
 
     def _register_module(self, module: object, name: str) -> None:
+        if self._pm is None and _can_wait(module):
+            if all(name != n and module is not p for p, n in self._pending):
+                self._pending.append((module, name))
+            return
         if self.pm.get_plugin(name) is None and not self.pm.is_registered(module):
             self.pm.register(module, name=name)
 
@@ -274,12 +303,33 @@ class PluginHost:
 
     # -- locks and additional layers ------------------------------------------------------
     def lock(self, path: str, read_only: bool = False, kind: str = "posix") -> Lock:
-        lock: Lock | None = self.pm.hook.cstorage_lock(path=path, read_only=read_only, kind=kind)
+        lock: Lock | None
+        if self._pm is None:
+            lock = self._call_waiting("cstorage_lock", path=path, read_only=read_only, kind=kind)
+        else:
+            lock = self.pm.hook.cstorage_lock(path=path, read_only=read_only, kind=kind)
         if lock is None:
             from .errors import ConfigError
 
             raise ConfigError(message=f"no lock provider for lock kind {kind!r}")
         return lock
+
+    def _call_waiting(self, hook: str, **kwargs: Any) -> Any:
+        """A firstresult hook over the waiting plugins, as pluggy calls it: tryfirst
+        implementations, then plain, then trylast; later registrations first within each;
+        the first result that is not None."""
+        marker = hookspecs.PROJECT + "_impl"
+        impls: list[tuple[int, Callable[..., Any]]] = []
+        for plugin, _name in reversed(self._pending):
+            func = getattr(plugin, hook, None)
+            opts = getattr(func, marker, None)
+            if func is not None and isinstance(opts, dict):
+                impls.append((0 if opts.get("tryfirst") else 2 if opts.get("trylast") else 1, func))
+        for _rank, func in sorted(impls, key=lambda item: item[0]):
+            result = func(**kwargs)
+            if result is not None:
+                return result
+        return None
 
     def additional_layer(self, digest: str, image_ref: str, stores: list[str]) -> AdditionalLayer | None:
         result: AdditionalLayer | None = self.pm.hook.cstorage_additional_layer(
@@ -320,6 +370,32 @@ def _offers(plugin: object) -> tuple[DriverInfo, ...]:
         if not isinstance(info, DriverInfo):
             raise DriverLoadError(message=f"cstorage_drivers() returned {info!r}, not a DriverInfo")
     return infos
+
+
+def _can_wait(plugin: object) -> bool:
+    """Whether registering ``plugin`` with pluggy can wait for the manager: a module
+    whose only hook implementation is a plain ``cstorage_drivers()`` (no required
+    arguments, not a wrapper, no other spec name) -- pluggy's checks could not refuse it,
+    and the host calls that function directly. Anything else is registered at once."""
+    if type(plugin) is not type(os):
+        return False
+    marker = hookspecs.PROJECT + "_impl"
+    for attr in dir(plugin):
+        value = getattr(plugin, attr, None)
+        opts = getattr(value, marker, None)
+        if not isinstance(opts, dict):
+            continue
+        code = getattr(value, "__code__", None)
+        if (
+            attr != "cstorage_drivers"
+            or code is None
+            or code.co_argcount > len(getattr(value, "__defaults__", None) or ())
+            or opts.get("wrapper")
+            or opts.get("hookwrapper")
+            or opts.get("specname") not in (None, "cstorage_drivers")
+        ):
+            return False
+    return True
 
 
 def _where(ep: EntryPoint) -> str:

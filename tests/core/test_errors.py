@@ -17,12 +17,17 @@ from containers_storage import errors
 from containers_storage.errors import (
     BigDataUnknown,
     ContainerUnknown,
+    DigestUnknown,
     DriverLayerUnknown,
     ImageUnknown,
     LayerUnknown,
+    NotAContainer,
+    NotALayer,
     NotAnID,
+    NotAnImage,
     NotFoundError,
     ParentUnknown,
+    SizeUnknown,
     StorageError,
 )
 
@@ -71,7 +76,7 @@ def same(a: BaseException, b: BaseException) -> None:
 
 def test_the_walk_finds_every_class() -> None:
     names = {c.__name__ for c in CLASSES}
-    assert {"StorageError", "LayerUnknown", "BigDataUnknown", "StoreIsReadOnly", "ArchiveError"} <= names
+    assert {"StorageError", "LayerUnknown", "BigDataUnknown", "ItemUnknown", "StoreIsReadOnly"} <= names
     assert len(CLASSES) > 60
 
 
@@ -100,7 +105,20 @@ def test_error_crosses_a_process_pool() -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [ContainerUnknown, ImageUnknown, LayerUnknown, ParentUnknown, NotAnID, DriverLayerUnknown]
+    "cls",
+    [
+        ContainerUnknown,
+        ImageUnknown,
+        LayerUnknown,
+        ParentUnknown,
+        NotAnID,
+        DriverLayerUnknown,
+        NotALayer,
+        NotAnImage,
+        NotAContainer,
+        SizeUnknown,
+        DigestUnknown,
+    ],
 )
 def test_not_found_classes_are_lookup_errors_carrying_what_was_looked_up(cls: type[NotFoundError]) -> None:
     e = cls("locating it", id="0123", name="web")

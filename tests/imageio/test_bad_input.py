@@ -3,12 +3,14 @@ no layer, no layer directory, no tar-split file, no image data left behind)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -21,7 +23,11 @@ from containers_storage.imageio import (
     UnsafeArchivePath,
     UnsupportedMediaType,
     import_image,
+    ocilayout,
 )
+from containers_storage.imageio.platforms import host
+from containers_storage.imageio.sources import SourceLayer
+from containers_storage.imageio.storewriter import StoreWriter
 from containers_storage.store import ImageOptions, Store
 from containers_storage.testing.hostile import REFUSED
 
@@ -31,6 +37,7 @@ from .layouts import (
     Image,
     Layer,
     Layout,
+    compress,
     docker_archive,
     oci_layout,
     sha256,
@@ -335,3 +342,27 @@ def test_export_of_an_image_missing_its_config(tmp_path: Path, seeded: Store) ->
     with pytest.raises(DigestMismatch, match="config"):
         export_image(seeded, img.id, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_blob_changed_after_its_check(tmp_path: Path, roots: Roots, seeded: Store, index: int) -> None:
+    """The blob is checked ahead, then read again by the store: bytes that changed in
+    between (same size, still a valid layer) are refused by the store's own digest."""
+    layers = standard_layers(("gzip", "none", "none"))
+    layout = oci_layout(tmp_path / "lay", Image(layers))
+    src = ocilayout.read(ocilayout.Blobs.directory(str(layout.root)), "latest", host())
+    tampered = bytearray(layers[index].tar)
+    with tarfile.open(fileobj=io.BytesIO(layers[index].tar)) as tf:
+        member = next(m for m in tf if m.isreg() and m.size > 100)
+    tampered[member.offset_data + 50] ^= 1  # inside a file's content: still a valid tar
+    blob = compress(bytes(tampered), layers[index].compression)
+    opened: list[str] = []
+
+    def open_layer(layer: SourceLayer) -> IO[bytes]:
+        opened.append(layer.digest)
+        if layer.digest == src.layers[index].digest and opened.count(layer.digest) == 2:
+            return io.BytesIO(blob)  # the store's read, after the check's
+        return src.open_layer(layer)
+
+    changed = dataclasses.replace(src, open_layer=open_layer)
+    assert_refused(roots, lambda: StoreWriter(seeded, changed).write(["x"]), DigestMismatch, "changed")

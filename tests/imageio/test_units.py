@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from containers_storage.imageio import InvalidReference, Platform, PlatformNotFound, UnsafeArchivePath
+from containers_storage.imageio import (
+    BlobMissing,
+    DigestMismatch,
+    InvalidReference,
+    Platform,
+    PlatformNotFound,
+    UnsafeArchivePath,
+)
+from containers_storage.imageio.ahead import AheadChecks
 from containers_storage.imageio.dockerwriter import compact, raw_members
 from containers_storage.imageio.platforms import choose
 from containers_storage.imageio.references import DOCKER_DOMAIN, normalize, repository_and_tag
@@ -120,3 +129,54 @@ def test_go_raw_json() -> None:
     text = '{ "a" : [1, 2.50, {"x": "<&> \\u00e9 \\" "}],\n "b": null, "a": "last" }'
     assert raw_members(text) == {"a": '"last"', "b": "null"}
     assert compact('{"s": "a b <x>", "n": 1e5}') == '{"s":"a b \\u003cx\\u003e","n":1e5}'
+
+
+def _blob_jobs(blobs: list[tuple[bytes, str, int]]) -> AheadChecks:
+    return AheadChecks(
+        [(i, digest, size, lambda d=data: io.BytesIO(d)) for i, (data, digest, size) in enumerate(blobs)]
+    )
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_ahead_checks_find_each_bad_blob_in_order() -> None:
+    good, other = b"layer one" * 100_000, b"layer two"
+    checks = _blob_jobs([
+        (good, _sha(good), len(good)),
+        (other, _sha(good), len(other)),  # wrong digest
+        (good, _sha(good), len(good) - 1),  # longer than its size
+        (good, _sha(good), -1),  # size unknown: the digest alone decides
+    ])
+    checks.start()
+    try:
+        checks.wait(0)
+        checks.wait(3)  # the thread is past every check now
+        with pytest.raises(DigestMismatch, match="Digest did not match"):
+            checks.raise_failed()  # the first failure, without waiting on its layer
+        with pytest.raises(DigestMismatch, match="Digest did not match"):
+            checks.wait(1)
+        with pytest.raises(DigestMismatch, match="size mismatch: expected 899999 bytes, got more"):
+            checks.wait(2)
+        checks.discard(1)
+        with pytest.raises(DigestMismatch, match="size mismatch"):
+            checks.raise_failed()  # a discarded layer's blob fails nothing
+        checks.discard(2)
+        checks.raise_failed()
+        assert 3 in checks and 4 not in checks
+    finally:
+        checks.close()
+
+
+def test_ahead_checks_report_an_unreadable_blob() -> None:
+    def missing() -> io.BytesIO:
+        raise BlobMissing("blobs/sha256/x", message="file does not exist")
+
+    checks = AheadChecks([(0, _sha(b""), 0, missing)])
+    checks.start()
+    try:
+        with pytest.raises(BlobMissing):
+            checks.wait(0)
+    finally:
+        checks.close()

@@ -36,6 +36,10 @@ WHITEOUT_LINK_DIR = b".wh..wh.plnk"
 
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _IGNORED_XATTRS = frozenset({"security.selinux"})
+#: overlayfs's own control attributes (redirects, metacopy, opaque, origin): set by a
+#: diff they would make the kernel look up other layers' files. Upstream applies them;
+#: here they are dropped (opaque directories come from ``.wh..wh..opq`` entries)
+_IGNORED_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 OVERRIDE_XATTR = "user.containers.override_stat"
 
 
@@ -129,7 +133,9 @@ class _Extractor:
         self.userns = in_user_namespace() if options.in_userns is None else options.in_userns
         self.tree = RootedDir(root)
         self.root_fd = self.tree.root_fd
-        self.unpacked: set[tuple[bytes, ...]] = set()
+        #: cleaned names written so far, for opaque whiteouts (one bytes object per entry:
+        #: the extractor's memory grows with the entry count, by about name + 60 bytes)
+        self.unpacked: set[bytes] = set()
         self.dir_times: list[tuple[tuple[bytes, ...], bytes, int, int]] = []
         self.root_times: tuple[int, int] | None = None
         self.plnk_dir: bytes | None = None
@@ -148,6 +154,7 @@ class _Extractor:
             total += entry.size
             if entry.typeflag == th.PAX_GLOBAL:
                 continue
+            self.tree.settle()
             try:
                 self._entry(entry, reader)
             except ArchiveError:
@@ -194,10 +201,10 @@ class _Extractor:
                 raise UnsafeArchive(f"{entry.name!r}", message="hard link to the layer root")
             if fmt == WhiteoutFormat.DELETE and link_parts[0] == WHITEOUT_LINK_DIR:
                 self._plnk_copy(pfd, base, link_parts[-1])
-                self.unpacked.add(parts)
+                self.unpacked.add(b"/".join(parts))
                 return
         self._create(pfd, preal, base, entry, reader)
-        self.unpacked.add(parts)
+        self.unpacked.add(b"/".join(parts))
 
     # -- whiteouts -------------------------------------------------------------------
     def _whiteout(self, parent: tuple[bytes, ...], base: bytes, entry: th.Entry) -> None:
@@ -242,7 +249,7 @@ class _Extractor:
                 assert isinstance(child, str)
                 name = os.fsencode(child)
                 path = (*logical, name)
-                if path not in self.unpacked:
+                if b"/".join(path) not in self.unpacked:
                     self._remove(fd, name)
                 else:
                     st = os.lstat(name, dir_fd=fd)
@@ -432,14 +439,14 @@ class _Extractor:
 
     def _xattrs(self, target: int | str, entry: th.Entry) -> None:
         for key, value in entry.xattrs.items():
-            if key in _IGNORED_XATTRS:
+            if key in _IGNORED_XATTRS or key.startswith(_IGNORED_XATTR_PREFIXES):
                 continue
             try:
                 os.setxattr(target, key, value, follow_symlinks=isinstance(target, int))
             except OSError as exc:
                 if exc.errno == errno.ENOTSUP or (exc.errno == errno.EPERM and self.userns):
                     continue
-                raise
+                raise OSError(exc.errno, f"{exc.strerror} (setting xattr {key})") from None
 
     @staticmethod
     def _times(entry: th.Entry) -> tuple[int, int]:

@@ -40,6 +40,29 @@ def _reduce(a: int) -> int:
     return a
 
 
+def _clmul(a: int, b: int) -> int:
+    """Carry-less product of two polynomials (``b`` small: one XOR per set bit)."""
+    out = 0
+    while b:
+        low = b & -b
+        out ^= a * low  # times a power of two: a shift
+        b ^= low
+    return out
+
+
+_SHIFTS: dict[int, int] = {}
+
+
+def _x_power(bits: int) -> int:
+    """x^bits mod P, cached per chunk length."""
+    k = _SHIFTS.get(bits)
+    if k is None:
+        if len(_SHIFTS) > 64:
+            _SHIFTS.clear()
+        k = _SHIFTS[bits] = _reduce(1 << bits)
+    return k
+
+
 def _reflect(x: int) -> int:
     return int.from_bytes(x.to_bytes(8, "little").translate(_BITREV), "big")
 
@@ -55,8 +78,13 @@ class Crc64:
     def update(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
+        n = len(data)
+        if data[:1] == b"\x00" and bytes(data).count(0) == n:
+            # a run of zeros only shifts the remainder: times x^(8n), whatever n is
+            self._rem = _reduce(_clmul(self._rem, _x_power(8 * n)))
+            return
         message = int.from_bytes(bytes(data).translate(_BITREV), "big")
-        self._rem = _reduce((self._rem << (8 * len(data))) ^ (message << 64))
+        self._rem = _reduce((self._rem << (8 * n)) ^ (message << 64))
 
     def value(self) -> int:
         return _reflect(self._rem) ^ _MASK

@@ -210,21 +210,43 @@ def tar_tree(root: str, builder: TarBuilder | None = None) -> Iterator[bytes]:
     yield END_OF_ARCHIVE
 
 
-def _walk(dfd: int, prefix: bytes, builder: TarBuilder) -> Iterator[bytes]:
-    with os.scandir(dfd) as it:
-        names = sorted(os.fsencode(e.name) for e in it)
-    for base in names:
-        try:
-            st = os.lstat(base, dir_fd=dfd)
-        except FileNotFoundError:
-            continue
-        yield from builder.entry(dfd, base, prefix + base, st)
-        if stat.S_ISDIR(st.st_mode):
-            sub = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+def _walk(top: int, prefix: bytes, builder: TarBuilder) -> Iterator[bytes]:
+    """Depth first with an explicit stack (a tree thousands deep needs no recursion);
+    one descriptor is open per level being walked."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    # per level: its descriptor (``top`` is the caller's), its name prefix, names left
+    stack: list[tuple[int, bytes, list[bytes]]] = [(top, prefix, _sorted_names(top))]
+    try:
+        while stack:
+            dfd, pre, names = stack[-1]
+            if not names:
+                stack.pop()
+                if dfd != top:
+                    os.close(dfd)
+                continue
+            base = names.pop()
             try:
-                yield from _walk(sub, prefix + base + b"/", builder)
-            finally:
-                os.close(sub)
+                st = os.lstat(base, dir_fd=dfd)
+            except FileNotFoundError:
+                continue
+            yield from builder.entry(dfd, base, pre + base, st)
+            if stat.S_ISDIR(st.st_mode):
+                sub = os.open(base, flags, dir_fd=dfd)
+                try:
+                    stack.append((sub, pre + base + b"/", _sorted_names(sub)))
+                except BaseException:
+                    os.close(sub)
+                    raise
+    finally:
+        for dfd, _pre, _names in stack:
+            if dfd != top:
+                os.close(dfd)
+
+
+def _sorted_names(dfd: int) -> list[bytes]:
+    """The directory's names, sorted bytewise and reversed (popped from the end)."""
+    with os.scandir(dfd) as it:
+        return sorted((os.fsencode(e.name) for e in it), reverse=True)
 
 
 def tar_changes(root: str, changes: Sequence[Change], builder: TarBuilder | None = None) -> Iterator[bytes]:

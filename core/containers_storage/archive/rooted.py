@@ -22,34 +22,51 @@ class RootedDir:
     """Open directories below ``root`` by (logical) component tuples, with caches.
 
     Call :meth:`forget` after removing or replacing a directory or a symlink, since
-    cached resolutions may have gone through it.
+    cached resolutions may have gone through it. Descriptors pushed out of the cache
+    stay open until :meth:`settle` (called between entries), so one handed out for the
+    current entry is never closed -- or its number reused -- under its user's feet.
+    Every walk is iterative: a tree thousands of directories deep costs no recursion.
     """
 
     def __init__(self, root: str | bytes) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._fds: dict[Parts, int] = {}
+        self._evicted: list[int] = []
         self._resolved: dict[Parts, Parts] = {}
 
     def close(self) -> None:
         self.forget()
         os.close(self.root_fd)
 
+    def settle(self) -> None:
+        """Close the descriptors evicted from the cache since the last call."""
+        for fd in self._evicted:
+            os.close(fd)
+        self._evicted.clear()
+
     def forget(self) -> None:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
         self._resolved.clear()
+        self.settle()
 
     def fd(self, real: Parts) -> int:
         """An ``O_PATH`` descriptor of the real (symlink-free) directory ``real``."""
         if not real:
             return self.root_fd
         fd = self._fds.get(real)
-        if fd is None:
-            fd = os.open(real[-1], _DIR_FLAGS, dir_fd=self.fd(real[:-1]))
+        if fd is not None:
+            return fd
+        known = len(real) - 1
+        while known and real[:known] not in self._fds:
+            known -= 1
+        fd = self._fds[real[:known]] if known else self.root_fd
+        for depth in range(known + 1, len(real) + 1):
+            fd = os.open(real[depth - 1], _DIR_FLAGS, dir_fd=fd)
             if len(self._fds) >= _MAX_CACHED_DIRS:
-                os.close(self._fds.pop(next(iter(self._fds))))
-            self._fds[real] = fd
+                self._evicted.append(self._fds.pop(next(iter(self._fds))))
+            self._fds[real[:depth]] = fd
         return fd
 
     def resolve(self, parts: Parts, create: bool = False) -> Parts:
@@ -60,10 +77,14 @@ class RootedDir:
         hit = self._resolved.get(parts)
         if hit is not None:
             return hit
-        real = self._walk(list(self.resolve(parts[:-1], create)), [parts[-1]], create, [0])
-        result = tuple(real)
-        self._resolved[parts] = result
-        return result
+        known = len(parts) - 1
+        while known and parts[:known] not in self._resolved:
+            known -= 1
+        real = list(self._resolved[parts[:known]]) if known else []
+        for depth in range(known + 1, len(parts) + 1):
+            real = self._walk(real, [parts[depth - 1]], create, [0])
+            self._resolved[parts[:depth]] = tuple(real)
+        return tuple(real)
 
     def _walk(self, real: list[bytes], comps: list[bytes], create: bool, hops: list[int]) -> list[bytes]:
         for comp in comps:
@@ -105,7 +126,11 @@ class RootedDir:
 
 
 def remove_all(dfd: int, name: bytes, st: os.stat_result | None = None) -> None:
-    """Remove ``name`` under ``dfd`` recursively, never following symlinks."""
+    """Remove ``name`` under ``dfd`` recursively, never following symlinks.
+
+    Iterative, holding one directory descriptor at a time (climbing back through
+    ``..``, which inside the tree being removed is the directory it came from), so
+    neither the depth nor the path length of the tree matters."""
     if st is None:
         try:
             st = os.lstat(name, dir_fd=dfd)
@@ -114,15 +139,40 @@ def remove_all(dfd: int, name: bytes, st: os.stat_result | None = None) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=dfd)
         return
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    cur = os.open(name, flags, dir_fd=dfd)
+    names = [name]  # the path from ``dfd`` down to ``cur``
+    pending = [_empty_files(cur)]  # subdirectories still to remove, per level
     try:
-        with os.scandir(fd) as it:
-            children = [(os.fsencode(e.name), e.is_dir(follow_symlinks=False)) for e in it]
-        for child, is_dir in children:
-            if is_dir:
-                remove_all(fd, child)
-            else:
-                os.unlink(child, dir_fd=fd)
+        while pending:
+            if pending[-1]:
+                child = pending[-1].pop()
+                sub = os.open(child, flags, dir_fd=cur)
+                os.close(cur)
+                cur = sub
+                names.append(child)
+                pending.append(_empty_files(cur))
+                continue
+            pending.pop()
+            done = names.pop()
+            if pending:
+                up = os.open("..", flags, dir_fd=cur)
+                os.close(cur)
+                cur = up
+                os.rmdir(done, dir_fd=cur)
     finally:
-        os.close(fd)
+        os.close(cur)
     os.rmdir(name, dir_fd=dfd)
+
+
+def _empty_files(fd: int) -> list[bytes]:
+    """Unlink every non-directory in the directory ``fd``; its subdirectories' names."""
+    with os.scandir(fd) as it:
+        children = [(os.fsencode(e.name), e.is_dir(follow_symlinks=False)) for e in it]
+    dirs = []
+    for child, is_dir in children:
+        if is_dir:
+            dirs.append(child)
+        else:
+            os.unlink(child, dir_fd=fd)
+    return dirs

@@ -77,11 +77,15 @@ def parse_number(b: bytes) -> int:
         if x.bit_length() > 63:
             raise InvalidTarHeader("numeric field overflows")
         return ~x if inv else x
-    s = b.strip(b" \x00").split(b"\x00", 1)[0]
+    s = b.strip(b" \x00")
     if not s:
         return 0
     if s.translate(None, b"01234567"):  # Go accepts octal digits only (no sign, no "_")
-        raise InvalidTarHeader(f"invalid numeric field {b!r}")
+        s = s.split(b"\x00", 1)[0]
+        if s.translate(None, b"01234567"):
+            raise InvalidTarHeader(f"invalid numeric field {b!r}")
+        if not s:
+            return 0
     return int(s, 8)
 
 

@@ -18,7 +18,14 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..errors import ArchiveError, DuplicateTarPath, TarSplitIntegrity, UnexpectedEOF
+from ..errors import (
+    ArchiveError,
+    DuplicateTarPath,
+    TarSplitEmpty,
+    TarSplitIntegrity,
+    TrailingDataTooLarge,
+    UnexpectedEOF,
+)
 from . import tarheader as th
 from .crc64 import Crc64, CrcBatch, CrcSlot
 from .paths import go_clean, layer_parts
@@ -29,6 +36,10 @@ from .types import FileGetter
 SEGMENT = 2
 FILE = 1
 _PADDING_CHUNK = 1 << 20
+#: most bytes kept after a tar's end-of-archive marker (upstream's tar-split keeps
+#: them all, as padding; tools write at most a few blocks, so more is refused: an
+#: endless input such as /dev/zero must not grow the tar-split file or memory)
+MAX_TRAILING = 16 << 20
 
 
 _GO_ESCAPES = {
@@ -60,6 +71,7 @@ class TarSplitWriter:
         self._gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0)
         self._pos = 0
         self._lines: list[str] = []
+        self._buffered = 0
 
     def segment(self, payload: bytes) -> None:
         if payload:
@@ -85,13 +97,15 @@ class TarSplitWriter:
     def _emit(self, line: str) -> None:
         self._lines.append(line)
         self._pos += 1
-        if len(self._lines) >= 256:
+        self._buffered += len(line)
+        if len(self._lines) >= 256 or self._buffered >= 1 << 20:  # 1 MiB segments are big lines
             self.flush()
 
     def flush(self) -> None:
         if self._lines:
             self._gz.write(("\n".join(self._lines) + "\n").encode())
             self._lines.clear()
+            self._buffered = 0
 
     def close(self) -> None:
         self.flush()
@@ -124,7 +138,10 @@ class _Recording:
 
     def segment(self, payload: bytes) -> None:
         if self.writer is not None and payload:
-            self.queue.append(payload)
+            if self.queue:
+                self.queue.append(payload)
+            else:
+                self.writer.segment(payload)
 
     def file(self, name: bytes, size: int, checksum: CrcSlot | bytes | None) -> None:
         if self.writer is not None:
@@ -163,7 +180,8 @@ def disassemble(
     The consumer sees the stream unchanged; the recording follows tar-split's rules: the
     padding and header blocks before each entry form one segment, each entry is a file
     record with the CRC of its logical content, and what follows the end-of-archive
-    marker is kept as segments of at most 1 MiB.
+    marker is kept as segments of at most 1 MiB, up to :data:`MAX_TRAILING` bytes
+    (more raises :class:`~containers_storage.errors.TrailingDataTooLarge`).
     """
     rec = _Recording(writer)
     try:
@@ -233,8 +251,15 @@ def _disassemble(stream: IO[bytes], rec: _Recording, owners: OwnerSets) -> Itera
             yield data
     if data := flush_segment():
         yield data
+    rec.drain(final=True)  # from here on, segments are written as they come
+    trailing = 0
     for chunk in src.rest():
         pending.clear()
+        trailing += len(chunk)
+        if trailing > MAX_TRAILING:
+            raise TrailingDataTooLarge(
+                message=f"more than {MAX_TRAILING} bytes after the end of the tar archive"
+            )
         for i in range(0, len(chunk), _PADDING_CHUNK):
             piece = chunk[i : i + _PADDING_CHUNK]
             rec.segment(piece)
@@ -250,12 +275,27 @@ class Record:
     payload: bytes | None
 
 
+#: longest line of a tar-split file read back: what this writer produces is at most a
+#: 1 MiB segment (or headers of at most 1 MiB each) in base64
+MAX_LINE = 8 << 20
+
+
 def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
-    """Entries of a tar-split file (gzip'd JSON lines), with upstream's duplicate check."""
+    """Entries of a tar-split file (gzip'd JSON lines), with upstream's duplicate check.
+
+    A zero-byte file (not even a gzip header: upstream writes one even for an empty
+    stream) is refused with TarSplitEmpty, as is a line over :data:`MAX_LINE`."""
     seen: set[bytes] = set()
+    if not tar_split.read(1):
+        raise TarSplitEmpty("reading tar-split metadata")
+    tar_split.seek(-1, os.SEEK_CUR)
     try:
         with gzip.GzipFile(fileobj=tar_split, mode="rb") as gz:
-            for line in gz:
+            while line := gz.readline(MAX_LINE + 1):
+                if len(line) > MAX_LINE:
+                    raise ArchiveError(
+                        "reading tar-split metadata", message=f"an entry is over {MAX_LINE} bytes"
+                    )
                 if not line.strip():
                     continue
                 obj = json.loads(line)

@@ -4,8 +4,13 @@ re-exports them for driver authors): they live here, below both, so neither impo
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import IO, Protocol
+
+from ..structs import dataclass
+from ..typeshim import Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class FileGetter(Protocol):
@@ -16,6 +21,28 @@ class FileGetter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Compression(enum.IntEnum):
+    """Upstream's ``archive.Compression`` numbers, as layer records store them. A number
+    this version does not know (a newer writer's) is kept as a pseudo-member
+    ``UNKNOWN_<n>`` rather than refused, so such a record still loads, as upstream's does;
+    producing a diff in it fails."""
+
+    NONE = 0
+    BZIP2 = 1
+    GZIP = 2
+    XZ = 3
+    ZSTD = 4
+
+    @classmethod
+    def _missing_(cls, value: object) -> Compression | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"UNKNOWN_{value}"
+        member._value_ = value
+        return member
 
 
 class ChangeKind(enum.IntEnum):

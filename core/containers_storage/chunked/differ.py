@@ -4,9 +4,9 @@ of another layer (reflink, or a hard link when ``use_hard_links`` is set), the
 ``ostree_repos`` of ``pull_options``, identical chunks of other files, or the blob's own
 byte ranges -- and verifying every chunk and file digest on the way.
 
-Files are created through the confined extraction (:func:`~containers_storage.archive.
-apply.apply_entries`), so names, links, owners, ID maps, xattrs and whiteouts are handled
-exactly as for a tar stream and nothing is ever written outside the directory.
+Files are created through the confined extraction (``archive.apply.apply_entries``), so
+names, links, owners, ID maps, xattrs and whiteouts are handled exactly as for a tar
+stream and nothing is ever written outside the directory.
 """
 
 from __future__ import annotations

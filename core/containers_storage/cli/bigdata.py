@@ -6,10 +6,10 @@ One implementation per operation; the kind only picks the store methods.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .context import Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..store import Store
 
@@ -39,9 +39,11 @@ def _line(ctx: Context, value: object) -> int:
 
 
 def _read(ctx: Context) -> bytes:
+    """An image's or container's item: held whole (the store digests it), so capped."""
+    from ..records.limits import MAX_BIG_DATA
     from .streams import read_input
 
-    return read_input(ctx, str(ctx.flag("file") or ""))
+    return read_input(ctx, str(ctx.flag("file") or ""), MAX_BIG_DATA, "big data item")
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -54,7 +56,10 @@ def get_layer_data(ctx: Context) -> int:
 
 
 def set_layer_data(ctx: Context) -> int:
-    ctx.store.set_layer_big_data(ctx.args[0], ctx.args[1], _read(ctx))
+    from .streams import open_input
+
+    with open_input(ctx, str(ctx.flag("file") or "")) as stream:  # streamed to the item's file
+        ctx.store.set_layer_big_data(ctx.args[0], ctx.args[1], stream)
     return 0
 
 
@@ -64,7 +69,8 @@ def list_image_data(ctx: Context) -> int:
 
 
 def get_image_data(ctx: Context) -> int:
-    return _get(ctx, lambda s, ref, key: s.image_big_data(ref, key))
+    # the image first, then its item by ID: the message names the ID, as upstream's does
+    return _get(ctx, lambda s, ref, key: s.image_big_data(s.image(ref).id, key))
 
 
 def get_image_data_size(ctx: Context) -> int:

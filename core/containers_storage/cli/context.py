@@ -28,10 +28,17 @@ class Console:
         self.err_stream.flush()
 
     def json(self, value: Any) -> None:
-        """One value as Go's ``json.Encoder`` writes it: compact, then a newline."""
+        """One value as Go's ``json.Encoder`` writes it: compact, then a newline; bytes
+        that are not UTF-8 (kept from a record as surrogate escapes) become ``\\ufffd``,
+        as Go writes them, so the output is valid JSON."""
         from ..gojson import dumps
 
-        self.out(dumps(value) + "\n")
+        text = dumps(value)
+        if not text.isascii():
+            import re
+
+            text = re.sub("[\ud800-\udfff]", lambda _m: "\\ufffd", text)
+        self.out(text + "\n")
 
     def flush(self) -> None:
         self.out_stream.flush()

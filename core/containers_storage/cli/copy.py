@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ..idtools import IDMappings
+from ..structs import dataclass
 from .context import Context
 from .errtext import CommandError, error_text
 from .gofmt import go_quote
@@ -46,10 +46,17 @@ def _parse_chown(text: str) -> tuple[int, int] | None:
     for value, what in ((user, "UID"), (group if sep else user, "GID")):
         try:
             ids.append(parse_uint32(value))
+            if ids[-1] == _UNCHANGED:
+                # upstream passes it on: chown(2) reads it as -1 and changes nothing
+                raise ValueError(f"{_UNCHANGED} is -1 to chown(2), which leaves the owner as it is")
         except ValueError as exc:
             reason = f"error {go_quote(value)} as a numeric {what}: {exc}"
             raise CommandError(value_error("chown", text, reason)) from None
     return ids[0], ids[1]
+
+
+#: ``(uid_t)-1``
+_UNCHANGED = (1 << 32) - 1
 
 
 class _Mounts:

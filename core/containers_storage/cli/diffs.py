@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .context import Context
 from .gofmt import go_quote
+
+if TYPE_CHECKING:
+    from ..archive.types import Compression
 
 _KIND_NAMES = {0: "Modify", 1: "Add", 2: "Delete"}
 _CHUNK = 1 << 20
@@ -30,9 +35,16 @@ def diffsize(ctx: Context) -> int:
     return 0
 
 
-def _compression(ctx: Context) -> int | None:
+def _compression(ctx: Context) -> Compression | None:
     """The strongest of ``-x > -b > -c > -u`` given, else None (the layer's own)."""
-    for flag, value in (("xz", 3), ("bzip2", 1), ("gzip", 2), ("uncompressed", 0)):
+    from ..archive.types import Compression
+
+    for flag, value in (
+        ("xz", Compression.XZ),
+        ("bzip2", Compression.BZIP2),
+        ("gzip", Compression.GZIP),
+        ("uncompressed", Compression.NONE),
+    ):
         if ctx.flag(flag):
             return value
     return None

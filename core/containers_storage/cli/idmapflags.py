@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 from .flags import value_error
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..store import IDMappingOptions
 

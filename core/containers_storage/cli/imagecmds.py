@@ -5,11 +5,10 @@ is a terminal."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 from .progress import on_terminal
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..imageio.progress import Progress
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..records.model import Image
 
@@ -71,12 +70,13 @@ def image(ctx: Context) -> int:
 
 def metadata_flag(ctx: Context) -> str:
     """``--metadata-file`` wins over ``--metadata``."""
+    from ..records.limits import MAX_METADATA, read_limited
     from .streams import open_file
 
     path = str(ctx.flag("metadata_file") or "")
     if path:
         with open_file(path, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
+            return read_limited(f, MAX_METADATA, "metadata").decode("utf-8", "surrogateescape")
     return str(ctx.flag("metadata") or "")
 
 

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..records.model import Container, Image, Layer
     from ..store import LayerOptions

@@ -59,9 +59,8 @@ def check(ctx: Context) -> int:
 
 
 def _check(ctx: Context) -> tuple[int, str]:
-    from dataclasses import replace
-
     from ..store import CheckOptions, RepairOptions
+    from ..structs import replace
 
     options = CheckOptions.most() if ctx.flag("quick") else CheckOptions.everything()
     max_age = str(ctx.flag("max") or "")

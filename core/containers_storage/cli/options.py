@@ -59,9 +59,8 @@ def store_options(values: MutableMapping[str, object]) -> StoreOptions:
     and :class:`~containers_storage.errors.ConfigError` when a configuration file is broken
     (also when both roots were given: upstream always reads ``storage.conf``).
     """
-    from dataclasses import replace
-
     from ..config import StoreOptions, complete_store_options
+    from ..structs import replace
 
     error = values.get("_defaults_error")
     if isinstance(error, Exception):

@@ -7,11 +7,10 @@ Not in upstream's tool; it adds a command without changing any other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .context import Context
 from .errtext import error_text
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..plugins import EntryStatus, PluginHost
 
@@ -41,7 +40,9 @@ def _driver_state(ctx: Context, host: PluginHost, status: EntryStatus) -> str:
     return "ok"
 
 
-def drivers(ctx: Context) -> int:
+def installed(ctx: Context) -> list[dict[str, str]]:
+    """One row per installed driver entry point and plugin, with its probe result (also
+    ``info``'s plugin section)."""
     from ..plugins import DRIVER_GROUP, PLUGIN_GROUP, get_plugin_host
 
     host = get_plugin_host()
@@ -69,6 +70,11 @@ def drivers(ctx: Context) -> int:
             "version": record.version,
             "probe": f"cannot load: {_one_line(error)}" if error else "",
         })
+    return rows
+
+
+def drivers(ctx: Context) -> int:
+    rows = installed(ctx)
     if ctx.json:
         ctx.console.json(rows)
         return 0

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import IO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 def _human(n: int) -> str:

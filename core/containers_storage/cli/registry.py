@@ -244,6 +244,11 @@ COMMANDS: tuple[Command, ...] = (
     _c("wipe", "", "Wipe all layers, images, and containers", (0, 0), (JSON,), "maintenance:wipe"),
     _c("drivers", "[options [...]]", "List installed storage drivers and plugins (not in upstream)",
        (0, 0), (JSON,), "plugincmds:drivers", needs_store=False),
+    _c("info", "[options [...]]",
+       "Show the store: roots, driver, counts, disk use, plugins (not in upstream)", (0, 0), (
+           Flag(("-format",), "format", "string", "Output format: yaml or json", "yaml"),
+           Flag(("-layers",), "layers", "bool", "Add the layer tree with each layer's own and shared size"),
+       ), "info:info"),
     _c("import-image", "[options [...]] [oci:|oci-archive:|docker-archive:]source[:reference]",
        "Import an image from an OCI layout or archive or a docker archive (not in upstream)", (1, 1), (
            NAMES,

@@ -6,17 +6,21 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, cast
 
+from ..typeshim import cast
 from .context import Context
 from .errtext import CommandError, os_error_text
 from .progress import Progress, ProgressReader, on_terminal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 def open_file(path: str, mode: str) -> IO[bytes]:
     """Open ``path`` in binary ``mode``; failures read like Go's ``open <path>: ...``."""
     try:
-        return cast(IO[bytes], open(path, mode))
+        return cast("IO[bytes]", open(path, mode))
     except OSError as exc:
         raise CommandError(os_error_text(exc, "open")) from None
 
@@ -35,7 +39,7 @@ def open_input(ctx: Context, path: str, label: str = "") -> Iterator[IO[bytes]]:
                 pass
             progress = Progress(ctx.console.err_stream, label, total)
             try:
-                yield cast(IO[bytes], ProgressReader(stream, progress))
+                yield cast("IO[bytes]", ProgressReader(stream, progress))
             finally:
                 progress.finish()
         else:
@@ -45,9 +49,13 @@ def open_input(ctx: Context, path: str, label: str = "") -> Iterator[IO[bytes]]:
             stream.close()
 
 
-def read_input(ctx: Context, path: str) -> bytes:
+def read_input(ctx: Context, path: str, limit: int, what: str) -> bytes:
+    """All of the input, refused (InputTooLarge) once past ``limit`` bytes: an endless
+    input such as /dev/zero must not grow memory."""
+    from ..records.limits import read_limited
+
     with open_input(ctx, path) as stream:
-        return stream.read()
+        return read_limited(stream, limit, what)
 
 
 @contextmanager

@@ -15,17 +15,19 @@ and :mod:`containers_storage.archive` -- never the store, records or CLI.
 from __future__ import annotations
 
 import abc
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, ClassVar
 
 from ..archive.types import Change as Change
 from ..archive.types import ChangeKind as ChangeKind
 from ..archive.types import WhiteoutFormat as WhiteoutFormat
 from ..idtools import IDMappings
+from ..structs import dataclass, field
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
+    from typing import IO, ClassVar
+
     from ..archive.types import FileGetter
 
 

@@ -7,9 +7,12 @@ import fcntl
 import os
 import stat
 import time
-from typing import Any
 
 from .api import DiskUsage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: statfs f_type magic -> upstream's backing filesystem name (driver-api.md §6)
 FS_NAMES: dict[int, str] = {
@@ -181,6 +184,10 @@ def _remove_once(path: str) -> None:
         libc().umount2(os.fsencode(mnt), 2)
     if os.geteuid() != 0:
         _grant_owner_access(path)
+    try:
+        _remove_contents(path)  # by descriptors: any depth, any path length
+    except PermissionError:
+        pass  # immutable flags or modes to clear: the walk below does it by path
     for dirpath, dirnames, filenames in os.walk(path, topdown=False):
         for name in filenames:
             _unlink(os.path.join(dirpath, name))
@@ -191,6 +198,19 @@ def _remove_once(path: str) -> None:
             else:
                 _rmdir(sub)
     _rmdir(path)
+
+
+def _remove_contents(path: str) -> None:
+    from ..archive.rooted import remove_all
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        with os.scandir(fd) as it:
+            names = [os.fsencode(e.name) for e in it]
+        for name in names:
+            remove_all(fd, name)
+    finally:
+        os.close(fd)
 
 
 def _make_removable(path: str) -> None:

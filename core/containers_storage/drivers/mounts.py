@@ -17,8 +17,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
+from ..structs import dataclass
 from .fsutil import libc
 
 # mount(2) flags (linux/mount.h)

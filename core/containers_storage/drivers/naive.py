@@ -4,7 +4,6 @@ cheaper native path.  They mount through the driver's own ``get``/``put``."""
 from __future__ import annotations
 
 import os
-from typing import IO
 
 from ..archive.apply import ApplyOptions, apply_tar
 from ..archive.changes import changes as tree_changes
@@ -13,6 +12,10 @@ from ..archive.export import TarBuilder, as_stream, tar_changes, tar_tree
 from ..archive.idshift import shift_tree
 from ..idtools import IDMappings
 from .api import ApplyDiffOpts, Change, Driver, MountOpts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 def _mount(driver: Driver, id: str, mappings: IDMappings, label: str, read_only: bool = False) -> str:

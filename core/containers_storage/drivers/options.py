@@ -9,18 +9,19 @@ before it is probed (:func:`check_known_options`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import InvalidOption
+from ..typeshim import TypeVar
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .api import Driver, DriverConfig
 
 T = TypeVar("T")
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)\s*$", re.IGNORECASE)
+#: compiled on first use (``re`` is not imported by drivers that take no size)
+_SIZE_RE = r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)\s*$"
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
 
@@ -69,7 +70,9 @@ def strip_prefix(key: str, *prefixes: str) -> str:
 
 def parse_size(value: str) -> int:
     """``<number>[ ][unit][i][b]`` in binary multiples (``10G``, ``1.5GiB``, ``4096``)."""
-    m = _SIZE_RE.match(value)
+    import re
+
+    m = re.match(_SIZE_RE, value)
     if not m:
         raise InvalidOption(message=f"invalid size: {value!r}")
     number, unit = float(m.group(1)), m.group(2).lower()

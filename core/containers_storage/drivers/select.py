@@ -18,7 +18,6 @@ that directory, under either name, while the canonical one is missing or empty.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from ..errors import (
     PROBE_SKIPPABLE,
@@ -30,6 +29,7 @@ from ..errors import (
 from .api import Driver, DriverConfig, DriverInfo
 from .options import check_known_options
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..config import StoreOptions
     from ..plugins import EntryStatus, PluginHost

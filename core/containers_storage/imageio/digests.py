@@ -55,6 +55,35 @@ def check(data: bytes, digest: str, size: int | None, what: str) -> None:
         )
 
 
+class Digester:
+    """Hash and count of a blob's bytes as they pass, checked against the digest and
+    size that name it: more bytes than ``size`` fail at once, the rest at ``verify``."""
+
+    def __init__(self, digest: str, size: int | None, what: str) -> None:
+        algorithm, _ = split(digest)
+        self.digest = digest
+        self.size = size if size is not None and size >= 0 else None
+        self.what = what
+        self.count = 0
+        self._hash = hashlib.new(algorithm)
+
+    def _fail(self, message: str) -> DigestMismatch:
+        return DigestMismatch(f"{self.what} {self.digest}", message=message)
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._hash.update(data)
+        self.count += len(data)
+        if self.size is not None and self.count > self.size:
+            raise self._fail(f"size mismatch: expected {self.size} bytes, got more")
+
+    def verify(self) -> None:
+        got = f"{self._hash.name}:{self._hash.hexdigest()}"
+        if got != self.digest:
+            raise self._fail(f"Digest did not match, expected {self.digest}, got {got}")
+        if self.size is not None and self.count != self.size:
+            raise self._fail(f"size mismatch: expected {self.size} bytes, got {self.count}")
+
+
 class VerifyingReader:
     """A binary reader over ``raw`` that hashes what passes and, on reaching the end,
     raises :class:`DigestMismatch` when the digest or size is not the expected one; a
@@ -65,35 +94,20 @@ class VerifyingReader:
     def __init__(
         self, raw: IO[bytes], digest: str, size: int | None, what: str, on_bytes: Any = None
     ) -> None:
-        algorithm, _ = split(digest)
         self.raw = raw
-        self.digest = digest
-        self.size = size if size is not None and size >= 0 else None
-        self.what = what
-        self.count = 0
         self.verified = False
-        self._hash = hashlib.new(algorithm)
+        self._digester = Digester(digest, size, what)
         self._on_bytes = on_bytes
-
-    def _fail(self, message: str) -> DigestMismatch:
-        return DigestMismatch(f"{self.what} {self.digest}", message=message)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         if data:
-            self._hash.update(data)
-            self.count += len(data)
-            if self.size is not None and self.count > self.size:
-                raise self._fail(f"size mismatch: expected {self.size} bytes, got more")
+            self._digester.update(data)
             if self._on_bytes is not None:
                 self._on_bytes(len(data))
             return data
         if not self.verified:
-            got = f"{self._hash.name}:{self._hash.hexdigest()}"
-            if got != self.digest:
-                raise self._fail(f"Digest did not match, expected {self.digest}, got {got}")
-            if self.size is not None and self.count != self.size:
-                raise self._fail(f"size mismatch: expected {self.size} bytes, got {self.count}")
+            self._digester.verify()
             self.verified = True
         return data
 

@@ -56,7 +56,7 @@ def _diff_chunks(
 ) -> Generator[bytes, None, None]:
     from ..store import DiffOptions
 
-    with store.diff("", rec.id, DiffOptions(compression=int(kind))) as stream:
+    with store.diff("", rec.id, DiffOptions(compression=kind)) as stream:
         while chunk := stream.read(1 << 20):
             progress.advance(len(chunk))
             yield chunk

@@ -4,6 +4,7 @@ terminals (the tool draws it only when standard error is a terminal)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import IO, Protocol
 
 
@@ -88,3 +89,29 @@ class TerminalBar:
             self.stream.write(b"\n")
             self.stream.flush()
         self._label = ""
+
+
+class ReportingReader:
+    """A binary reader over ``raw`` telling ``on_bytes`` how much passed: for blobs that
+    were verified before the store reads them, so nothing needs hashing here."""
+
+    def __init__(self, raw: IO[bytes], on_bytes: Callable[[int], None]) -> None:
+        self.raw = raw
+        self._on_bytes = on_bytes
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self._on_bytes(len(data))
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.raw.close()

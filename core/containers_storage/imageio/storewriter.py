@@ -10,8 +10,10 @@ destination does, so that podman, buildah and skopeo take it for one they pulled
   holds ``signatures-sizes``; ``created`` comes from the config;
 * names are added after the image exists, taking them from any image that had them.
 
-Unlike containers/image, a failed import takes away what it added: the layers it
-created (newest first) and a new image record.
+Blobs are checked against their digests ahead of the store applying them
+(:mod:`.ahead`), so a bad blob fails the import before the next layer is begun. Unlike
+containers/image, a failed import takes away what it added: the layers it created
+(newest first) and a new image record.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Sequence
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
+from ..archive.types import Compression
 from ..errors import DuplicateID, LayerUnknown, StorageError
 from ..gojson import GoTime, dumps
 from . import digests
+from .ahead import AheadChecks
 from .errors import BlobMissing, DigestMismatch, InvalidImageSource
-from .progress import NoProgress, Progress
+from .progress import NoProgress, Progress, ReportingReader
 from .sources import SourceImage, SourceLayer
 
 if TYPE_CHECKING:
@@ -82,19 +87,26 @@ class StoreWriter:
         src = self.src
         ids = chain_ids(src.layers)
         image_id = digests.sha256_hex(src.config_digest, "config")
+        ahead = self._ahead_checks(ids)
         try:
+            ahead.start()
             parent = ""
             for index, (layer, layer_id) in enumerate(zip(src.layers, ids, strict=True)):
+                ahead.raise_failed()
                 existing = self._existing(layer_id, layer)
                 self.progress.layer(index, len(ids), layer.digest, layer.size, existing is not None)
                 if existing is None:
-                    self._import_layer(layer, layer_id, parent)
+                    self._import_layer(layer, layer_id, parent, ahead, index)
+                elif index in ahead:
+                    ahead.discard(index)
                 parent = layer_id
             return self._commit(image_id, parent, names)
         except BaseException:
+            ahead.close()  # no more reading of blobs while the layers go again
             self._remove_created()
             raise
         finally:
+            ahead.close()
             self.progress.finish()
 
     # -- layers ----------------------------------------------------------------------
@@ -111,14 +123,39 @@ class StoreWriter:
             )
         return rec
 
-    def _import_layer(self, layer: SourceLayer, layer_id: str, parent: str) -> None:
-        if self.src.has_layer(layer):
+    def _ahead_checks(self, ids: Sequence[str]) -> AheadChecks:
+        """Checks of the sha256-named blobs of the layers the store lacks now (the
+        store's record of what it read is a sha256 digest: the post-check needs that)."""
+        jobs = []
+        for index, (layer, layer_id) in enumerate(zip(self.src.layers, ids, strict=True)):
+            if digests.split(layer.digest)[0] != "sha256" or not self.src.has_layer(layer):
+                continue
+            try:
+                self.store.layer(layer_id)
+                continue
+            except LayerUnknown:
+                pass
+            jobs.append((index, layer.digest, layer.size, partial(self.src.open_layer, layer)))
+        return AheadChecks(jobs)
+
+    def _import_layer(
+        self, layer: SourceLayer, layer_id: str, parent: str, ahead: AheadChecks, index: int
+    ) -> None:
+        #: None when the blob was checked ahead: the store's record is compared instead
+        verifying: digests.VerifyingReader | None = None
+        reader: digests.VerifyingReader | ReportingReader
+        if index in ahead:
+            ahead.wait(index)
             raw = self.src.open_layer(layer)
-            digest, size = layer.digest, layer.size
+            reader = ReportingReader(raw, self.progress.advance)
         else:
-            raw = self._from_store(layer)
-            digest, size = layer.diff_id, -1
-        reader = digests.VerifyingReader(raw, digest, size, "layer", self.progress.advance)
+            if self.src.has_layer(layer):
+                raw = self.src.open_layer(layer)
+                digest, size = layer.digest, layer.size
+            else:
+                raw = self._from_store(layer)
+                digest, size = layer.diff_id, -1
+            reader = verifying = digests.VerifyingReader(raw, digest, size, "layer", self.progress.advance)
         try:
             try:
                 rec, _ = self.store.put_layer(id=layer_id, parent=parent, diff=reader)  # type: ignore[arg-type]
@@ -128,16 +165,25 @@ class StoreWriter:
                     raise
                 return
             except StorageError as exc:
-                if isinstance(exc, DigestMismatch) or reader.verified:
+                if verifying is None or isinstance(exc, DigestMismatch) or verifying.verified:
                     raise
                 # the store could not use the blob: if it is not the blob the manifest
                 # names, say that (reading the rest of it raises DigestMismatch)
-                reader.drain()
+                verifying.drain()
                 raise
             self.created.append(rec.id)
-            reader.drain()
+            if verifying is not None:
+                verifying.drain()
         finally:
             raw.close()
+        if verifying is None and (
+            rec.compressed_digest != layer.digest or (layer.size >= 0 and rec.compressed_size != layer.size)
+        ):
+            raise DigestMismatch(
+                f"layer {layer.digest}",
+                message=f"the blob changed while it was imported: the store read {rec.compressed_size} "
+                f"bytes with digest {rec.compressed_digest}",
+            )
         if rec.uncompressed_digest != layer.diff_id:
             raise DigestMismatch(
                 f"layer {layer.digest}",
@@ -156,7 +202,7 @@ class StoreWriter:
             raise BlobMissing(f"layer {layer.digest}", message="blob not found in the source or the store")
         spool = tempfile.TemporaryFile(prefix="cs-image-layer-")  # noqa: SIM115 -- returned open
         try:
-            with self.store.diff("", found[0].id, DiffOptions(compression=0)) as diff:
+            with self.store.diff("", found[0].id, DiffOptions(compression=Compression.NONE)) as diff:
                 shutil.copyfileobj(diff, spool, 1 << 20)
             spool.seek(0)
         except BaseException:

@@ -2,10 +2,12 @@
 
 A lock guards one lock file. It is reentrant per thread and counted per process: the
 same object is returned for one path within a process, and nested ``lock``/``rlock``
-calls by the thread already holding it just count. Besides mutual exclusion it carries
-upstream's *last-writer token* (on-disk.md §7.3): 64 bytes stored in the lock file that
-change on every recorded write, so a holder can tell whether anyone else modified the
-data since it last looked.
+calls by the thread already holding it just count. A hold belongs to the thread that
+took it; another thread may release it on that thread's behalf inside
+:func:`acting_for` (a diff stream closed by whichever thread finishes reading it).
+Besides mutual exclusion it carries upstream's *last-writer token* (on-disk.md §7.3):
+64 bytes stored in the lock file that change on every recorded write, so a holder can
+tell whether anyone else modified the data since it last looked.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import abc
 import os
 import struct
 import threading
-from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..typeshim import Generic, Protocol, TypeVar, runtime_checkable
 
 #: length of upstream's last-writer token
 TOKEN_SIZE = 64
@@ -76,6 +80,37 @@ class Lock(Protocol):
         """Whether anyone wrote since this object last looked, remembering the current
         token as seen (upstream's ``Modified``; the lock must be held)."""
         ...
+
+
+class _Owner(threading.local):
+    """Who holds what: a key unique to each thread (thread idents are reused after a
+    thread ends, keys are not), or the key of the thread being acted for."""
+
+    def __init__(self) -> None:
+        self.key = object()
+        self.acting: object | None = None
+
+
+_owner = _Owner()
+
+
+def lock_owner() -> object:
+    """The key that holds of the calling thread are recorded under."""
+    o = _owner
+    return o.acting or o.key
+
+
+@contextmanager
+def acting_for(owner: object) -> Iterator[None]:
+    """Within the block, the calling thread takes and releases holds as ``owner`` (a
+    key from :func:`lock_owner` in another thread): the holds a stream took in the
+    thread that opened it can be released by the thread that closes it."""
+    o = _owner
+    before, o.acting = o.acting, owner
+    try:
+        yield
+    finally:
+        o.acting = before
 
 
 class FileLockBase(abc.ABC):
@@ -152,6 +187,10 @@ class FileLockBase(abc.ABC):
         return self._acquire(True, False)
 
     def unlock(self) -> None:
+        """Release one hold of the caller (see :func:`acting_for`); a caller holding
+        nothing is refused before anything changes, so no hold is ever left behind."""
+        if not self._rw.held_by_me:
+            raise RuntimeError(f"unlock of lock {self._path} that this thread does not hold")
         with self._mu:
             if self._holds <= 0:
                 raise RuntimeError(f"unlock of lock {self._path} that is not held")
@@ -251,14 +290,14 @@ class InProcessRWLock:
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._writer: int | None = None
+        self._writer: object | None = None
         self._write_depth = 0
-        self._readers: dict[int, int] = {}
+        self._readers: dict[object, int] = {}
 
     def acquire(self, exclusive: bool, blocking: bool = True) -> bool:
-        me = threading.get_ident()
+        me = lock_owner()
         with self._cond:
-            if self._writer == me:
+            if self._writer is me:
                 if exclusive:
                     self._write_depth += 1
                 else:
@@ -283,14 +322,14 @@ class InProcessRWLock:
 
     def release(self) -> bool:
         """Release the innermost hold of the calling thread; True when the lock became free."""
-        me = threading.get_ident()
+        me = lock_owner()
         with self._cond:
             if self._readers.get(me):
                 # nested reads inside a write, or plain reads
                 self._readers[me] -= 1
                 if not self._readers[me]:
                     del self._readers[me]
-            elif self._writer == me:
+            elif self._writer is me:
                 self._write_depth -= 1
                 if not self._write_depth:
                     self._writer = None
@@ -309,4 +348,10 @@ class InProcessRWLock:
     @property
     def held_exclusive_by_me(self) -> bool:
         with self._cond:
-            return self._writer == threading.get_ident()
+            return self._writer is lock_owner()
+
+    @property
+    def held_by_me(self) -> bool:
+        me = lock_owner()
+        with self._cond:
+            return self._writer is me or me in self._readers

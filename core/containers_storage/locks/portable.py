@@ -13,11 +13,14 @@ works the same way.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ..errors import StorageError
 from ..hookspecs import hookimpl
 from .api import TOKEN_SIZE, FileLockBase, LockRegistry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class PortableLock(FileLockBase):

@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import LoadError, StorageError, StoreIsReadOnly
 from ..gojson import dumps
 from ..locks.api import Lock
-from .files import element_core, element_text, read_json_array, write_atomic
+from ..structs import dataclass, replace
+from ..typeshim import Generic, Protocol, TypeVar
+from .files import element_core, element_text, read_json_array, require_utf8, write_atomic
 from .model import RecordFormatError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Record(Protocol):
@@ -52,7 +55,11 @@ class RecordFile:
 
 
 #: \u escapes Go's encoder writes (control characters, ``<>&``, U+2028/U+2029)
-_GO_U_ESCAPE = re.compile(rb"\\u(?:00[0-1][0-9a-f]|003c|003e|0026|202[89])").match
+#: (the pattern ``\\u(?:00[0-1][0-9a-f]|003c|003e|0026|202[89])`` as a set)
+_GO_U_ESCAPES = frozenset(
+    [b"\\u00" + bytes([a, b]) for a in b"01" for b in b"0123456789abcdef"]
+    + [b"\\u003c", b"\\u003e", b"\\u0026", b"\\u2028", b"\\u2029"]
+)
 
 
 def _not_canonical(raw: bytes) -> bool:
@@ -62,10 +69,24 @@ def _not_canonical(raw: bytes) -> bool:
         return True
     i = raw.find(b"\\u")
     while i >= 0:
-        if _GO_U_ESCAPE(raw, i) is None:
+        if raw[i : i + 6] not in _GO_U_ESCAPES:
             return True
         i = raw.find(b"\\u", i + 2)
     return False
+
+
+def _require_utf8(rec: _Record, old: _Record | None) -> None:
+    """Refuse names, metadata and big-data keys that are not valid UTF-8 (surrogate
+    escapes of other bytes) when they are new; what a file already held stays."""
+    kept = set(old.names) if old is not None else set()
+    fields = [("name", n) for n in rec.names if n not in kept]
+    metadata = getattr(rec, "metadata", "")
+    if old is None or metadata != getattr(old, "metadata", ""):
+        fields.append(("metadata", metadata))
+    kept_keys = set(getattr(old, "big_data_names", ())) if old is not None else set()
+    fields += [("big data key", k) for k in getattr(rec, "big_data_names", ()) if k not in kept_keys]
+    for what, text in fields:
+        require_utf8(what, text)
 
 
 class LazyRecords(Generic[R]):
@@ -386,6 +407,7 @@ class RecordStore(Generic[R]):
     # -- changing (under :meth:`writing`) -------------------------------------------------
     def add(self, rec: R, file_index: int = 0) -> None:
         self._require_writable()
+        _require_utf8(rec, None)
         self._records.order[rec.id] = file_index
         self._records.objs[rec.id] = rec
         if " " not in rec.id:
@@ -397,6 +419,7 @@ class RecordStore(Generic[R]):
 
     def _replace(self, rec: R) -> None:
         old = self._records[rec.id]
+        _require_utf8(rec, old)
         self.index_remove(old)
         for name in old.names:
             if self._by_name.get(name) == rec.id:

@@ -12,14 +12,19 @@ and the flag dropped. Whichever writer next finds the flag finishes the rename.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import Any, Protocol, TypeVar
 
-from ..errors import DigestUnknown, SizeUnknown, StorageError
+from ..errors import DigestUnknown, NotFoundError, SizeUnknown
 from ..gojson import go_quote
+from ..structs import replace
+from ..typeshim import Protocol, TypeVar
 from .base import RecordStore
-from .files import big_data_file_name, remove_tree, write_atomic
+from .files import big_data_file_name, remove_tree, require_utf8, write_atomic
 from .ids import id_path, id_problem
+from .limits import MAX_BIG_DATA, check_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _BigDataRecord(Protocol):
@@ -62,7 +67,7 @@ class BigDataStore(RecordStore[B]):
     """A record store whose records carry big data in ``<dir>/<id>/<key-file>``."""
 
     #: error raised when a reference does not resolve
-    unknown_error: type[StorageError] = StorageError
+    unknown_error: type[NotFoundError] = NotFoundError
     #: whether that error names the reference (upstream's images do, containers do not)
     unknown_names_ref = False
 
@@ -120,7 +125,7 @@ class BigDataStore(RecordStore[B]):
         rec = self.resolve(ref)
         if rec is None:
             context = f"locating {self.kind} with ID {go_quote(ref)}" if self.unknown_names_ref else None
-            raise self.unknown_error(context)
+            raise self.unknown_error(context, id=ref)
         return rec
 
     def big_data_path(self, ref: str, key: str) -> str:
@@ -139,7 +144,7 @@ class BigDataStore(RecordStore[B]):
         try:
             return len(self.big_data(ref, key))
         except FileNotFoundError:
-            raise SizeUnknown() from None
+            raise SizeUnknown(id=rec.id, key=key) from None
 
     def big_data_digest(self, ref: str, key: str) -> str:
         rec = self.get(ref)
@@ -147,16 +152,19 @@ class BigDataStore(RecordStore[B]):
         d = rec.big_data_digests.get(key)
         if d:
             return d
-        raise DigestUnknown()
+        raise DigestUnknown(id=rec.id, key=key)
 
     def write_big_data(self, ref: str, key: str, data: bytes, digest: str, *, fresh: bool = False) -> bool:
         """Store the item and record it; returns whether the record changed (§5.1: only
         then is it rewritten). Call under :meth:`writing`, then :meth:`save`. ``fresh``:
         the record is new and not saved yet, so its first save commits the item too;
         otherwise a changed record is saved here, with the pending flag, before the
-        item's file changes (see the module docstring)."""
+        item's file changes (see the module docstring). An item over
+        :data:`~.limits.MAX_BIG_DATA` is refused before anything is written."""
+        check_size(len(data), MAX_BIG_DATA, f"big data item {go_quote(key)}")
         rec = self.get(ref)
         name = big_data_file_name(key)
+        require_utf8("big data key", key)
         directory = self.data_dir(rec.id)
         os.makedirs(directory, 0o700, exist_ok=True)
         changed = (

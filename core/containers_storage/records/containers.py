@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import Any
 
 from ..errors import (
     ContainerUnknown,
@@ -20,11 +18,17 @@ from ..errors import (
 from ..gojson import GoTime, go_quote
 from ..idtools import IDMaps
 from ..locks.api import Lock
+from ..structs import replace
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
 from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
+from .limits import check_metadata
 from .model import VOLATILE_FLAG, Container
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _check_overlaps(maps: IDMaps, kind: str) -> None:
@@ -95,6 +99,7 @@ class ContainerStore(BigDataStore[Container]):
         volatile: bool = False,
         big_data: Mapping[str, bytes] | None = None,
     ) -> Container:
+        check_metadata(metadata)
         if not id:
             id = generate_id(self._records.__contains__)
         validate_id(id, "container")
@@ -138,6 +143,7 @@ class ContainerStore(BigDataStore[Container]):
         self.save()
 
     def set_metadata(self, ref: str, metadata: str) -> None:
+        check_metadata(metadata)
         rec = self.get(ref)
         self.update(replace(rec, metadata=metadata))
         self.save()
@@ -154,7 +160,7 @@ class ContainerStore(BigDataStore[Container]):
         try:
             data = self.big_data(ref, key)
         except FileNotFoundError:
-            raise SizeUnknown() from None
+            raise SizeUnknown(id=rec.id, key=key) from None
         self.set_big_data(ref, key, data)
         return len(data)
 
@@ -165,6 +171,6 @@ class ContainerStore(BigDataStore[Container]):
         try:
             data = self.big_data(ref, key)
         except FileNotFoundError:
-            raise DigestUnknown() from None
+            raise DigestUnknown(id=rec.id, key=key) from None
         self.set_big_data(ref, key, data)
         return sha256_of(data)

@@ -25,9 +25,9 @@ import posixpath
 import stat
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 
 from ..idtools import IDMaps, to_container
+from ..structs import dataclass, field, replace
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
@@ -279,22 +279,34 @@ def _header_of(rel: str, st: os.stat_result) -> Header:
 
 
 def scan(root: str) -> Tree:
-    """The actual tree below ``root`` (not following symlinks)."""
+    """The actual tree below ``root`` (not following symlinks). Directories are opened
+    by descriptor from their parent's, so paths longer than PATH_MAX are fine."""
+    from ..archive.rooted import RootedDir
+
     tree = Tree.empty()
     tree.header(_header_of(".", os.lstat(root)))
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-            for entry in it:
-                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                tree.header(_header_of(rel, st))
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(rel)
+    dirs = RootedDir(root)
+    stack: list[tuple[str, tuple[bytes, ...]]] = [("", ())]
+    try:
+        while stack:
+            rel_dir, parts = stack.pop()
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dirs.fd(parts))
+            try:
+                with os.scandir(fd) as it:
+                    for entry in it:
+                        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue
+                        tree.header(_header_of(rel, st))
+                        if stat.S_ISDIR(st.st_mode):
+                            stack.append((rel, (*parts, os.fsencode(entry.name))))
+            finally:
+                os.close(fd)
+            dirs.settle()
+    finally:
+        dirs.close()
     return tree
 
 
@@ -325,48 +337,52 @@ def _compare_info(a: Info, b: Info, maps: tuple[IDMaps, IDMaps] | None, ignore: 
 
 
 def _compare(
-    path: str, a: Tree | None, b: Tree | None, maps: tuple[IDMaps, IDMaps] | None, ignore: Ignore
+    top: Tree, other: Tree, maps: tuple[IDMaps, IDMaps] | None, ignore: Ignore
 ) -> list[str]:
-    a = a or Tree.empty()
-    b = b or Tree.empty()
+    """The departures, unsorted; an explicit stack walks trees of any depth."""
     out: list[str] = []
-    for name, adir in a.dirs.items():
-        bdir = b.dirs.get(name)
-        if bdir is None:
-            out.append(f"-{path}/{name}/")
-            out += _compare(f"{path}/{name}", adir, None, maps, ignore)
-        else:
-            attrs = _compare_info(adir.info, bdir.info, maps, ignore)
+    stack: list[tuple[str, Tree | None, Tree | None]] = [("", top, other)]
+    while stack:
+        path, a, b = stack.pop()
+        a = a or Tree.empty()
+        b = b or Tree.empty()
+        for name, adir in a.dirs.items():
+            bdir = b.dirs.get(name)
+            if bdir is None:
+                out.append(f"-{path}/{name}/")
+                stack.append((f"{path}/{name}", adir, None))
+            else:
+                attrs = _compare_info(adir.info, bdir.info, maps, ignore)
+                if attrs:
+                    out.append(f"{path}/{name}({attrs})")
+                stack.append((f"{path}/{name}", adir, bdir))
+        for name, bdir in b.dirs.items():
+            if name not in a.dirs:
+                out.append(f"+{path}/{name}/")
+                stack.append((f"{path}/{name}", None, bdir))
+        for name, afile in a.files.items():
+            bfile = b.files.get(name)
+            if bfile is None:
+                out.append(f"-{path}/{name}")
+            else:
+                attrs = _compare_info(afile, bfile, maps, ignore)
+                if attrs:
+                    out.append(f"{path}/{name}({attrs})")
+        for name, bfile in b.files.items():
+            older = a.files.get(name)
+            if older is None:
+                out.append(f"+{path}/{name}")
+                continue
+            # upstream reports a changed non-directory from this side too
+            attrs = _compare_info(older, bfile, maps, ignore)
             if attrs:
-                out.append(f"{path}/{name}({attrs})")
-            out += _compare(f"{path}/{name}", adir, bdir, maps, ignore)
-    for name, bdir in b.dirs.items():
-        if name not in a.dirs:
-            out.append(f"+{path}/{name}/")
-            out += _compare(f"{path}/{name}", None, bdir, maps, ignore)
-    for name, afile in a.files.items():
-        bfile = b.files.get(name)
-        if bfile is None:
-            out.append(f"-{path}/{name}")
-        else:
-            attrs = _compare_info(afile, bfile, maps, ignore)
-            if attrs:
-                out.append(f"{path}/{name}({attrs})")
-    for name, bfile in b.files.items():
-        older = a.files.get(name)
-        if older is None:
-            out.append(f"+{path}/{name}")
-            continue
-        # upstream reports a changed non-directory from this side too
-        attrs = _compare_info(older, bfile, maps, ignore)
-        if attrs:
-            out.append(f"+{path}/{name}({attrs})")
+                out.append(f"+{path}/{name}({attrs})")
     return out
 
 
 def compare(expected: Tree, actual: Tree, maps: tuple[IDMaps, IDMaps] | None, ignore: Ignore) -> list[str]:
     """Every departure of ``actual`` from ``expected``, sorted by path."""
-    return sorted(_compare("", expected, actual, maps, ignore), key=lambda d: (d[1:], d[0] != "-"))
+    return sorted(_compare(expected, actual, maps, ignore), key=lambda d: (d[1:], d[0] != "-"))
 
 
 def expected_tree(diffs: Iterable[Sequence[Header]]) -> Tree:

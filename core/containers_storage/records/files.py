@@ -3,28 +3,52 @@ each element's original text kept, and big-data item files (on-disk.md §6, §7.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from typing import Any
 
-from ..errors import InvalidBigDataName, LoadError
+from ..errors import InvalidBigDataName, LoadError, NotUTF8
+from ..gojson import go_quote, loads
+from .limits import check_size
 
-_PLAIN_KEY = re.compile(r"[.0-9a-z]+\Z")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+#: characters of a big-data key used as its file name unchanged (``[.0-9a-z]+``)
+_PLAIN_KEY = frozenset(".0123456789abcdefghijklmnopqrstuvwxyz")
 
 
-def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_atomic(
+    path: str,
+    data: bytes | IO[bytes],
+    *,
+    durable: bool = True,
+    mode: int = 0o600,
+    limit: tuple[int, str] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix:
     temp file in the same directory, write, fsync, chmod, rename, fsync the directory.
-    ``durable=False`` (volatile records) skips both fsyncs."""
+    ``durable=False`` (volatile records) skips both fsyncs. A stream is copied in
+    chunks; ``limit`` (bytes, what) refuses one longer than that, leaving ``path`` be."""
     directory, base = os.path.split(path)
     tmp = os.path.join(directory, f".tmp-{base}{int.from_bytes(os.urandom(4), 'little')}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        if isinstance(data, bytes | bytearray | memoryview):
+            _write_all(fd, data)
+        else:
+            written = 0
+            while chunk := data.read(1 << 20):
+                written += len(chunk)
+                if limit is not None:
+                    check_size(written, *limit)
+                _write_all(fd, chunk)
         if durable:
             os.fdatasync(fd)
         os.fchmod(fd, mode)
@@ -50,7 +74,11 @@ def read_json_array(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
     """The objects of the JSON array in ``path``, decoded in one pass, and -- when the
     file is compact Go output -- each object's exact source text (so unchanged records
     are written back without re-encoding). A missing or empty file is an empty array;
-    anything that is not an array of objects raises :class:`LoadError` naming the file."""
+    anything that is not an array of objects raises :class:`LoadError` naming the file.
+
+    Bytes that are not UTF-8 inside strings are kept (as surrogate escapes, written back
+    as the same bytes), as upstream's decoder keeps them; nesting is read as deep as
+    upstream reads it (:data:`~containers_storage.gojson.MAX_DEPTH`)."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -61,16 +89,20 @@ def read_json_array(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
     if not raw.strip():
         return [], None
     try:
-        value = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"loading {path}", message=f"invalid UTF-8: {exc}") from None
+        value = loads(raw.decode("utf-8", "surrogateescape"))
     except ValueError as exc:
-        raise LoadError(f"loading {path}", message=f"corrupt JSON: {exc}") from None
+        raise LoadError(f"loading {path}", message=f"not a valid record file: {_short(exc)}") from None
     if value is None:
         return [], None
     if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-        raise LoadError(f"loading {path}", message="corrupt JSON: not an array of objects")
+        raise LoadError(f"loading {path}", message="not a valid record file: not an array of objects")
     return value, _split_compact(raw, value)
+
+
+def _short(exc: Exception) -> str:
+    """A decoder's message, cut to one short line (it may quote the file)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 _SEP = '},{"id":"'
@@ -105,11 +137,23 @@ def element_core(text: str) -> str | None:
     return text[7:-1] if text.startswith('{"id":"') and text.endswith("}") else None
 
 
+def require_utf8(what: str, text: str) -> None:
+    """Raise :class:`NotUTF8` naming ``what`` when ``text`` holds surrogate escapes of
+    bytes that are not UTF-8 (written, the file would hold them raw)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        import re  # only on this error path: start-up stays without it
+
+        shown = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", go_quote(text[:200]))
+        raise NotUTF8(message=f"{what} {shown} is not valid UTF-8") from None
+
+
 def big_data_file_name(key: str) -> str:
     """Key -> file name: plain keys stay, others become ``=`` + base64 (on-disk.md §6)."""
     if not key:
         raise InvalidBigDataName(f"can't set empty name for big data item {key!r}")
-    if _PLAIN_KEY.match(key):
+    if _PLAIN_KEY.issuperset(key):
         return key
     import base64
 

@@ -9,11 +9,14 @@ someone else wrote. Names never become paths and keep upstream's freedom.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 
 from ..errors import InvalidID
 from ..gojson import go_quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 #: a layer's tar-split file ``<id>.tar-split.gz`` must fit in one directory entry
 #: (NAME_MAX, 255 bytes); the same bound holds for every kind of ID

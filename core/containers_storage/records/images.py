@@ -4,33 +4,40 @@ mapped top layers (on-disk.md §5)."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import Any
 
 from ..errors import DuplicateID, DuplicateImageNames, DuplicateName, ImageUnknown, LoadError, StorageError
 from ..gojson import GoTime, go_quote
 from ..locks.api import Lock
+from ..structs import replace
 from .base import RecordFile
 from .bigdata import BigDataStore, sha256_of
 from .ids import dedupe, generate_id, validate_id
 from .layers import apply_name_operation
+from .limits import check_metadata
 from .model import Image, RecordFormatError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
-_DIGEST_RE = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z")
+_DIGEST_RE = r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z"
+_LOWER_HEX = frozenset("0123456789abcdef")
 
 
-_SHA256 = re.compile(r"sha256:[a-f0-9]{64}\Z").match
-_HEX = re.compile(r"[a-f0-9]+\Z").match
+def _is_hex(text: str) -> bool:
+    """``[a-f0-9]+``: one or more lowercase hex digits."""
+    return bool(text) and _LOWER_HEX.issuperset(text)
 
 
 def validate_digest(digest: str) -> None:
     """Raise ValueError unless ``digest`` is ``<algorithm>:<hex>`` of a known algorithm."""
-    if _SHA256(digest) is not None:  # the common case, checked first
-        return
-    m = _DIGEST_RE.match(digest)
+    if len(digest) == 71 and digest.startswith("sha256:") and _is_hex(digest[7:]):
+        return  # the common case, checked first without the pattern
+    import re
+
+    m = re.match(_DIGEST_RE, digest)
     if m is None:
         raise ValueError("invalid checksum digest format")
     algorithm, hexpart = m.groups()
@@ -39,7 +46,7 @@ def validate_digest(digest: str) -> None:
         raise ValueError("unsupported digest algorithm")
     if len(hexpart) != size:
         raise ValueError("invalid checksum digest length")
-    if _HEX(hexpart) is None:
+    if not _is_hex(hexpart):
         raise ValueError("invalid checksum digest format")
 
 
@@ -105,8 +112,14 @@ class ImageStore(BigDataStore[Image]):
         )
         self.image_dir = image_dir
         self._by_digest: dict[str, list[str]] = {}
+        #: ID -> (decoded record, its digest list) computed by index_raw at load, so that
+        #: building the record object does not compute (and copy the record for) it again
+        self._loaded_digests: dict[str, tuple[dict[str, Any], list[str]]] = {}
 
     def parse(self, data: dict[str, Any], file_index: int) -> Image:
+        known = self._loaded_digests.pop(data.get("id", ""), None)
+        if known is not None and known[0] is data:
+            return Image.from_json(data, read_only=self.read_only, digests=tuple(known[1]))
         img = Image.from_json(data, read_only=self.read_only)
         try:
             return recompute_digests(img)
@@ -135,6 +148,7 @@ class ImageStore(BigDataStore[Image]):
             ) from None
         for d in found:
             self._by_digest.setdefault(d, []).append(id)
+        self._loaded_digests[id] = (data, found)
         if found and not digest:
             self._filled.append(id)
 
@@ -161,6 +175,7 @@ class ImageStore(BigDataStore[Image]):
 
     def index_clear(self) -> None:
         self._by_digest = {}
+        self._loaded_digests = {}
 
     def duplicate_names_error(self) -> Exception:
         return DuplicateImageNames()
@@ -195,6 +210,7 @@ class ImageStore(BigDataStore[Image]):
         names_history: Sequence[str] = (),
         flags: Mapping[str, Any] | None = None,
     ) -> Image:
+        check_metadata(metadata)
         if not id:
             id = generate_id(self._records.__contains__)
         validate_id(id, "image")
@@ -240,6 +256,7 @@ class ImageStore(BigDataStore[Image]):
         self.save()
 
     def set_metadata(self, ref: str, metadata: str) -> None:
+        check_metadata(metadata)
         rec = self.get(ref)
         self.update(replace(rec, metadata=metadata))
         self.save()

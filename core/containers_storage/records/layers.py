@@ -13,9 +13,8 @@ import io
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import IO, Any, BinaryIO
 
+from ..archive.types import Compression
 from ..drivers.api import ApplyDiffOpts, Change, CreateOpts, Driver, MountOpts
 from ..errors import (
     DuplicateID,
@@ -30,14 +29,23 @@ from ..errors import (
 from ..gojson import GoTime, dumps, go_quote
 from ..idtools import IDMappings, IDMaps, to_container
 from ..locks.api import Lock
+from ..structs import replace
 from .base import RecordFile, RecordStore
-from .files import big_data_file_name, read_json_array, remove_tree, write_atomic
+from .files import big_data_file_name, read_json_array, remove_tree, require_utf8, write_atomic
 from .ids import dedupe, generate_id, id_problem, validate_id
+from .limits import MAX_LAYER_BIG_DATA, check_metadata, check_size
 from .model import INCOMPLETE_FLAG, Layer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO
 
 TAR_SPLIT_SUFFIX = ".tar-split.gz"
 #: compressions a diff cannot be produced in, with upstream's extension names
 _NO_COMPRESSOR = {1: "tar.bz2", 3: "tar.xz"}
+#: mount counts above this cannot come from mounting (one per mount call): a record
+#: holding one was written by something else
+MAX_MOUNT_COUNT = (1 << 31) - 1
 
 
 def apply_name_operation(old: Sequence[str], given: Sequence[str], op: str) -> tuple[str, ...]:
@@ -81,6 +89,7 @@ class LayerStore(RecordStore[Layer]):
         self.mounts_lock = mounts_lock
         self.mounts_path = os.path.join(run_dir, "mountpoints.json") if run_dir else ""
         self._mounts: dict[str, tuple[str, int]] = {}
+        self._invalid_mounts: dict[str, int] = {}
         self._mounts_token: bytes | None = None
         self._by_compressed: dict[str, list[str]] | None = None
         self._by_uncompressed: dict[str, list[str]] | None = None
@@ -187,14 +196,35 @@ class LayerStore(RecordStore[Layer]):
         assert self.mounts_lock is not None
         token = self.mounts_lock.last_write()
         mounts: dict[str, tuple[str, int]] = {}
+        invalid: dict[str, int] = {}
         for data in read_json_array(self.mounts_path)[0]:
             lid, path, count = data.get("id"), data.get("path"), data.get("count")
-            if not isinstance(lid, str) or not isinstance(path, str) or not isinstance(count, int):
-                raise LoadError(f"loading {self.mounts_path}", message="malformed mount record")
+            if count is None:
+                count = 0  # as Go decodes a missing or null count
+            if lid.__class__ is not str or path.__class__ is not str or count.__class__ is not int:
+                field = "id" if lid.__class__ is not str else "path" if path.__class__ is not str else "count"
+                why = f"malformed mount record: field {field!r}"
+                raise LoadError(f"loading {self.mounts_path}", message=why)
+            if not 0 <= count <= MAX_MOUNT_COUNT:
+                # clamped: a negative count is no mount; an impossible one is one mount
+                # (the next unmount unmounts); check reports it until the next save
+                invalid[lid] = count
+                count = 0 if count < 0 else 1
             if lid in self._records and path and count > 0:
                 mounts[lid] = (os.path.normpath(path), count)
         self._mounts = mounts
+        self._invalid_mounts = invalid
         self._mounts_token = token
+
+    def invalid_mount_counts(self) -> dict[str, int]:
+        """Layer ID -> the out-of-range count its mount record holds (taken clamped)."""
+        with self._mounts_locked(False):
+            return dict(self._invalid_mounts)
+
+    def rewrite_mounts(self) -> None:
+        """Save the mount records with clamped counts (repair)."""
+        with self._mounts_locked(True):
+            self._save_mounts()
 
     def _save_mounts(self) -> None:
         assert self.mounts_lock is not None
@@ -206,6 +236,7 @@ class LayerStore(RecordStore[Layer]):
         self._mounts_token = self.mounts_lock.record_write()
         os.makedirs(os.path.dirname(self.mounts_path), 0o700, exist_ok=True)
         write_atomic(self.mounts_path, dumps(entries).encode())
+        self._invalid_mounts = {}
 
     def public(self, rec: Layer) -> Layer:
         """The record as callers see it: with its mount point and count."""
@@ -259,7 +290,7 @@ class LayerStore(RecordStore[Layer]):
     def _get(self, ref: str) -> Layer:
         rec = self.resolve(ref)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=ref)
         return rec
 
     # -- big data ------------------------------------------------------------------------
@@ -272,11 +303,17 @@ class LayerStore(RecordStore[Layer]):
         rec = self._get(ref)
         return open(os.path.join(self.data_dir(rec.id), big_data_file_name(key)), "rb")
 
-    def set_big_data(self, ref: str, key: str, data: bytes) -> None:
+    def set_big_data(self, ref: str, key: str, data: bytes | IO[bytes]) -> None:
+        """Store an item; a stream is copied to the item's file in chunks (upstream's
+        SetBigData takes a reader), up to :data:`~.limits.MAX_LAYER_BIG_DATA` bytes."""
         rec = self._get(ref)
         name = big_data_file_name(key)
+        require_utf8("big data key", key)
+        what = f"big data item {go_quote(key)}"
+        if isinstance(data, bytes | bytearray):
+            check_size(len(data), MAX_LAYER_BIG_DATA, what)
         os.makedirs(self.data_dir(rec.id), 0o700, exist_ok=True)
-        write_atomic(os.path.join(self.data_dir(rec.id), name), data)
+        write_atomic(os.path.join(self.data_dir(rec.id), name), data, limit=(MAX_LAYER_BIG_DATA, what))
         if key not in rec.big_data_names:
             self.update(replace(rec, big_data_names=(*rec.big_data_names, key)))
             self.save()
@@ -290,6 +327,7 @@ class LayerStore(RecordStore[Layer]):
         self.save()
 
     def set_metadata(self, ref: str, metadata: str) -> None:
+        check_metadata(metadata)
         rec = self._get(ref)
         self.update(replace(rec, metadata=metadata))
         self.save()
@@ -334,7 +372,7 @@ class LayerStore(RecordStore[Layer]):
             uncompressed_digest=tmpl.uncompressed_digest if tmpl else "",
             toc_digest=tmpl.toc_digest if tmpl else "",
             uncompressed_size=tmpl.uncompressed_size if tmpl else 0,
-            compression=tmpl.compression if tmpl else 0,
+            compression=tmpl.compression if tmpl else Compression.NONE,
             uidset=tmpl.uidset if tmpl else (),
             gidset=tmpl.gidset if tmpl else (),
             flags={**(flags or {}), INCOMPLETE_FLAG: True},
@@ -365,7 +403,7 @@ class LayerStore(RecordStore[Layer]):
                 self.driver.update_layer_id_map(id, old_maps, id_mappings, mount_label)
             if tmpl is not None and os.path.exists(self.tar_split_path(tmpl.id)):
                 with open(self.tar_split_path(tmpl.id), "rb") as f:
-                    write_atomic(self.tar_split_path(id), f.read())
+                    write_atomic(self.tar_split_path(id), f)
             if diff is not None:
                 size = self.apply_diff(
                     id,
@@ -465,9 +503,15 @@ class LayerStore(RecordStore[Layer]):
                 rec.id, parent, ApplyDiffOpts(diff=stream, id_mappings=maps, mount_label=rec.mount_label)
             )
 
-        tar_split = io.BytesIO()
-        result = apply_layer_stream(diff, apply, tar_split)
-        write_atomic(self.tar_split_path(rec.id), tar_split.getvalue())
+        ts_path = self.tar_split_path(rec.id)
+        # recorded to an unnamed file first (its size grows with the entry count), then
+        # copied into place atomically once the layer applied
+        import tempfile  # only when a diff is applied: it imports re, random, shutil
+
+        with tempfile.TemporaryFile(dir=os.path.dirname(ts_path)) as tar_split:
+            result = apply_layer_stream(diff, apply, tar_split)
+            tar_split.seek(0)
+            write_atomic(ts_path, tar_split)
         compressed_digest = result.compressed_digest
         if original_digest and not original_digest.startswith("sha256:"):
             compressed_digest = original_digest
@@ -485,7 +529,7 @@ class LayerStore(RecordStore[Layer]):
                 compressed_size=compressed_size,
                 uncompressed_digest=plain_digest,
                 uncompressed_size=result.uncompressed_size,
-                compression=int(result.compression),
+                compression=Compression(result.compression),
                 uidset=tuple(sorted(set(result.uids))),
                 gidset=tuple(sorted(set(result.gids))),
             )
@@ -565,7 +609,7 @@ class LayerStore(RecordStore[Layer]):
         with self._mounts_locked(True):
             rec = self.resolve(ref) or self.layer_by_mount_point(ref)
             if rec is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=ref)
             self.usable(rec)
             path, count = self._mounts.get(rec.id, ("", 0))
             if conditional and count == 0:
@@ -623,7 +667,7 @@ class LayerStore(RecordStore[Layer]):
         )
 
     def diff(
-        self, from_: str, to: str, compression: int | None, lookup: Callable[[str], Layer | None]
+        self, from_: str, to: str, compression: Compression | None, lookup: Callable[[str], Layer | None]
     ) -> IO[bytes]:
         """The tar stream of ``to`` against ``from_``: replayed byte for byte from the
         tar-split file when diffing against the parent, else built by the driver."""
@@ -634,6 +678,9 @@ class LayerStore(RecordStore[Layer]):
         if kind in _NO_COMPRESSOR:
             # upstream can decompress these but not produce them
             raise StorageError(message=f"unsupported compression format {_NO_COMPRESSOR[kind]}")
+        if not 0 <= kind <= 4:
+            # a record someone else wrote (upstream loads any int there, then fails alike)
+            raise StorageError(f"layer {to_rec.id}", message=f"unsupported compression format {kind}")
         ts_path = self.tar_split_path(to_rec.id)
         chunks: Iterator[bytes]
         if from_id == to_rec.parent and os.path.exists(ts_path):

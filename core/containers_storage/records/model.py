@@ -8,11 +8,15 @@ JSON keys found on disk travel in ``extra`` and are written back unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
+from ..archive.types import Compression
 from ..gojson import GoTime, go_map
 from ..idtools import IDMap, IDMaps
+from ..structs import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: layer flag marking a layer whose creation or deletion has not finished (§4.2)
 INCOMPLETE_FLAG = "incomplete"
@@ -28,24 +32,51 @@ class RecordFormatError(ValueError):
 
 
 # --- typed field readers ----------------------------------------------------------------
+#: the range of Go's ``int64`` (sizes, counts): what upstream can read back
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+#: the range of Go's ``uint32`` (UID and GID sets)
+UINT32_MAX = (1 << 32) - 1
+
+
+def _shown(v: object) -> str:
+    """A wrong value for a message: short scalars as they are, anything else by its kind
+    (a value may be huge or nested thousands deep)."""
+    if isinstance(v, str | int | float) and not isinstance(v, bool):
+        text = repr(v)
+        return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    return f"a JSON {_kind(v)}"
+
+
+def _kind(v: object) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, dict):
+        return "object"
+    if isinstance(v, list):
+        return "array"
+    return type(v).__name__
+
+
 def _str(d: Mapping[str, Any], key: str) -> str:
     v = d.get(key)
     if v.__class__ is str:
         return v  # type: ignore[no-any-return]
     if v is None:
         return ""
-    raise RecordFormatError(f"field {key!r} is not a string: {v!r}")
+    raise RecordFormatError(f"field {key!r} is not a string: {_shown(v)}")
 
 
-def _int(d: Mapping[str, Any], key: str) -> int:
+def _int(d: Mapping[str, Any], key: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """An integer field; floats (``1.5``, ``1e3``) and numbers outside ``[low, high]`` are
+    refused with the field named, as upstream's decoder refuses them."""
     v = d.get(key)
-    if v.__class__ is int:
-        return v  # type: ignore[no-any-return]
     if v is None:
         return 0
-    if isinstance(v, bool) or not isinstance(v, int | float) or int(v) != v:
-        raise RecordFormatError(f"field {key!r} is not an integer: {v!r}")
-    return int(v)
+    if v.__class__ is not int:
+        raise RecordFormatError(f"field {key!r} is not an integer: {_shown(v)}")
+    if not low <= v <= high:
+        raise RecordFormatError(f"field {key!r} is out of range [{low}, {high}]: {_shown(v)}")
+    return v  # type: ignore[no-any-return]
 
 
 def _strs(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -62,18 +93,19 @@ def _strs(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
     raise RecordFormatError(f"field {key!r} is not a list of strings")
 
 
-def _ints(d: Mapping[str, Any], key: str) -> tuple[int, ...]:
+def _ids(d: Mapping[str, Any], key: str) -> tuple[int, ...]:
+    """A list of UIDs or GIDs (Go ``[]uint32``)."""
     v = d.get(key)
     if v is None:
         return ()
     if v.__class__ is list:
         t = tuple(v)
         for x in t:
-            if x.__class__ is not int:
+            if x.__class__ is not int or not 0 <= x <= UINT32_MAX:
                 break
         else:
             return t
-    raise RecordFormatError(f"field {key!r} is not a list of integers")
+    raise RecordFormatError(f"field {key!r} is not a list of integers in [0, {UINT32_MAX}]")
 
 
 def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -88,7 +120,10 @@ def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
 def _int_map(d: Mapping[str, Any], key: str) -> dict[str, int]:
     m = _obj(d, key)
     for k in m:
-        m[k] = _int(m, k)
+        try:
+            m[k] = _int(m, k)
+        except RecordFormatError as exc:
+            raise RecordFormatError(f"field {key!r}: {exc}") from None
     return m
 
 
@@ -104,7 +139,7 @@ def _time(d: Mapping[str, Any], key: str) -> GoTime:
     if v is None:
         return GoTime.zero()
     if not isinstance(v, str):
-        raise RecordFormatError(f"field {key!r} is not a time string: {v!r}")
+        raise RecordFormatError(f"field {key!r} is not a time string: {_shown(v)}")
     try:
         return GoTime.parse(v)
     except ValueError as exc:
@@ -119,8 +154,9 @@ def _maps(d: Mapping[str, Any], key: str) -> IDMaps:
         raise RecordFormatError(f"field {key!r} is not a list of ID map entries")
     try:
         return tuple(IDMap.from_json(e) for e in v)
-    except (KeyError, TypeError, ValueError):
-        raise RecordFormatError(f"field {key!r} has a malformed ID map entry") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        why = f": {exc}" if isinstance(exc, ValueError) else ""
+        raise RecordFormatError(f"field {key!r} has a malformed ID map entry{why}") from None
 
 
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
@@ -183,8 +219,7 @@ class Layer:
     #: the uncompressed stream was not, so ``uncompressed_digest`` stays empty
     toc_digest: str = ""
     uncompressed_size: int = 0
-    #: 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
-    compression: int = 0
+    compression: Compression = Compression.NONE
     uidset: tuple[int, ...] = ()
     gidset: tuple[int, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)
@@ -225,9 +260,9 @@ class Layer:
             uncompressed_digest=_str(d, "diff-digest"),
             toc_digest=_str(d, "toc-digest"),
             uncompressed_size=_int(d, "diff-size"),
-            compression=_int(d, "compression"),
-            uidset=_ints(d, "uidset"),
-            gidset=_ints(d, "gidset"),
+            compression=Compression(_int(d, "compression")),
+            uidset=_ids(d, "uidset"),
+            gidset=_ids(d, "gidset"),
             flags=_obj(d, "flags"),
             uid_map=_maps(d, "uidmap"),
             gid_map=_maps(d, "gidmap"),
@@ -305,10 +340,21 @@ class Image:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any], *, read_only: bool = False) -> Image:
+    def from_json(
+        cls, d: Mapping[str, Any], *, read_only: bool = False, digests: tuple[str, ...] | None = None
+    ) -> Image:
+        """The record; ``digests``, when the caller computed them from ``d`` already
+        (``records.images.digest_list``), are set with the digest they fill in."""
+        rid = _str(d, "id")
+        digest = _str(d, "digest")
+        if digests is None:
+            digests = ()
+        elif not digest and digests:
+            digest = digests[0]
         return cls(
-            id=_str(d, "id"),
-            digest=_str(d, "digest"),
+            id=rid,
+            digest=digest,
+            digests=digests,
             names=_strs(d, "names"),
             names_history=_strs(d, "names-history"),
             top_layer=_str(d, "layer"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from ..drivers.api import Driver
 from ..errors import (
@@ -34,6 +33,7 @@ from ..records.model import (
     Layer,
 )
 from .additional import AdditionalLayerHandle, AdditionalMixin
+from .argtypes import checked, flag, text
 from .items import ItemsMixin
 from .maintenance import MaintenanceMixin
 from .options import DEFAULT_UNREFERENCED_AGE as DEFAULT_UNREFERENCED_AGE
@@ -52,6 +52,7 @@ from .options import (
 from .options import ManifestDigester as ManifestDigester
 from .partial import PartialMixin
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..config import StoreOptions
     from ..plugins import PluginHost
@@ -92,8 +93,10 @@ def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, share
     run roots (and the same driver, when ``options`` names one) is returned instead of a
     new one, as upstream's GetStore does; :meth:`Store.free` (or closing it) forgets it.
     """
-    from ..config import complete_store_options
+    from ..config import StoreOptions, complete_store_options
 
+    if not isinstance(options, StoreOptions):
+        raise TypeError(f"options must be a StoreOptions, not {type(options).__name__}")
     options = complete_store_options(options)
     if not shared:
         return Store(options, plugins=plugins)
@@ -112,7 +115,25 @@ def get_store(options: StoreOptions, *, plugins: PluginHost | None = None, share
 
 class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
     """See the module docstring. Methods accept an ID, a name or an unambiguous ID prefix
-    wherever upstream does."""
+    wherever upstream does; wrong argument types raise :class:`TypeError` naming the
+    parameter before anything is written.
+
+    What is safe, once for the whole class:
+
+    - **Threads**: one Store may be used by any number of threads at once; every method
+      takes the locks it needs (a reader/writer lock per lock file between the threads
+      of the process, the file lock between processes) and returns records that are
+      immutable snapshots. Two Store objects on the same roots in one process share
+      those locks. A :meth:`diff` stream holds the layer locks until it is closed:
+      other threads' layer operations wait meanwhile, the thread that opened it may go
+      on using the store, and any thread may close it. :meth:`close` and
+      :meth:`shutdown` must not race with other threads still using the store.
+    - **Processes**: any number of processes, ours or upstream's Go tools, may share the
+      roots, with the same lock files and lock kind (``posix``); each reloads records
+      only when another wrote them. A forked child holds none of its parent's locks
+      (they are reset in the child, open diff streams included); it should open its
+      own Store rather than use one its parent opened.
+    """
 
     def __init__(self, options: StoreOptions, *, plugins: PluginHost | None = None) -> None:
         from ..plugins import get_plugin_host
@@ -257,6 +278,7 @@ class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
         prints an empty list), so neither does this one."""
         return []
 
+    @checked(digest=text)
     def get_digest_lock(self, digest: str) -> Lock:
         """A lock named for ``digest`` in the run root, for callers that de-duplicate
         work on one blob (upstream ``GetDigestLock``)."""
@@ -268,9 +290,18 @@ class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
             raise StorageError(message=str(exc)) from None
         return self._lock(os.path.join(self._run_root, f"{self._driver_name}-locks", digest))
 
+    def __repr__(self) -> str:
+        state = "closed" if getattr(self, "_closed", True) else "open"
+        return (
+            f"<Store driver={getattr(self, '_driver_name', '')!r} "
+            f"graph_root={getattr(self, '_graph_root', '')!r} "
+            f"run_root={getattr(self, '_run_root', '')!r} {state}>"
+        )
+
     def close(self) -> None:
         """Release the driver; mounts stay (see :meth:`shutdown`). A closed store is
-        no longer one that :func:`get_store` shares (see :meth:`free`)."""
+        no longer one that :func:`get_store` shares (see :meth:`free`). Safe to call
+        again, and after :meth:`shutdown`."""
         if self._driver is not None:
             self._driver.cleanup()
             self._driver = None
@@ -284,11 +315,15 @@ class Store(ItemsMixin, MaintenanceMixin, AdditionalMixin, PartialMixin):
             if self in _shared_stores:
                 _shared_stores.remove(self)
 
+    @checked(force=flag)
     def shutdown(self, force: bool = False) -> list[str]:
         """Release the driver so other processes re-initialise theirs. Layers still
         mounted make it fail with :class:`LayerUsedByContainer` (``force`` unmounts them
         first, and still reports them, as upstream does); the error's ``mounted``
-        attribute lists them. Returns the list (empty) on success."""
+        attribute lists them. Returns the list (empty) on success. On a store already
+        closed or shut down it does nothing and returns an empty list."""
+        if self._closed:
+            return []
         with self._graph():
             with self._layers.writing():
                 mounted = [lid for lid, (_p, c) in self._layers.mounts().items() if c > 0]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import (
     LayerIncorrectContentDigest,
@@ -12,16 +10,18 @@ from ..errors import (
     ParentIsContainer,
     StorageError,
 )
-from ..gojson import go_quote
+from ..gojson import go_quote, loads
 from ..idtools import IDMappings
 from ..records.model import (
     Layer,
 )
+from .argtypes import checked, text
 from .layers import LayersMixin
 from .options import (
     IDMappingOptions,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..additional_layers import AdditionalLayer
 
@@ -39,6 +39,7 @@ class AdditionalMixin(LayersMixin):
                 out.append(value.strip())
         return out
 
+    @checked(digest=text, image_ref=text)
     def lookup_additional_layer(self, digest: str, image_ref: str = "") -> AdditionalLayerHandle:
         """The layer with compressed ``digest`` of image ``image_ref`` in an additional
         layer store (upstream ``LookupAdditionalLayer``), found through the
@@ -49,10 +50,10 @@ class AdditionalMixin(LayersMixin):
         self._fresh_driver()
         found = self._plugins.additional_layer(digest, image_ref, self._additional_layer_stores())
         if found is None:
-            raise LayerUnknown()
+            raise LayerUnknown(name=digest)
         try:
             with found.info() as f:
-                data = json.loads(f.read())
+                data = loads(f.read())
             if not isinstance(data, dict):
                 raise RecordFormatError("not a JSON object")
             info = Layer.from_json(data)
@@ -74,7 +75,7 @@ class AdditionalMixin(LayersMixin):
             if parent:
                 parent_rec = self._lookup_layer([layers, *ro])(parent)
                 if parent_rec is None:
-                    raise LayerUnknown(f"layer {go_quote(parent)}")
+                    raise LayerUnknown(f"layer {go_quote(parent)}", id=parent)
                 if self._containers.by_layer(parent_rec.id) is not None:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
             native = getattr(self.driver, "lookup_additional_layer", None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
 
 from ..drivers.api import MountOpts
 from ..errors import (
+    BigDataUnknown,
     ContainerUnknown,
     DuplicateID,
     DuplicateName,
@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..gojson import go_quote
 from ..idtools import IDMappings, IDMaps
+from ..records.chains import parent_chain
 from ..records.files import read_file, remove_tree, write_atomic
 from ..records.ids import dedupe, id_path, id_problem, validate_id
 from ..records.layers import LayerStore
@@ -29,12 +30,15 @@ from ..records.model import (
     Image,
     Layer,
 )
+from ..structs import replace
+from .argtypes import checked, data, instance, path, text, texts
 from .images import ImagesMixin
 from .locking import held
 from .options import (
     AutoUserNsOptions,
     ContainerOptions,
     IDMappingOptions,
+    StrPath,
 )
 
 
@@ -73,7 +77,7 @@ class ContainersMixin(ImagesMixin):
                     first, first_parent = rec, parent_rec
                     copy_allowed = copy_allowed and store is self._layers
         if first is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=img.top_layer)
         if not copy_allowed:
             # the container's own layer gets re-owned instead (on-disk.md §5.4)
             return first
@@ -88,6 +92,14 @@ class ContainersMixin(ImagesMixin):
             raise
         return mapped
 
+    @checked(
+        id=text,
+        names=texts,
+        image=text,
+        layer=text,
+        metadata=text,
+        options=instance(ContainerOptions, none=True),
+    )
     def create_container(
         self,
         id: str = "",
@@ -215,26 +227,29 @@ class ContainersMixin(ImagesMixin):
         lookup = self._lookup_layer(stores)
         top: Layer | None = None
         wanted = 0
-        lid = img.top_layer
-        while lid:
+        parents: dict[str, str] = {}
+        for lid in parent_chain(img.top_layer, parents.__getitem__):
             rec = lookup(lid)
             if rec is None:
-                raise LayerUnknown(f"cannot find layer {go_quote(lid)}")
+                raise LayerUnknown(f"cannot find layer {go_quote(lid)}", id=lid)
             top = top or rec
             wanted = max([wanted, *(u + 1 for u in rec.uidset), *(g + 1 for g in rec.gidset)])
-            lid = rec.parent
+            parents[lid] = rec.parent
         if top is None:
             return wanted
         probe, _size = self._layers.create("", top, (), "", {}, IDMappings(), writeable=False)
         try:
             root = self._layers.mount(probe.id, MountOpts())
             try:
-                return max(wanted, max_ids_in_files(root, opts.passwd_file, opts.group_file))
+                return max(
+                    wanted, max_ids_in_files(root, os.fspath(opts.passwd_file), os.fspath(opts.group_file))
+                )
             finally:
                 self._layers.unmount(probe.id, force=True)
         finally:
             self._layers.delete(probe.id)
 
+    @checked(id=text)
     def container(self, id: str) -> Container:
         with self._containers.reading():
             return self._containers.get(id)
@@ -243,36 +258,45 @@ class ContainersMixin(ImagesMixin):
         with self._containers.reading():
             return self._containers.all()
 
+    @checked(layer_id=text)
     def container_by_layer(self, layer_id: str) -> Container:
         lid = self.layer(layer_id).id
         with self._containers.reading():
             ctr = self._containers.by_layer(lid)
         if ctr is None:
-            raise ContainerUnknown()
+            raise ContainerUnknown(name=lid)
         return ctr
 
+    @checked(id=text)
     def list_container_big_data(self, id: str) -> list[str]:
         return list(self.container(id).big_data_names)
 
+    @checked(id=text, key=text)
     def container_big_data(self, id: str, key: str) -> bytes:
         with self._containers.reading():
             try:
                 return self._containers.big_data(id, key)
             except FileNotFoundError as exc:
-                raise StorageError(message=f"open {exc.filename}: no such file or directory") from None
+                raise BigDataUnknown(
+                    message=f"open {exc.filename}: no such file or directory", id=id, key=key
+                ) from None
 
+    @checked(id=text, key=text)
     def container_big_data_size(self, id: str, key: str) -> int:
         with self._containers.writing():
             return self._containers.big_data_size_recording(id, key)
 
+    @checked(id=text, key=text)
     def container_big_data_digest(self, id: str, key: str) -> str:
         with self._containers.writing():
             return self._containers.big_data_digest_recording(id, key)
 
+    @checked(id=text, key=text, data=data)
     def set_container_big_data(self, id: str, key: str, data: bytes) -> None:
         with self._containers.writing():
             self._containers.set_big_data(id, key, data)
 
+    @checked(id=text)
     def container_size(self, id: str) -> int:
         """The container layer's diff size, its big data and both userdata directories."""
         cdir = self.container_directory(id)
@@ -280,7 +304,7 @@ class ContainersMixin(ImagesMixin):
         with self._graph(), self._layers.writing(), self._containers.writing():
             ctr = self._containers.get(id)
             if self._layers.resolve(ctr.layer_id) is None:
-                raise LayerUnknown(f"locating layer with ID {go_quote(ctr.layer_id)}")
+                raise LayerUnknown(f"locating layer with ID {go_quote(ctr.layer_id)}", id=ctr.layer_id)
             total = self._layers.diff_size("", ctr.layer_id, self._layers.resolve)
             for key in ctr.big_data_names:
                 total += self._containers.big_data_size_recording(ctr.id, key)
@@ -293,40 +317,48 @@ class ContainersMixin(ImagesMixin):
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
+    @checked(id=text)
     def container_directory(self, id: str) -> str:
         return self._container_subdir(self._container_dir, id)
 
+    @checked(id=text)
     def container_run_directory(self, id: str) -> str:
         return self._container_subdir(self._run_container_dir, id)
 
     @staticmethod
-    def _set_file(directory: str, file: str, data: bytes) -> None:
+    def _set_file(directory: str, file: StrPath, data: bytes) -> None:
         path = os.path.join(directory, file)
         os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
         write_atomic(path, data)
 
-    def set_container_directory_file(self, id: str, file: str, data: bytes) -> None:
+    @checked(id=text, file=path, data=data)
+    def set_container_directory_file(self, id: str, file: StrPath, data: bytes) -> None:
         self._set_file(self.container_directory(id), file, data)
 
-    def from_container_directory(self, id: str, file: str) -> bytes:
+    @checked(id=text, file=path)
+    def from_container_directory(self, id: str, file: StrPath) -> bytes:
         return read_file(os.path.join(self.container_directory(id), file))
 
-    def set_container_run_directory_file(self, id: str, file: str, data: bytes) -> None:
+    @checked(id=text, file=path, data=data)
+    def set_container_run_directory_file(self, id: str, file: StrPath, data: bytes) -> None:
         self._set_file(self.container_run_directory(id), file, data)
 
-    def from_container_run_directory(self, id: str, file: str) -> bytes:
+    @checked(id=text, file=path)
+    def from_container_run_directory(self, id: str, file: StrPath) -> bytes:
         return read_file(os.path.join(self.container_run_directory(id), file))
 
+    @checked(id=text)
     def container_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
         ctr = self.container(id)
         with self._read_layers() as layers:
             return layers.parent_owners(ctr.layer_id)
 
+    @checked(id=text)
     def delete_container(self, id: str) -> None:
         with self._write_all():
             ctr = self._containers.resolve(id)
             if ctr is None:
-                raise NotAContainer()
+                raise NotAContainer(id=id)
             self._drop_container_and_layer(ctr)
             if id_problem(ctr.id) is None:
                 for base in (self._container_dir, self._run_container_dir):

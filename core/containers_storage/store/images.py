@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 from ..drivers.api import MountOpts
 from ..errors import (
+    BigDataUnknown,
     ImageUnknown,
     ImageUsedByContainer,
     LayerUnknown,
@@ -21,6 +22,7 @@ from ..records.images import ImageStore
 from ..records.model import (
     Image,
 )
+from .argtypes import checked, data, flag, function, instance, text, texts
 from .layers import LayersMixin
 from .options import (
     ImageOptions,
@@ -31,6 +33,7 @@ from .options import (
 class ImagesMixin(LayersMixin):
     """The image methods of the Store (images name their top layers, hence the base)."""
 
+    @checked(id=text, names=texts, layer=text, metadata=text, options=instance(ImageOptions, none=True))
     def create_image(
         self,
         id: str = "",
@@ -53,7 +56,7 @@ class ImagesMixin(LayersMixin):
             if layer:
                 found = self._home(stores, layer)
                 if found is None:
-                    raise LayerUnknown()
+                    raise LayerUnknown(id=layer)
                 layer = found[1].id
             with self._images.writing(), self._ro_images_reading() as ro:
                 base = self._image_home(ro, id) if id else None
@@ -98,9 +101,10 @@ class ImagesMixin(LayersMixin):
     def _find_image(self, stores: Sequence[ImageStore], id: str) -> tuple[ImageStore, Image]:
         found = self._image_home(stores, id)
         if found is None:
-            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}", id=id)
         return found
 
+    @checked(id=text)
     def image(self, id: str) -> Image:
         """The image called ``id``. A read-only store's image whose record was copied into
         the primary store is not found by a name the copy no longer has (as upstream)."""
@@ -109,7 +113,7 @@ class ImagesMixin(LayersMixin):
                 rec = store.resolve(id)
                 if rec is not None and (store is self._images or self._images.by_id(rec.id) is None):
                     return rec
-            raise ImageUnknown(f"locating image with ID {go_quote(id)}")
+            raise ImageUnknown(f"locating image with ID {go_quote(id)}", id=id)
 
     def images(self) -> list[Image]:
         """Every image: the primary store's, then those only read-only stores have."""
@@ -123,11 +127,13 @@ class ImagesMixin(LayersMixin):
                         out.append(rec)
             return out
 
+    @checked(id=text)
     def images_by_top_layer(self, id: str) -> list[Image]:
         layer_id = self.layer(id).id
         with self._read_all_images() as stores:
             return [rec for store in stores for rec in store.by_top_layer(layer_id)]
 
+    @checked(digest=text)
     def images_by_digest(self, digest: str) -> list[Image]:
         from ..records.images import validate_digest
 
@@ -138,32 +144,37 @@ class ImagesMixin(LayersMixin):
         with self._read_all_images() as stores:
             return [rec for store in stores for rec in store.by_digest(digest)]
 
+    @checked(id=text)
     def list_image_big_data(self, id: str) -> list[str]:
         return list(self.image(id).big_data_names)
 
+    @checked(id=text, key=text)
     def image_big_data(self, id: str, key: str) -> bytes:
         with self._read_all_images() as stores:
-            found = self._image_home(stores, id)
-            if found is None:
-                raise ImageUnknown(f"locating item named {go_quote(key)} for image with ID {go_quote(id)}")
+            store, img = self._find_image(stores, id)
             try:
-                return found[0].big_data(found[1].id, key)
+                return store.big_data(img.id, key)
             except FileNotFoundError:
-                raise StorageError(
-                    message=f"locating item named {go_quote(key)} for image with ID {go_quote(id)} "
-                    "(consider removing the image to resolve the issue): file does not exist"
+                raise BigDataUnknown(
+                    f"locating item named {go_quote(key)} for image with ID {go_quote(id)} "
+                    "(consider removing the image to resolve the issue)",
+                    id=id,
+                    key=key,
                 ) from None
 
+    @checked(id=text, key=text)
     def image_big_data_size(self, id: str, key: str) -> int:
         with self._read_all_images() as stores:
             store, img = self._find_image(stores, id)
             return store.big_data_size(img.id, key)
 
+    @checked(id=text, key=text)
     def image_big_data_digest(self, id: str, key: str) -> str:
         with self._read_all_images() as stores:
             store, img = self._find_image(stores, id)
             return store.big_data_digest(img.id, key)
 
+    @checked(id=text, key=text, data=data, digest_manifest=function)
     def set_image_big_data(
         self, id: str, key: str, data: bytes, digest_manifest: ManifestDigester | None = None
     ) -> None:
@@ -175,6 +186,7 @@ class ImagesMixin(LayersMixin):
         with self._images.writing():
             self._images.set_big_data(id, key, data, digest)
 
+    @checked(id=text)
     def image_size(self, id: str) -> int:
         """Sizes of the image's layers (each counted once) plus its big data."""
         with ExitStack() as stack:
@@ -194,7 +206,7 @@ class ImagesMixin(LayersMixin):
                 seen.add(lid)
                 rec = lookup(lid)
                 if rec is None:
-                    raise LayerUnknown(f"locating layer with ID {go_quote(lid)}")
+                    raise LayerUnknown(f"locating layer with ID {go_quote(lid)}", id=lid)
                 if rec.size is not None:
                     total += rec.size
                 else:
@@ -205,6 +217,7 @@ class ImagesMixin(LayersMixin):
                 total += image_store.big_data_size(img.id, key)
             return total
 
+    @checked(id=text)
     def image_directory(self, id: str) -> str:
         with self._images.reading():
             img = self._images.get(id)
@@ -212,6 +225,7 @@ class ImagesMixin(LayersMixin):
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
+    @checked(id=text)
     def image_run_directory(self, id: str) -> str:
         with self._images.reading():
             img = self._images.get(id)
@@ -220,20 +234,23 @@ class ImagesMixin(LayersMixin):
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
+    @checked(id=text, mount_options=texts, mount_label=text)
     def mount_image(self, id: str, mount_options: Sequence[str] = (), mount_label: str = "") -> str:
         """Mount an image's top layer read-only (``ro`` is added to the options)."""
         img = self.image(id)
         if not img.top_layer:
-            raise LayerUnknown()
+            raise LayerUnknown(id=img.top_layer)
         opts = tuple(dict.fromkeys([*mount_options, "ro"]))
         with self._graph(), self._layers.writing():
             return self._layers.mount(img.top_layer, MountOpts(mount_label=mount_label, options=opts))
 
+    @checked(id=text, force=flag)
     def unmount_image(self, id: str, force: bool = False) -> bool:
         img = self.image(id)
         with self._graph(), self._layers.writing():
             return self._layers.unmount(img.top_layer, force)
 
+    @checked(id=text, commit=flag)
     def delete_image(self, id: str, commit: bool = True) -> list[str]:
         """Delete the image and the layers only it used; returns those layers' IDs.
         ``commit=False`` only reports what would be removed."""
@@ -246,7 +263,7 @@ class ImagesMixin(LayersMixin):
                     stores.append(extra)
             homes = [(store, found) for store in stores if (found := store.resolve(id)) is not None]
             if not homes:
-                raise NotAnImage()
+                raise NotAnImage(id=id)
             img = homes[0][1]
             for ctr in self._containers.all():
                 if ctr.image_id == img.id:
@@ -267,7 +284,8 @@ class ImagesMixin(LayersMixin):
             slated = set(remove)
             layer = img.top_layer
             while layer:
-                if self._containers.resolve(layer) is not None or layer in others:
+                # a layer met again: the chain loops (the walk stops there)
+                if self._containers.resolve(layer) is not None or layer in others or layer in slated:
                     break
                 rec = self._layers.resolve(layer)
                 parent = rec.parent if rec is not None else ""

@@ -5,7 +5,6 @@ upstream's order (exists, lookup, metadata, names, delete, wipe).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..errors import (
     LayerUnknown,
@@ -19,7 +18,12 @@ from ..records.model import (
     Image,
     Layer,
 )
+from .argtypes import checked, text, texts
 from .containers import ContainersMixin
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ItemsMixin(ContainersMixin):
@@ -46,22 +50,26 @@ class ItemsMixin(ContainersMixin):
                     return rec
         return None
 
+    @checked(id=text)
     def exists(self, id: str) -> bool:
         return self._find(id) is not None
 
+    @checked(name=text)
     def lookup(self, name: str) -> str:
         """The ID of the layer, image or container called ``name`` (ID, name or prefix)."""
         rec = self._find(name)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=name)
         return rec.id
 
+    @checked(id=text)
     def metadata(self, id: str) -> str:
         rec = self._find(id)
         if rec is None:
-            raise NotAnID()
+            raise NotAnID(id=id)
         return rec.metadata
 
+    @checked(id=text, metadata=text)
     def set_metadata(self, id: str, metadata: str) -> None:
         with self._write_all():
             if self._layers.resolve(id) is not None:
@@ -71,12 +79,13 @@ class ItemsMixin(ContainersMixin):
             elif self._containers.resolve(id) is not None:
                 self._containers.set_metadata(id, metadata)
             else:
-                raise NotAnID()
+                raise NotAnID(id=id)
 
+    @checked(id=text)
     def names(self, id: str) -> list[str]:
         rec = self._find(id)
         if rec is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=id)
         return list(rec.names)
 
     def _update_names(self, id: str, names: Sequence[str], op: str) -> None:
@@ -96,7 +105,7 @@ class ItemsMixin(ContainersMixin):
             if hit:
                 self._containers.update_names(id, names, op)
                 return
-        raise LayerUnknown()
+        raise LayerUnknown(id=id)
 
     def _copy_up_image(self, id: str, names: Sequence[str], op: str) -> bool:
         """Naming an image of a read-only store copies its whole record (same ID, names,
@@ -128,22 +137,26 @@ class ItemsMixin(ContainersMixin):
                 raise
         return True
 
+    @checked(id=text, names=texts)
     def set_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "set")
 
+    @checked(id=text, names=texts)
     def add_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "add")
 
+    @checked(id=text, names=texts)
     def remove_names(self, id: str, names: Sequence[str]) -> None:
         self._update_names(id, names, "remove")
 
+    @checked(id=text)
     def delete(self, id: str) -> None:
         """Delete a container (with its layer), an image or a layer, without safety checks."""
         with self._write_all():
             c = self._containers.resolve(id)
             if c is not None:
                 if self._layers.resolve(c.layer_id) is None:
-                    raise NotALayer()
+                    raise NotALayer(id=c.layer_id)
                 self._drop_container_and_layer(c)
                 if id_problem(c.id) is None:
                     for base in (self._container_dir, self._run_container_dir):
@@ -155,7 +168,7 @@ class ItemsMixin(ContainersMixin):
             if self._layers.resolve(id) is not None:
                 self._layers.delete(id)
                 return
-            raise LayerUnknown()
+            raise LayerUnknown(id=id)
 
     def wipe(self) -> None:
         with self._write_all():

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
-from typing import IO, Any, BinaryIO
 
 from ..drivers.api import Change, MountOpts
 from ..errors import (
+    BigDataUnknown,
     LayerHasChildren,
     LayerUnknown,
     LayerUsedByContainer,
@@ -21,16 +21,22 @@ from ..errors import (
 )
 from ..gojson import go_quote
 from ..idtools import IDMappings, IDMaps
+from ..locks.api import Lock, acting_for, lock_owner
 from ..records.layers import LayerStore
 from ..records.model import (
     Layer,
 )
+from .argtypes import binary_input, checked, flag, instance, optional, text, texts
 from .locking import StoreLocks
 from .options import (
     DiffOptions,
     IDMappingOptions,
     LayerOptions,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO
 
 
 class LayersMixin(StoreLocks):
@@ -62,6 +68,15 @@ class LayersMixin(StoreLocks):
         driver shifts and each map is one contiguous range (upstream canUseShifting)."""
         return self.driver.supports_shifting() and _contiguous(uids) and _contiguous(gids)
 
+    @checked(
+        id=text,
+        parent=text,
+        names=texts,
+        mount_label=text,
+        writeable=flag,
+        options=instance(LayerOptions, none=True),
+        diff=optional(binary_input),
+    )
     def put_layer(
         self,
         id: str = "",
@@ -70,11 +85,12 @@ class LayersMixin(StoreLocks):
         mount_label: str = "",
         writeable: bool = False,
         options: LayerOptions | None = None,
-        diff: IO[bytes] | None = None,
+        diff: IO[bytes] | bytes | None = None,
     ) -> tuple[Layer, int]:
-        """Create a layer and apply ``diff`` (any compression); returns the layer and the
-        size the driver reported (-1 without a diff)."""
+        """Create a layer and apply ``diff`` (any compression; a binary file or bytes);
+        returns the layer and the size the driver reported (-1 without a diff)."""
         opts = options or LayerOptions()
+        diff = _as_stream(diff) if diff is not None else None
         if id:
             self._layers.valid_id(id)  # before anything touches the disk
         with self._write_layers() as layers, self._ro_layers_reading() as ro, self._containers.reading():
@@ -82,7 +98,7 @@ class LayersMixin(StoreLocks):
             if parent:
                 parent_rec = self._lookup_layer([layers, *ro])(parent)
                 if parent_rec is None:
-                    raise LayerUnknown(f"layer {go_quote(parent)}")
+                    raise LayerUnknown(f"layer {go_quote(parent)}", id=parent)
                 if self._containers.by_layer(parent_rec.id) is not None:
                     raise ParentIsContainer(f"layer {parent_rec.id}")
                 base = IDMappings(parent_rec.uid_map, parent_rec.gid_map)
@@ -111,11 +127,12 @@ class LayersMixin(StoreLocks):
         """The store's own maps: for layers without a parent, containers without an image."""
         return IDMappings(tuple(self._options.uid_map), tuple(self._options.gid_map))
 
+    @checked(id=text)
     def layer(self, id: str) -> Layer:
         with self._read_all_layers() as stores:
             found = self._home(stores, id)
             if found is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=id)
             return found[0].public(found[1])
 
     def layers(self) -> list[Layer]:
@@ -130,16 +147,19 @@ class LayersMixin(StoreLocks):
                         out.append(store.public(rec))
             return out
 
+    @checked(id=text)
     def layer_size(self, id: str) -> int:
         """The layer's uncompressed diff size, or -1 when not recorded."""
         rec = self.layer(id)
         return -1 if rec.size is None else rec.size
 
+    @checked(digest=text)
     def layers_by_compressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
         with self._read_all_layers() as stores:
             return [rec for store in stores for rec in store.by_compressed_digest(digest)]
 
+    @checked(digest=text)
     def layers_by_uncompressed_digest(self, digest: str) -> list[Layer]:
         self._check_digest(digest)
         with self._read_all_layers() as stores:
@@ -156,47 +176,62 @@ class LayersMixin(StoreLocks):
                 f"looking for layers matching digest {go_quote(digest)}", message=str(exc)
             ) from None
 
+    @checked(id=text)
     def layer_parent_owners(self, id: str) -> tuple[list[int], list[int]]:
         with self._read_layers() as layers:
             return layers.parent_owners(id)
 
+    @checked(id=text)
     def list_layer_big_data(self, id: str) -> list[str]:
-        return list(self.layer(id).big_data_names)
+        with self._read_all_layers() as stores:
+            return list(self._located_layer(stores, id)[1].big_data_names)
 
+    def _located_layer(self, stores: Sequence[LayerStore], id: str) -> tuple[LayerStore, Layer]:
+        found = self._home(stores, id)
+        if found is None:
+            raise LayerUnknown(f"locating layer with ID {go_quote(id)}", id=id)
+        return found
+
+    @checked(id=text, key=text)
     def layer_big_data(self, id: str, key: str) -> bytes:
         with self.open_layer_big_data(id, key) as f:
             return f.read()
 
+    @checked(id=text, key=text)
     def open_layer_big_data(self, id: str, key: str) -> BinaryIO:
         """The item as a binary file open for reading (upstream's LayerBigData returns a
         stream), so a large one need not fit in memory; close it when done."""
         with self._read_all_layers() as stores:
-            found = self._home(stores, id)
-            if found is None:
-                raise LayerUnknown(f"locating layer with ID {go_quote(id)}")
+            store, rec = self._located_layer(stores, id)
             try:
-                return found[0].open_big_data(found[1].id, key)
+                return store.open_big_data(rec.id, key)
             except FileNotFoundError:
-                raise StorageError(
-                    message=f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}: "
-                    "file does not exist"
+                raise BigDataUnknown(
+                    f"locating item named {go_quote(key)} for layer with ID {go_quote(id)}", id=id, key=key
                 ) from None
 
+    @checked(id=text, key=text, data=binary_input)
     def set_layer_big_data(self, id: str, key: str, data: bytes | IO[bytes]) -> None:
-        payload = _read_all(data)
+        """Store an item; a stream is copied to its file in chunks (never held whole)."""
         with self._write_layers() as layers:
             if layers.resolve(id) is None:
-                raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata")
-            layers.set_big_data(id, key, payload)
+                raise LayerUnknown(f"locating layer with ID {go_quote(id)} to write bigdata", id=id)
+            layers.set_big_data(id, key, data)
 
+    @checked(id=text)
     def delete_layer(self, id: str) -> None:
+        self._delete_layer(id)
+
+    def _delete_layer(self, id: str, along: Collection[str] = ()) -> None:
+        """``delete_layer``; children in ``along`` (being removed with it: repair's parent
+        loops) do not keep it."""
         with self._write_all():
             rec = self._layers.resolve(id)
             if rec is None:
-                raise NotALayer()
+                raise NotALayer(id=id)
             # "" links to nothing (a record someone else wrote may still have that ID)
             for other in self._layers.all():
-                if rec.id and other.parent == rec.id:
+                if rec.id and other.parent == rec.id and other.id not in along:
                     raise LayerHasChildren(f"used by layer {other.id}")
             images = self._images.all()
             for img in images:
@@ -226,6 +261,7 @@ class LayersMixin(StoreLocks):
             and not self._can_shift(ctr.uid_map, ctr.gid_map),
         )
 
+    @checked(id=text, mount_label=text)
     def mount(self, id: str, mount_label: str = "") -> str:
         """Mount a layer (or a container's layer) read-write; counted across processes."""
         layer_id, opts = self._container_mount_opts(id, mount_label)
@@ -234,67 +270,113 @@ class LayersMixin(StoreLocks):
                 raise StoreIsReadOnly("mounting read/only store images is not allowed")
             return self._layers.mount(layer_id, opts)
 
+    @checked(id=text, force=flag)
     def unmount(self, id: str, force: bool = False) -> bool:
         """Drop one mount reference (all with ``force``); True if still mounted."""
         layer_id, _opts = self._container_mount_opts(id, "")
         with self._graph(), self._layers.writing():
             return self._layers.unmount(layer_id, force)
 
+    @checked(id=text)
     def mounted(self, id: str) -> int:
+        """How many times the layer (or a container's layer) is mounted (upstream's
+        ``Mounted``); for a mount that ends with a block, see :meth:`mounting`."""
         layer_id, _opts = self._container_mount_opts(id, "")
         with self._read_layers() as layers:
             rec = layers.resolve(layer_id)
             if rec is None:
-                raise LayerUnknown()
+                raise LayerUnknown(id=layer_id)
             return layers.mount_count(rec.id)
+
+    @checked(id=text, mount_label=text)
+    @contextmanager
+    def mounting(self, id: str, mount_label: str = "") -> Iterator[str]:
+        """``with store.mounting(id) as path:`` -- :meth:`mount` for the block, one
+        :meth:`unmount` when it ends, also when it raises (then a failed unmount is added
+        to the block's error as a note, and the block's error is what propagates). Named
+        so because :meth:`mounted` is upstream's ``Mounted``, which returns the count."""
+        path = self.mount(id, mount_label)
+        try:
+            yield path
+        except BaseException as exc:
+            try:
+                self.unmount(id)
+            except Exception as unmount_error:
+                exc.add_note(f"unmounting {id} after the error failed too: {unmount_error}")
+            raise
+        self.unmount(id)
 
     def _layer_home(self, stores: list[LayerStore], ref: str) -> LayerStore:
         found = self._home(stores, ref)
         if found is None:
-            raise LayerUnknown()
+            raise LayerUnknown(id=ref)
         return found[0]
 
+    @checked(from_=text, to=text)
     def changes(self, from_: str, to: str) -> list[Change]:
         """Changes of layer ``to`` against ``from_`` ("" = its parent)."""
         with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
             stores = [self._layers, *ro]
             return self._layer_home(stores, to).changes(from_, to, self._lookup_layer(stores))
 
+    @checked(from_=text, to=text)
     def diff_size(self, from_: str, to: str) -> int:
         with self._graph(), self._layers.writing(), self._ro_layers_reading() as ro:
             stores = [self._layers, *ro]
             return self._layer_home(stores, to).diff_size(from_, to, self._lookup_layer(stores))
 
+    @checked(from_=text, to=text, options=instance(DiffOptions, none=True))
     def diff(self, from_: str, to: str, options: DiffOptions | None = None) -> IO[bytes]:
         """The diff of ``to`` against ``from_`` ("" = its parent) as a tar stream, compressed
-        as recorded for the layer unless ``options`` says otherwise. The layer lock stays
-        held until the stream is closed, which must happen in the thread that asked for it
-        (other threads of the process wait for the layers meanwhile)."""
+        as recorded for the layer unless ``options`` says otherwise. The layer locks stay
+        held until the stream is closed (other threads wait for the layers meanwhile; the
+        opening thread may go on using the store); any thread may close it, as upstream's
+        closer may run on any goroutine."""
         compression = options.compression if options is not None else None
         self._fresh_driver()
-        stack = ExitStack()
-        stack.enter_context(self._layers.writing())
+        holds: list[Lock] = []
+        owner = lock_owner()
         try:
-            ro = stack.enter_context(self._ro_layers_reading())
-            stores = [self._layers, *ro]
-            home = self._layer_home(stores, to)
-            stream = home.diff(from_, to, compression, self._lookup_layer(stores))
+            with self._layers.writing(), self._ro_layers_reading() as ro:
+                stores = [self._layers, *ro]
+                stream = self._layer_home(stores, to).diff(from_, to, compression, self._lookup_layer(stores))
+                try:
+                    # the stream's own holds, taken as the records are current and
+                    # outliving this block; released by whoever closes the stream
+                    for store in stores:
+                        store.lock.lock() if store is self._layers else store.lock.rlock()
+                        holds.append(store.lock)
+                except BaseException:
+                    stream.close()
+                    raise
         except BaseException:
-            stack.close()
+            _release(holds, owner)
             raise
+        return io.BufferedReader(_ClosingStream(stream, lambda: _release(holds, owner)), 1 << 20)  # type: ignore[return-value]
 
-        def release() -> None:
-            stack.close()
-
-        return io.BufferedReader(_ClosingStream(stream, release), 1 << 20)  # type: ignore[return-value]
-
-    def apply_diff(self, to: str, diff: IO[bytes]) -> int:
+    @checked(to=text, diff=binary_input)
+    def apply_diff(self, to: str, diff: IO[bytes] | bytes) -> int:
+        """Apply ``diff`` (any compression; a binary file or bytes) to layer ``to``."""
         with self._write_layers() as layers:
-            return layers.apply_diff(to, diff)
+            return layers.apply_diff(to, _as_stream(diff))
 
 
-def _read_all(data: bytes | IO[bytes]) -> bytes:
-    return data if isinstance(data, bytes | bytearray) else data.read()
+def _release(holds: list[Lock], owner: object) -> None:
+    """Release a stream's holds on behalf of the thread that took them, in any thread;
+    every one is released even if one fails (the first failure is raised after)."""
+    failure: BaseException | None = None
+    with acting_for(owner):
+        while holds:
+            try:
+                holds.pop().unlock()
+            except BaseException as exc:
+                failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+def _as_stream(diff: IO[bytes] | bytes) -> IO[bytes]:
+    return io.BytesIO(diff) if isinstance(diff, bytes | bytearray | memoryview) else diff
 
 
 def _contiguous(maps: IDMaps) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
 
 from ..drivers.api import Driver
 from ..errors import (
@@ -35,6 +34,7 @@ from ..records.model import (
     Layer,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..config import StoreOptions
     from ..plugins import PluginHost

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import ExitStack
 from functools import partial
-from typing import TYPE_CHECKING
 
+from ..archive.types import Compression
 from ..chunked.formats import LAYER_DATA_BIG_DATA, TOC_BIG_DATA
 from ..drivers.api import Driver, MountOpts
 from ..errors import (
@@ -26,6 +25,8 @@ from ..errors import (
     LayerIncorrectContentDigest,
     LayerIncorrectContentSize,
     LayerMissing,
+    LayerMountCountInvalid,
+    LayerParentCycle,
     LayerUnaccounted,
     LayerUnknown,
     LayerUnreferenced,
@@ -35,12 +36,14 @@ from ..errors import (
     StorageError,
 )
 from ..gojson import GoTime, go_quote
+from ..records.chains import looping_layers, parent_chain
 from ..records.files import remove_tree
 from ..records.ids import id_problem
-from ..records.layers import LayerStore
+from ..records.layers import MAX_MOUNT_COUNT, LayerStore
 from ..records.model import (
     Layer,
 )
+from .argtypes import checked, instance
 from .containers import ContainersMixin
 from .options import (
     DEFAULT_UNREFERENCED_AGE,
@@ -49,10 +52,12 @@ from .options import (
     RepairOptions,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..records.contents import Header, Ignore
 
-_ID_RE = re.compile(r"[0-9a-f]{64}")
+#: the characters of an ID (64 of them: ``[0-9a-f]{64}``)
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class MaintenanceMixin(ContainersMixin):
@@ -66,6 +71,7 @@ class MaintenanceMixin(ContainersMixin):
         links = any("use_hard_links" in k and v == "true" for k, v in self._options.pull_options.items())
         return Ignore(ownership=ownership or masked, timestamps=links, permissions=masked, filetype=masked)
 
+    @checked(options=instance(CheckOptions, none=True))
     def check(self, options: CheckOptions | None = None) -> CheckReport:
         """Find damage (cli.md §5.7 ``check``): unreadable big data, layers whose diff no
         longer reproduces its digest or size, layers that do not mount or whose mounted
@@ -84,6 +90,10 @@ class MaintenanceMixin(ContainersMixin):
             stack.enter_context(self._images.reading())
             image_stores = [self._images, *stack.enter_context(self._ro_images_reading())]
             layers = self._layers.all()
+
+            def parent_of(lid: str) -> str:
+                return report.layer_parents.get(lid, "")
+
             #: primary layers -> whether an image or container uses them
             referenced: dict[str, bool] = {}
             ro_known: set[str] = set()
@@ -115,6 +125,17 @@ class MaintenanceMixin(ContainersMixin):
                         )
                     if opts.layer_digests and (rec.uncompressed_digest or _partial(rec)):
                         self._check_layer_digest(store, rec, errs, headers, desc, layer_stores)
+            if self._layers.mounts_lock is not None:
+                for lid, count in self._layers.invalid_mount_counts().items():
+                    if lid in referenced:
+                        taken = 0 if count < 0 else 1
+                        why = f"mount count {count} is out of range [0, {MAX_MOUNT_COUNT}], taken as {taken}"
+                        report.layers[lid].append(LayerMountCountInvalid(f"layer {lid}", message=why))
+            loops = looping_layers(report.layer_parents)
+            for lid, member in loops.items():
+                errs = report.layers[lid] if lid in referenced else report.ro_layers.setdefault(lid, [])
+                why = f"its parent chain loops through layer {member}"
+                errs.append(LayerParentCycle(f"layer {lid}", message=why))
             for rec in layers:
                 errs = report.layers[rec.id]
                 if not opts.layer_mountable or any(isinstance(e, InvalidID) for e in errs):
@@ -128,11 +149,13 @@ class MaintenanceMixin(ContainersMixin):
                     known = rec.uncompressed_digest or _partial(rec)
                     if opts.layer_digests and known and opts.layer_contents:
                         chain: list[list[Header]] = []
-                        lid = rec.id
-                        while lid and lid in headers:
+                        known = rec.id not in loops
+                        for lid in parent_chain(rec.id, parent_of) if known else ():
+                            if lid not in headers:
+                                known = False
+                                break
                             chain.insert(0, headers[lid])
-                            lid = report.layer_parents.get(lid, "")
-                        if not lid:  # every diff down the chain is known
+                        if known:  # every diff down the chain is known
                             # files were re-owned unless the maps could be shifted at mount time
                             shifted = self._can_shift(rec.uid_map, rec.gid_map)
                             maps = None if shifted else (rec.uid_map, rec.gid_map)
@@ -183,15 +206,17 @@ class MaintenanceMixin(ContainersMixin):
                         if not top or top in seen:
                             continue
                         seen.add(top)
-                        lid = top
-                        while lid:
-                            if lid in referenced:
-                                referenced[lid] = True
-                            elif lid not in ro_known:
-                                ierrs.append(ImageLayerMissing(f"{desc}image {img.id}: layer {lid}"))
-                            ierrs.extend(report.layers.get(lid, ()))
-                            ierrs.extend(report.ro_layers.get(lid, ()))
-                            lid = report.layer_parents.get(lid, "")
+                        try:
+                            for lid in parent_chain(top, parent_of):
+                                if lid in referenced:
+                                    referenced[lid] = True
+                                elif lid not in ro_known:
+                                    ierrs.append(ImageLayerMissing(f"{desc}image {img.id}: layer {lid}"))
+                                # a mount record's count is not the image's fault
+                                ierrs.extend(_image_relevant(report.layers.get(lid, ())))
+                                ierrs.extend(_image_relevant(report.ro_layers.get(lid, ())))
+                        except LayerParentCycle:
+                            pass  # the layers of the loop carry the error, now the image's too
             with self._containers.reading():
                 for ctr in self._containers.all():
                     cerrs = report.containers.setdefault(ctr.id, [])
@@ -263,7 +288,7 @@ class MaintenanceMixin(ContainersMixin):
         count = 0
         found: list[Header] = []
         try:
-            stream = store.diff("", rec.id, 0, self._lookup_layer(stores))
+            stream = store.diff("", rec.id, Compression.NONE, self._lookup_layer(stores))
         except Exception as exc:
             errs.append(StorageError(f"{desc}layer {rec.id}", message=_error_text(exc)))
             return
@@ -314,6 +339,7 @@ class MaintenanceMixin(ContainersMixin):
         if ok:
             headers[rec.id] = found
 
+    @checked(report=instance(CheckReport), options=instance(RepairOptions, none=True))
     def repair(self, report: CheckReport, options: RepairOptions | None = None) -> list[Exception]:
         """Remove what :meth:`check` found damaged: containers (only with
         ``remove_containers``), images, then layers -- known ones deepest first,
@@ -340,21 +366,36 @@ class MaintenanceMixin(ContainersMixin):
         def unaccounted(lid: str) -> bool:
             return any(isinstance(e, LayerUnaccounted) for e in report.layers[lid])
 
+        loops = looping_layers(report.layer_parents)
+        kept = self._loop_layers_in_use(loops.keys())
+        if kept:
+            # the layers on and above a loop go together or not at all: one left behind
+            # would name a parent that is gone
+            failures.append(
+                StorageError(
+                    f"layer {kept[0]}",
+                    message=f"its parent chain loops, but it is in use by {kept[1]}: the loop is kept",
+                )
+            )
+
         def depth(lid: str) -> int:
-            n, parent = 0, report.layer_parents.get(lid, "")
-            while parent:
-                n += 1
-                parent = report.layer_parents.get(parent, "")
-            return n
+            if lid in loops:
+                return 0
+            return sum(1 for _ in parent_chain(lid, lambda x: report.layer_parents.get(x, ""))) - 1
 
         order = sorted(
             report.layers,
             key=lambda lid: (1, report.layer_order.get(lid, 0)) if unaccounted(lid) else (0, -depth(lid)),
         )
+        if any(isinstance(e, LayerMountCountInvalid) for errs in report.layers.values() for e in errs):
+            try:
+                self._layers.rewrite_mounts()  # the counts as clamped: nothing is removed for them
+            except (StorageError, OSError) as exc:
+                failures.append(StorageError("rewriting mount records", message=str(exc)))
         for lid in order:
-            if lid in deleted:
+            if lid in deleted or (kept and lid in loops):
                 continue
-            for err in report.layers[lid]:
+            for err in _image_relevant(report.layers[lid]):
                 try:
                     if isinstance(err, LayerUnaccounted):
                         with self._graph() as driver:
@@ -364,12 +405,25 @@ class MaintenanceMixin(ContainersMixin):
                             self.unmount(lid, force=True)
                         except StorageError:
                             pass
-                        self.delete_layer(lid)
+                        # the layers of a loop are each other's children: removed together
+                        self._delete_layer(lid, along=loops.keys())
                 except (LayerUnknown, NotALayer, FileNotFoundError):
                     pass
                 except (StorageError, OSError) as exc:
                     failures.append(StorageError(f"deleting layer {lid}", message=str(exc)))
         return failures
+
+    def _loop_layers_in_use(self, loop_layers: Collection[str]) -> tuple[str, str] | None:
+        """A layer of ``loop_layers`` an image or container (still) uses, and its user."""
+        with self._images.reading(), self._containers.reading():
+            for img in self._images.all():
+                for lid in (img.top_layer, *img.mapped_top_layers):
+                    if lid in loop_layers:
+                        return lid, f"image {img.id}"
+            for ctr in self._containers.all():
+                if ctr.layer_id in loop_layers:
+                    return ctr.layer_id, f"container {ctr.id}"
+        return None
 
     def garbage_collect(self) -> None:
         """Remove leftovers nothing refers to: container and image data directories
@@ -385,7 +439,7 @@ class MaintenanceMixin(ContainersMixin):
                 return
             for name in names:
                 if (
-                    _ID_RE.fullmatch(name)
+                    (len(name) == 64 and _HEX_DIGITS.issuperset(name))
                     and not known(name)
                     and os.path.isdir(os.path.join(directory, name))
                 ):
@@ -486,3 +540,9 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"open {exc.filename}: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
     return str(exc)
+
+
+def _image_relevant(errors: Sequence[Exception]) -> list[Exception]:
+    """A layer's errors that make it (and the images on it) damaged: all but a mount
+    record's count, which repair rewrites instead of removing anything."""
+    return [e for e in errors if not isinstance(e, LayerMountCountInvalid)]

@@ -6,11 +6,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
+from ..archive.types import Compression
 from ..gojson import GoTime
-from ..idtools import IDMaps
+from ..idtools import IDMap, IDMaps
+from ..structs import dataclass, field
+from .argtypes import (
+    anything,
+    data,
+    fields,
+    flag,
+    instance,
+    integer,
+    mapping,
+    optional,
+    path,
+    sequence_of,
+    text,
+    texts,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: a path parameter: ``str`` or :class:`os.PathLike` (``pathlib.Path``)
+StrPath = str | os.PathLike[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +46,15 @@ class IDMappingOptions:
     host_gid_mapping: bool = False
     uid_map: IDMaps = ()
     gid_map: IDMaps = ()
+
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            host_uid_mapping=flag,
+            host_gid_mapping=flag,
+            uid_map=sequence_of(IDMap),
+            gid_map=sequence_of(IDMap),
+        )
 
     @classmethod
     def parse(
@@ -91,6 +121,20 @@ class LayerOptions:
     #: per-layer driver options such as ``size``
     storage_opt: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            id_mapping=instance(IDMappingOptions),
+            template_layer=text,
+            original_digest=text,
+            original_size=optional(integer),
+            uncompressed_digest=text,
+            flags=mapping(anything),
+            big_data=mapping(data),
+            volatile=flag,
+            storage_opt=mapping(text),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ImageBigData:
@@ -100,6 +144,9 @@ class ImageBigData:
     data: bytes
     #: recorded as given (e.g. a manifest's own digest); empty means the SHA-256 of ``data``
     digest: str = ""
+
+    def __post_init__(self) -> None:
+        fields(self, key=text, data=data, digest=text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +161,18 @@ class ImageOptions:
     names_history: Sequence[str] = ()
     flags: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            created=optional(instance(GoTime)),
+            digest=text,
+            digests=texts,
+            metadata=text,
+            big_data=_image_big_data,
+            names_history=texts,
+            flags=mapping(anything),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AutoUserNsOptions:
@@ -124,11 +183,22 @@ class AutoUserNsOptions:
     size: int = 0
     initial_size: int = 0
     #: host files read instead of the image's /etc/passwd and /etc/group
-    passwd_file: str = ""
-    group_file: str = ""
+    passwd_file: StrPath = ""
+    group_file: StrPath = ""
     #: maps added as given; their IDs are left out of the automatic ranges
     additional_uid_mappings: IDMaps = ()
     additional_gid_mappings: IDMaps = ()
+
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            size=integer,
+            initial_size=integer,
+            passwd_file=path,
+            group_file=path,
+            additional_uid_mappings=sequence_of(IDMap),
+            additional_gid_mappings=sequence_of(IDMap),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +217,40 @@ class ContainerOptions:
     #: per-layer driver options for the container's layer
     storage_opt: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fields(
+            self,
+            id_mapping=instance(IDMappingOptions),
+            auto_userns=flag,
+            auto_userns_opts=instance(AutoUserNsOptions),
+            metadata=text,
+            big_data=mapping(data),
+            flags=mapping(anything),
+            mount_opts=texts,
+            volatile=flag,
+            storage_opt=mapping(text),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DiffOptions:
-    #: None: the compression recorded for the layer; else 0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd
-    compression: int | None = None
+    #: None: the compression recorded for the layer
+    compression: Compression | None = None
+
+    def __post_init__(self) -> None:
+        # upstream's numbers given as plain ints (older callers) become the enum
+        if self.compression is not None and not isinstance(self.compression, Compression):
+            if not isinstance(self.compression, int) or isinstance(self.compression, bool):
+                raise TypeError(f"compression must be a Compression, not {type(self.compression).__name__}")
+            object.__setattr__(self, "compression", Compression(self.compression))
+
+
+def _image_big_data(param: str, value: object) -> None:
+    """A mapping of key to bytes, or a sequence of :class:`ImageBigData`."""
+    if isinstance(value, Mapping):
+        mapping(data)(param, value)
+    else:
+        sequence_of(ImageBigData)(param, value)
 
 
 #: layers nobody uses are reported by :meth:`Store.check` once older than this (seconds)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 from containers_storage.archive.types import FileGetter
 from containers_storage.drivers.api import ApplyDiffOpts, CreateOpts, Driver, DriverConfig, MountOpts
@@ -11,6 +10,7 @@ from containers_storage.drivers.copy import copy_tree
 from containers_storage.drivers.fsutil import remove_tree
 from containers_storage.drivers.options import option_value, parse_bool, parse_options
 from containers_storage.errors import DriverLayerUnknown, InvalidOption
+from containers_storage.structs import replace
 
 
 class VFSDriver(Driver):
