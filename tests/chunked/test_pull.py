@@ -398,3 +398,22 @@ def test_random_trees_round_trip(tmp_path: Path, write_blob: Callable[[bytes, st
                 layer, out = pull(s, write_blob(tar, "ours"))
                 assert s.diff("", layer).read() == tar, f"seed {seed}"
                 assert out.stats.bytes_total == sum(len(v) for v in tree.values() if isinstance(v, bytes))
+
+
+def test_content_from_the_store_through_a_symlinked_directory(
+    vfs_store: Store, write_blob: Callable[[bytes, str], Blob]
+) -> None:
+    """Files whose path goes through a symlink to a directory of the same layer, their
+    content in another layer (copied by the worker threads, which resolve the path in
+    the layer as the extractor does): the layer is what a plain import gives."""
+    a, b = rand(30_000, 11), rand(40_000, 12)
+    pull(vfs_store, write_blob(make_tar({"./": None, "./a": a, "./b": b}), "ours"))
+    tar = make_tar(
+        {"./": None, "./y/": None, "./x": "->y", "./x/g": b, "./x/f": a, "./y/h": a, "./z": "->/y"}
+    )
+    layer, out = pull(vfs_store, write_blob(tar, "ours"))
+    assert out.stats.files_reflinked == 3
+    plain = vfs_store.put_layer(diff=io.BytesIO(tar))[0]
+    assert tree_of(vfs_store.mount(layer)) == tree_of(vfs_store.mount(plain.id))
+    assert Path(vfs_store.mount(layer), "y", "g").read_bytes() == b
+    assert vfs_store.diff("", layer).read() == tar

@@ -262,7 +262,7 @@ class _Run:
         self._layer_roots: dict[str, str | None] = {}
         #: each thread's confined directories, by root path (RootedDir is not thread-safe)
         self._tls = threading.local()
-        self._trees: list[RootedDir] = []
+        self._trees: list[tuple[str, RootedDir]] = []
         self._trees_lock = threading.Lock()
         self.cursor: BlobCursor | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -286,7 +286,7 @@ class _Run:
         if tree is None:
             tree = trees[root] = RootedDir(root)
             with self._trees_lock:
-                self._trees.append(tree)
+                self._trees.append((root, tree))
         return tree
 
     def _open_in(self, loc: Location) -> tuple[int, str] | None:
@@ -445,7 +445,7 @@ class _Run:
             pool.shutdown(wait=True, cancel_futures=True)
             self._batch.clear()
             self._jobs.clear()
-            for tree in self._trees:
+            for _root, tree in self._trees:
                 tree.close()
             self._trees.clear()
 
@@ -508,6 +508,10 @@ class _Run:
         while self._jobs:
             self._jobs.popleft().result()
         self._pending_names.clear()
+        # the workers are idle: what they resolved in the layer may be replaced next
+        for root, tree in self._trees:
+            if root == self._dest:
+                tree.forget()
 
     def _run_batch(self, batch: list[tuple[th.Entry, _LocalFile]]) -> None:
         finish = self._finish
