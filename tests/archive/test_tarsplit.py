@@ -180,3 +180,18 @@ def test_corrupt_tar_split_is_an_archive_error() -> None:
     data[40:60] = b"\xff" * 20
     with pytest.raises(ArchiveError, match="reading tar-split metadata"):
         list(read_records(io.BytesIO(bytes(data))))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"[" * 20000 + b"]" * 20000, b'{"type": 1, "size": ' + b"[" * 20000 + b"]" * 20000 + b"}", b"[1, 2]", b"5"],
+    ids=["nested-top", "nested-field", "array", "number"],
+)
+def test_a_damaged_tar_split_line_is_a_clear_archive_error(line: bytes) -> None:
+    """Deep nesting or a line that is not an object: one ArchiveError naming the
+    tar-split, never RecursionError or AttributeError text."""
+    from containers_storage.errors import ArchiveError
+
+    data = gzip.compress(line + b"\n")
+    with pytest.raises(ArchiveError, match="reading tar-split metadata"):
+        list(read_records(io.BytesIO(data)))

@@ -26,6 +26,7 @@ from ..errors import (
     TrailingDataTooLarge,
     UnexpectedEOF,
 )
+from ..gojson import loads
 from . import tarheader as th
 from .crc64 import Crc64, CrcBatch, CrcSlot
 from .paths import go_clean, layer_parts
@@ -298,7 +299,9 @@ def read_records(tar_split: IO[bytes]) -> Iterator[Record]:
                     )
                 if not line.strip():
                     continue
-                obj = json.loads(line)
+                obj = loads(line)  # past MAX_DEPTH levels: NestedTooDeep, a ValueError
+                if not isinstance(obj, dict):
+                    raise ArchiveError("reading tar-split metadata", message="an entry is not a JSON object")
                 kind = int(obj.get("type", 0))
                 raw_name = obj.get("name_raw")
                 name: bytes | None
