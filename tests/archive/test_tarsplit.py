@@ -184,7 +184,12 @@ def test_corrupt_tar_split_is_an_archive_error() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b"[" * 20000 + b"]" * 20000, b'{"type": 1, "size": ' + b"[" * 20000 + b"]" * 20000 + b"}", b"[1, 2]", b"5"],
+    [
+        b"[" * 20000 + b"]" * 20000,
+        b'{"type": 1, "size": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+        b"[1, 2]",
+        b"5",
+    ],
     ids=["nested-top", "nested-field", "array", "number"],
 )
 def test_a_damaged_tar_split_line_is_a_clear_archive_error(line: bytes) -> None:
