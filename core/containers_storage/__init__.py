@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         ImageUsedByContainer,
         IncompatibleFS,
         IncompleteOptions,
+        InputTooLarge,
         InvalidBigDataName,
         InvalidID,
         InvalidMappings,
@@ -68,7 +69,9 @@ if TYPE_CHECKING:
         LayerIncorrectContentDigest,
         LayerIncorrectContentSize,
         LayerMissing,
+        LayerMountCountInvalid,
         LayerNotMounted,
+        LayerParentCycle,
         LayerUnaccounted,
         LayerUnknown,
         LayerUnreferenced,
@@ -83,12 +86,15 @@ if TYPE_CHECKING:
         NotAnImage,
         NotFoundError,
         NotSupported,
+        NotUTF8,
         ParentIsContainer,
         ParentUnknown,
         SizeUnknown,
         StorageError,
         StoreIsReadOnly,
+        TarSplitEmpty,
         TarSplitIntegrity,
+        TrailingDataTooLarge,
         UnexpectedEOF,
         UnmappableID,
         UnsafeArchive,
@@ -172,7 +178,8 @@ _HOMES = {
         "IncompatibleFS DriverNotInstalled DriverLoadError DuplicateDriver NoDriverAvailable "
         "DriverLayerUnknown InvalidOption ConfigError ArchiveError InvalidTarHeader "
         "UnexpectedEOF CorruptCompression UnsafeArchive UnsupportedTarEntry DuplicateTarPath "
-        "TarSplitIntegrity UnmappableID"
+        "TarSplitIntegrity UnmappableID InputTooLarge TrailingDataTooLarge TarSplitEmpty NotUTF8 "
+        "LayerParentCycle LayerMountCountInvalid"
     ),
 }
 
@@ -225,6 +232,7 @@ __all__ = [
     "ImageUsedByContainer",
     "IncompatibleFS",
     "IncompleteOptions",
+    "InputTooLarge",
     "InvalidBigDataName",
     "InvalidID",
     "InvalidImageSource",
@@ -240,8 +248,10 @@ __all__ = [
     "LayerIncorrectContentDigest",
     "LayerIncorrectContentSize",
     "LayerMissing",
+    "LayerMountCountInvalid",
     "LayerNotMounted",
     "LayerOptions",
+    "LayerParentCycle",
     "LayerUnaccounted",
     "LayerUnknown",
     "LayerUnreferenced",
@@ -256,6 +266,7 @@ __all__ = [
     "NotAnImage",
     "NotFoundError",
     "NotSupported",
+    "NotUTF8",
     "ParentIsContainer",
     "ParentUnknown",
     "Platform",
@@ -266,7 +277,9 @@ __all__ = [
     "Store",
     "StoreIsReadOnly",
     "StoreOptions",
+    "TarSplitEmpty",
     "TarSplitIntegrity",
+    "TrailingDataTooLarge",
     "UnexpectedEOF",
     "UnmappableID",
     "UnsafeArchive",

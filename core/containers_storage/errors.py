@@ -435,7 +435,7 @@ class InputTooLarge(StorageError, ValueError):
 
 
 class TrailingDataTooLarge(InputTooLarge, ArchiveError):
-    """More than :data:`~containers_storage.archive.tarsplit.MAX_TRAILING` bytes follow
+    """More than 16 MiB (``archive.tarsplit.MAX_TRAILING``, an internal module) follow
     the end-of-archive marker of a layer's tar stream."""
 
     default_message = "too much data after the end of the tar archive"
