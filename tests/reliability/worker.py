@@ -68,7 +68,9 @@ class Writer:
     def run_cli(self, *args: str, data: bytes = b"") -> str:
         proc = subprocess.run([*self.cli, *args], input=data, capture_output=True, check=False, timeout=300)
         if proc.returncode != 0:
-            raise RuntimeError(f"{args}: exit {proc.returncode}: {proc.stderr.decode(errors='replace')}")
+            # the tool prints "error initializing: ..." on stdout (as upstream), the rest on stderr
+            out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+            raise RuntimeError(f"{args}: exit {proc.returncode}: {err}{out[-2000:]}")
         return proc.stdout.decode()
 
     # every operation: the API, or the command for a CLI writer
